@@ -1,0 +1,194 @@
+import hdr from 'hdr-histogram-js';
+import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import type { MetricObjectWithValues, MetricValue } from '../metrics/base.js';
+import { HDR_SCALE, newHdr } from '../store/values.js';
+import type { SelfStats } from '../stats.js';
+import type { FamilySnapshot, ProcessFields } from './snapshot.js';
+
+type Labels = Record<string, string>;
+
+/**
+ * Turns a family's merged state into prom-client's `get()` shape, with the Python client's
+ * multiprocess semantics. Series come out sorted, so the exposition is the same at every scrape.
+ * Fields that do not parse are skipped and counted, never fatal.
+ */
+export class FamilyMerger {
+  readonly #labelCache = new Map<string, Labels | null>();
+
+  constructor(readonly stats: SelfStats, readonly nowMs: number) {}
+
+  merge(s: FamilySnapshot, live: ReadonlySet<string>): MetricObjectWithValues {
+    const { meta } = s;
+    const out: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
+    if (meta.type === 'counter') this.#counter(s, out.values);
+    else if (meta.type === 'histogram') this.#histogram(s, out.values);
+    else if (meta.type === 'summary') this.#summary(s, out.values);
+    else this.#gauge(s, live, out.values);
+    return out;
+  }
+
+  /** Labels of a field (the JSON array of label values), or null when it is not one of ours. */
+  labels(field: string, names: readonly string[]): Labels | null {
+    const cacheKey = `${names.length}|${field}`;
+    let labels = this.#labelCache.get(cacheKey);
+    if (labels !== undefined) return labels;
+    labels = null;
+    try {
+      const values = JSON.parse(field) as unknown;
+      if (Array.isArray(values) && values.length === names.length && values.every((v) => typeof v === 'string')) {
+        labels = {};
+        names.forEach((n, i) => {
+          if (values[i] !== '') labels![n] = values[i] as string;
+        });
+      }
+    } catch {
+      // counted below
+    }
+    if (labels === null) this.stats.bad('field');
+    this.#labelCache.set(cacheKey, labels);
+    return labels;
+  }
+
+  #counter(s: FamilySnapshot, values: MetricValue[]): void {
+    for (const field of [...s.sums.keys()].sort()) {
+      const labels = this.labels(field, s.meta.labelNames);
+      if (labels) values.push({ labels, value: s.sums.get(field)! });
+    }
+  }
+
+  /** Groups `<labelKey>#<suffix>` fields by label key. */
+  #bySeries<T>(fields: Iterable<[string, T]>): Map<string, Map<string, T>> {
+    const groups = new Map<string, Map<string, T>>();
+    for (const [field, value] of fields) {
+      const at = field.lastIndexOf('#');
+      if (at <= 0) {
+        this.stats.bad('field');
+        continue;
+      }
+      const key = field.slice(0, at);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = new Map()));
+      g.set(field.slice(at + 1), value);
+    }
+    return groups;
+  }
+
+  #histogram(s: FamilySnapshot, values: MetricValue[]): void {
+    const name = s.meta.name;
+    const groups = this.#bySeries(s.sums);
+    for (const key of [...groups.keys()].sort()) {
+      const labels = this.labels(key, s.meta.labelNames);
+      if (!labels) continue;
+      const g = groups.get(key)!;
+      const bounds = new Set<number>(s.meta.buckets);
+      for (const suffix of g.keys()) {
+        if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf') continue;
+        const b = Number(suffix);
+        if (Number.isFinite(b)) bounds.add(b);
+        else this.stats.bad('field');
+      }
+      let acc = 0;
+      for (const b of [...bounds].sort((x, y) => x - y)) {
+        acc += g.get(String(b)) ?? 0;
+        values.push({ labels: { ...labels, le: String(b) }, value: acc, metricName: `${name}_bucket` });
+      }
+      acc += g.get('+Inf') ?? 0;
+      values.push({ labels: { ...labels, le: '+Inf' }, value: acc, metricName: `${name}_bucket` });
+      values.push({ labels, value: g.get('sum') ?? 0, metricName: `${name}_sum` });
+      values.push({ labels, value: g.get('count') ?? 0, metricName: `${name}_count` });
+    }
+  }
+
+  #summary(s: FamilySnapshot, values: MetricValue[]): void {
+    const { name, maxAgeSeconds, ageBuckets, percentiles } = s.meta;
+    const sums = this.#bySeries(s.sums);
+    const newest = maxAgeSeconds > 0 ? Math.floor(this.nowMs / ((maxAgeSeconds * 1000) / ageBuckets)) : 0;
+    const oldest = maxAgeSeconds > 0 ? newest - ageBuckets + 1 : 0;
+    const merged = new Map<string, HdrHistogram>();
+    for (const fields of s.processes.values()) {
+      for (const [key, slots] of this.#bySeries(fields)) {
+        for (const [slotText, data] of slots) {
+          const slot = Number(slotText);
+          if (!(slot >= oldest && slot <= newest)) continue;
+          const h = this.#decode(data);
+          if (!h) continue;
+          let m = merged.get(key);
+          if (!m) merged.set(key, (m = newHdr()));
+          m.add(h);
+        }
+      }
+    }
+    const keys = new Set([...sums.keys(), ...merged.keys()]);
+    for (const key of [...keys].sort()) {
+      const labels = this.labels(key, s.meta.labelNames);
+      if (!labels) continue;
+      const h = merged.get(key);
+      for (const q of percentiles) {
+        const value = h && h.totalCount > 0 ? h.getValueAtPercentile(q * 100) / HDR_SCALE : 0;
+        values.push({ labels: { ...labels, quantile: String(q) }, value });
+      }
+      const g = sums.get(key);
+      values.push({ labels, value: g?.get('sum') ?? 0, metricName: `${name}_sum` });
+      values.push({ labels, value: g?.get('count') ?? 0, metricName: `${name}_count` });
+    }
+  }
+
+  #decode(data: string | HdrHistogram): HdrHistogram | null {
+    if (typeof data !== 'string') return data;
+    try {
+      return hdr.decodeFromCompressedBase64(data);
+    } catch {
+      this.stats.bad('hdr');
+      return null;
+    }
+  }
+
+  #gauge(s: FamilySnapshot, live: ReadonlySet<string>, values: MetricValue[]): void {
+    const mode = s.meta.mode ?? 'all';
+    const liveOnly = mode.startsWith('live');
+    const procs: Array<[string, ProcessFields]> = [...s.processes].filter(([id]) => !liveOnly || live.has(id));
+    if (mode === 'all' || mode === 'liveall') {
+      const rows: Array<[string, string, number]> = [];
+      for (const [id, fields] of procs) {
+        for (const [field, raw] of fields) {
+          if (field.startsWith('@')) continue;
+          const x = this.#number(raw);
+          if (x !== null) rows.push([field, id, x]);
+        }
+      }
+      rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+      for (const [field, id, x] of rows) {
+        const labels = this.labels(field, s.meta.labelNames);
+        if (labels) values.push({ labels: { ...labels, pid: id }, value: x });
+      }
+      return;
+    }
+    const acc = new Map<string, { value: number; at: number }>();
+    const base = mode.replace(/^live/, '');
+    for (const [, fields] of procs) {
+      for (const [field, raw] of fields) {
+        if (field.startsWith('@')) continue;
+        const x = this.#number(raw);
+        if (x === null) continue;
+        const at = base === 'mostrecent' ? Number(fields.get(`@${field}`) ?? 0) : 0;
+        const prev = acc.get(field);
+        if (!prev) acc.set(field, { value: x, at });
+        else if (base === 'sum') prev.value += x;
+        else if (base === 'min') prev.value = Math.min(prev.value, x);
+        else if (base === 'max') prev.value = Math.max(prev.value, x);
+        else if (at > prev.at) acc.set(field, { value: x, at });
+      }
+    }
+    for (const field of [...acc.keys()].sort()) {
+      const labels = this.labels(field, s.meta.labelNames);
+      if (labels) values.push({ labels, value: acc.get(field)!.value });
+    }
+  }
+
+  #number(raw: string | HdrHistogram): number | null {
+    const x = typeof raw === 'string' ? Number(raw) : NaN;
+    if (typeof raw === 'string' && raw !== '' && !Number.isNaN(x)) return x;
+    this.stats.bad('value');
+    return null;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import type { GaugeMode, MetricFamily, MetricType } from '../store/family.js';
+import { CounterValue, GaugeValue, HistogramValue, SummaryValue } from '../store/values.js';
+import { leLabel } from '../flush/batch.js';
+
+/** A family's definition as read back from its meta hash (or from this process's own metric). */
+export interface FamilyMeta {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly mode: GaugeMode | undefined;
+  readonly labelNames: readonly string[];
+  readonly buckets: readonly number[];
+  readonly percentiles: readonly number[];
+  readonly maxAgeSeconds: number;
+  readonly ageBuckets: number;
+}
+
+/** Per-process fields: Redis strings, or this process's live HDR histograms. */
+export type ProcessFields = Map<string, string | HdrHistogram>;
+
+/** Everything the merge needs for one family, Redis and local state together. */
+export interface FamilySnapshot {
+  readonly meta: FamilyMeta;
+  /** Cluster-wide sums (counters, histogram buckets/sum/count, summary sum/count). */
+  readonly sums: Map<string, number>;
+  /** Per-process fields of the processes the mode counts, by processId. */
+  readonly processes: Map<string, ProcessFields>;
+}
+
+export function metaOfFamily(family: MetricFamily): FamilyMeta {
+  const d = family.def;
+  return {
+    name: d.name,
+    help: d.help,
+    type: d.type,
+    mode: d.mode,
+    labelNames: d.labelNames,
+    buckets: d.buckets ?? [],
+    percentiles: d.percentiles ?? [],
+    maxAgeSeconds: d.maxAgeSeconds ?? 0,
+    ageBuckets: d.ageBuckets ?? 0,
+  };
+}
+
+function add(into: Map<string, number>, field: string, x: number): void {
+  into.set(field, (into.get(field) ?? 0) + x);
+}
+
+/**
+ * Adds this process's sums not yet in Redis: the shadow store's deltas, and the outbox batches Redis
+ * has not applied (`seq > appliedSeq`). A batch Redis applied but whose reply is still on its way is
+ * not added again.
+ */
+export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map<string, number>): void {
+  // While Redis has lost the family and this process's full re-send is not applied yet, Redis holds
+  // none of this process's sums: add everything it ever flushed instead of the outbox.
+  const resetPending = family.needsReset || family.pending.some((b) => (b.flags & 1) !== 0 && b.seq > appliedSeq);
+  if (!resetPending) {
+    for (const batch of family.pending) {
+      if (batch.seq <= appliedSeq) continue;
+      for (let i = 0; i < batch.sums.length; i += 2) add(into, batch.sums[i]!, Number(batch.sums[i + 1]));
+    }
+  }
+  const type = family.def.type;
+  for (const v of family.values.values()) {
+    if (type === 'counter') {
+      const c = v as CounterValue;
+      add(into, c.field, c.delta + (resetPending ? c.flushed : 0));
+    } else if (type === 'histogram') {
+      const h = v as HistogramValue;
+      const bounds = family.def.buckets ?? [];
+      for (let i = 0; i <= bounds.length; i++) {
+        const d = h.bucketDeltas[i]! + (resetPending ? h.bucketFlushed[i]! : 0);
+        if (d !== 0) add(into, `${h.field}#${leLabel(i < bounds.length ? bounds[i]! : Infinity)}`, d);
+      }
+      add(into, `${h.field}#sum`, h.sumDelta + (resetPending ? h.sumFlushed : 0));
+      add(into, `${h.field}#count`, h.countDelta + (resetPending ? h.countFlushed : 0));
+    } else if (type === 'summary') {
+      const s = v as SummaryValue;
+      add(into, `${s.field}#sum`, s.sumDelta + (resetPending ? s.sumFlushed : 0));
+      add(into, `${s.field}#count`, s.countDelta + (resetPending ? s.countFlushed : 0));
+    }
+  }
+}
+
+/** This process's per-process fields, from memory: authoritative over what Redis holds for it. */
+export function localProcessFields(family: MetricFamily, clockOffsetMs: number): ProcessFields {
+  const out: ProcessFields = new Map();
+  if (family.def.type === 'gauge') {
+    const stamps = family.def.mode === 'mostrecent' || family.def.mode === 'livemostrecent';
+    for (const v of family.values.values()) {
+      const g = v as GaugeValue;
+      out.set(g.field, String(g.value));
+      if (stamps) out.set(`@${g.field}`, String(g.updatedAtMs + clockOffsetMs));
+    }
+  } else if (family.def.type === 'summary') {
+    for (const v of family.values.values()) {
+      const s = v as SummaryValue;
+      for (const [slot, h] of s.slots) out.set(`${s.field}#${slot}`, h);
+    }
+  }
+  return out;
+}

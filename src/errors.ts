@@ -1,0 +1,66 @@
+/**
+ * Every error this library throws carries a stable `code`, so callers can branch on it
+ * without parsing messages (the undici habit).
+ */
+export type PromClientRedisErrorCode =
+  | 'ERR_PCR_CONFIG'
+  | 'ERR_PCR_INVALID_METRIC'
+  | 'ERR_PCR_INVALID_LABEL'
+  | 'ERR_PCR_INVALID_VALUE'
+  | 'ERR_PCR_DUPLICATE_METRIC'
+  | 'ERR_PCR_REDIS'
+  | 'ERR_PCR_TIMEOUT'
+  | 'ERR_PCR_SHUTDOWN';
+
+export class PromClientRedisError extends Error {
+  readonly code: PromClientRedisErrorCode;
+
+  constructor(code: PromClientRedisErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A bad option or environment variable; thrown at start-up, naming the variable. */
+export class ConfigError extends PromClientRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PCR_CONFIG', message, options);
+  }
+}
+
+/** Misuse of the metric API: bad name, label or value. Thrown synchronously by the call. */
+export class ValidationError extends PromClientRedisError {
+  constructor(code: 'ERR_PCR_INVALID_METRIC' | 'ERR_PCR_INVALID_LABEL' | 'ERR_PCR_INVALID_VALUE' | 'ERR_PCR_DUPLICATE_METRIC', message: string) {
+    super(code, message);
+  }
+}
+
+/** Redis answered with an error, or not at all. Never thrown into the hot path. */
+export class RedisOperationError extends PromClientRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PCR_REDIS', message, options);
+  }
+}
+
+export class TimeoutError extends PromClientRedisError {
+  constructor(message: string) {
+    super('ERR_PCR_TIMEOUT', message);
+  }
+}
+
+/** Formats a value for an error message: `abc` (string), `-1` (number). */
+export function describe(value: unknown): string {
+  let shown: string;
+  if (typeof value === 'string') shown = value;
+  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') shown = String(value);
+  else if (value === undefined || value === null) shown = String(value);
+  else {
+    try {
+      shown = JSON.stringify(value) ?? String(value);
+    } catch {
+      shown = Object.prototype.toString.call(value);
+    }
+  }
+  return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}

@@ -1,0 +1,173 @@
+import hdr from 'hdr-histogram-js';
+import type { MetricFamily } from '../store/family.js';
+import { CounterValue, GaugeValue, HistogramValue, SummaryValue, type RedisValue } from '../store/values.js';
+
+/**
+ * What one flush sends for one family. Built by draining the family's dirty values in one
+ * synchronous pass, kept in the family's outbox until Redis acknowledges it, and re-sent unchanged
+ * (same seq) until then.
+ */
+export interface FamilyBatch {
+  readonly family: MetricFamily;
+  readonly seq: number;
+  /** 1 reset (full re-send after loss), 2 write meta, 4 the process hash should exist. */
+  readonly flags: number;
+  readonly clientNowMs: number;
+  /** Field/delta pairs summed into the cluster hash. */
+  readonly sums: string[];
+  /** Field/value pairs set in this process's hash. */
+  readonly sets: string[];
+  /** Fields deleted from this process's hash. */
+  readonly dels: string[];
+}
+
+export const FLAG_RESET = 1;
+export const FLAG_META = 2;
+export const FLAG_EXPECT_PROCESS = 4;
+
+export function leLabel(bound: number): string {
+  return bound === Infinity ? '+Inf' : String(bound);
+}
+
+/** Slot of a summary's age ring at `nowMs`: 0 when the summary does not age. */
+export function summarySlot(family: MetricFamily, nowMs: number): number {
+  const { maxAgeSeconds, ageBuckets } = family.def;
+  if (!maxAgeSeconds) return 0;
+  return Math.floor(nowMs / ((maxAgeSeconds * 1000) / (ageBuckets ?? 5)));
+}
+
+/**
+ * Drains a family into a batch: every dirty value's deltas are read and zeroed (and added to the
+ * value's flushed totals). With `reset`, everything the process ever flushed is sent instead, for a
+ * family Redis has lost; with `allPerProcess`, every per-process value is set again.
+ */
+export function drainFamily(family: MetricFamily, seq: number, nowMs: number, options: { reset: boolean; meta: boolean; allPerProcess: boolean }): FamilyBatch {
+  const { reset } = options;
+  const sums: string[] = [];
+  const sets: string[] = [];
+  const dels: string[] = family.removedFields;
+  family.removedFields = [];
+  const dirty = family.dirty;
+  family.dirty = [];
+  family.isDirty = false;
+  for (const value of dirty) value.dirty = false;
+  const perProcessAll = reset || options.allPerProcess;
+  const type = family.def.type;
+
+  if (type === 'counter') {
+    for (const v of reset ? family.values.values() : dirty) drainCounter(v as CounterValue, sums, reset);
+  } else if (type === 'histogram') {
+    const bounds = [...(family.def.buckets ?? []), Infinity].map(leLabel);
+    for (const v of reset ? family.values.values() : dirty) drainHistogram(v as HistogramValue, bounds, sums, reset);
+  } else if (type === 'gauge') {
+    const stamps = family.def.mode === 'mostrecent' || family.def.mode === 'livemostrecent';
+    for (const v of perProcessAll ? family.values.values() : dirty) {
+      const g = v as GaugeValue;
+      if (g.removed) continue;
+      sets.push(g.field, String(g.value));
+      if (stamps) sets.push(`@${g.field}`, String(g.updatedAtMs));
+    }
+  } else {
+    const oldest = summarySlot(family, nowMs) - (family.def.maxAgeSeconds ? (family.def.ageBuckets ?? 5) - 1 : 0);
+    for (const v of reset ? family.values.values() : dirty) drainSummarySums(v as SummaryValue, sums, reset);
+    for (const v of perProcessAll ? family.values.values() : dirty) drainSummarySlots(v as SummaryValue, oldest, sets, dels, perProcessAll);
+  }
+
+  let flags = 0;
+  if (reset) flags |= FLAG_RESET;
+  if (options.meta || reset) flags |= FLAG_META;
+  if (family.knownEpoch !== '' && (type === 'gauge' || type === 'summary')) flags |= FLAG_EXPECT_PROCESS;
+  return { family, seq, flags, clientNowMs: nowMs, sums, sets, dels };
+}
+
+function drainCounter(v: CounterValue, sums: string[], reset: boolean): void {
+  if (v.removed) return;
+  const d = v.delta;
+  v.delta = 0;
+  v.flushed += d;
+  sums.push(v.field, String(reset ? v.flushed : d));
+}
+
+function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: string[], reset: boolean): void {
+  if (v.removed) return;
+  for (let i = 0; i < bounds.length; i++) {
+    const d = v.bucketDeltas[i]!;
+    v.bucketDeltas[i] = 0;
+    v.bucketFlushed[i]! += d;
+    const out = reset ? v.bucketFlushed[i]! : d;
+    if (out !== 0) sums.push(`${v.field}#${bounds[i]}`, String(out));
+  }
+  const s = v.sumDelta;
+  const c = v.countDelta;
+  v.sumDelta = 0;
+  v.countDelta = 0;
+  v.sumFlushed += s;
+  v.countFlushed += c;
+  sums.push(`${v.field}#sum`, String(reset ? v.sumFlushed : s), `${v.field}#count`, String(reset ? v.countFlushed : c));
+}
+
+function drainSummarySums(v: SummaryValue, sums: string[], reset: boolean): void {
+  if (v.removed) return;
+  const s = v.sumDelta;
+  const c = v.countDelta;
+  v.sumDelta = 0;
+  v.countDelta = 0;
+  v.sumFlushed += s;
+  v.countFlushed += c;
+  sums.push(`${v.field}#sum`, String(reset ? v.sumFlushed : s), `${v.field}#count`, String(reset ? v.countFlushed : c));
+}
+
+function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels: string[], all: boolean): void {
+  if (v.removed) return;
+  for (const slot of [...v.slots.keys()]) {
+    if (slot < oldest) {
+      v.slots.delete(slot);
+      if (v.currentSlot === slot) {
+        v.currentSlot = -1;
+        v.current = undefined;
+      }
+      dels.push(`${v.field}#${slot}`);
+    }
+  }
+  const send = all ? v.slots.keys() : v.dirtySlots.values();
+  for (const slot of send) {
+    const h = v.slots.get(slot);
+    if (h) sets.push(`${v.field}#${slot}`, hdr.encodeIntoCompressedBase64(h));
+  }
+  v.dirtySlots.clear();
+  v.lastDirtySlot = -1;
+}
+
+/** Per-process fields of a value, deleted from Redis when the value is removed. */
+export function perProcessFields(family: MetricFamily, value: RedisValue): string[] {
+  if (value instanceof GaugeValue) return [value.field, `@${value.field}`];
+  if (value instanceof SummaryValue) return [...value.slots.keys()].map((slot) => `${value.field}#${slot}`);
+  return [];
+}
+
+/** The script's ARGV after KEYS, for a batch. */
+export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: number, meta: readonly string[]): (string | number)[] {
+  const withMeta = (batch.flags & FLAG_META) !== 0;
+  const m = withMeta ? meta : [];
+  return [
+    processId, batch.seq, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
+    m.length / 2, batch.sums.length / 2, batch.sets.length / 2, batch.dels.length,
+    ...m, ...batch.sums, ...batch.sets, ...batch.dels,
+  ];
+}
+
+/** The meta hash of a family as field/value pairs. */
+export function metaPairs(family: MetricFamily): string[] {
+  const d = family.def;
+  return [
+    'name', d.name,
+    'help', d.help,
+    'type', d.type,
+    'mode', d.mode ?? '',
+    'labelNames', JSON.stringify(d.labelNames),
+    'buckets', JSON.stringify(d.buckets ?? []),
+    'percentiles', JSON.stringify(d.percentiles ?? []),
+    'maxAgeSeconds', String(d.maxAgeSeconds ?? 0),
+    'ageBuckets', String(d.ageBuckets ?? 0),
+  ];
+}

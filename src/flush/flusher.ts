@@ -1,0 +1,235 @@
+import PQueue from 'p-queue';
+import type { ResolvedConfig } from '../config.js';
+import type { ProcessIdentity } from '../identity.js';
+import type { Logger } from '../log.js';
+import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js';
+import type { MetricFamily } from '../store/family.js';
+import type { RedisStorageDict } from '../store/storage-dict.js';
+import { drainFamily, flushArgs, metaPairs, type FamilyBatch } from './batch.js';
+import type { SelfStats } from '../stats.js';
+
+/** Field/value pairs per Lua call: bounds the time one call holds Redis. */
+const MAX_PAIRS_PER_CALL = 2000;
+
+/**
+ * Writes the shadow store to Redis on an interval: one flush in flight (p-queue), an `unref()`ed
+ * timer, errors counted and reported but never thrown from the timer. A batch stays in its family's
+ * outbox until acknowledged and is re-sent unchanged, so a lost reply never double counts.
+ */
+export class Flusher {
+  readonly #queue = new PQueue({ concurrency: 1 });
+  #queued: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #seq = 0;
+  #lastTtlRefreshMs = 0;
+  /** Processes the heartbeat pruned: their fields are removed from every family's seq hash. */
+  #pruned: string[] = [];
+  readonly #indexed = new Set<MetricFamily>();
+
+  constructor(
+    readonly dict: RedisStorageDict,
+    readonly client: RedisStorageClient,
+    readonly config: ResolvedConfig,
+    readonly identity: ProcessIdentity,
+    readonly logger: Logger,
+    readonly stats: SelfStats,
+  ) {}
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      this.flush().catch(() => {
+        // Counted and logged by #flushOnce; the data stays for the next tick.
+      });
+    }, this.config.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Forces a flush; calls made while one waits to start share it. */
+  flush(mode: 'beat' | 'exit' = 'beat'): Promise<void> {
+    if (mode === 'beat' && this.#queued) return this.#queued;
+    let started = false;
+    let run: Promise<void> | undefined;
+    // p-queue may start the task synchronously, before `run` is assigned.
+    run = this.#queue.add(async () => {
+      started = true;
+      if (run !== undefined && this.#queued === run) this.#queued = undefined;
+      await this.#flushOnce(mode);
+    }) as Promise<void>;
+    // A flush that has started has drained already: later callers need the next one.
+    if (mode === 'beat' && !started) this.#queued = run;
+    return run;
+  }
+
+  async idle(): Promise<void> {
+    await this.#queue.onIdle();
+  }
+
+  /** Batches not yet acknowledged, by family (for the collector's read-your-writes). */
+  pendingOf(family: MetricFamily): readonly FamilyBatch[] {
+    return family.pending;
+  }
+
+  async #flushOnce(mode: 'beat' | 'exit'): Promise<void> {
+    const started = performance.now();
+    const keys = this.client.keys;
+    const id = this.identity.id;
+    const nowMs = Date.now();
+    const commands: RedisCommand[] = [];
+    const batches: FamilyBatch[] = [];
+
+    // Families with unacknowledged batches re-send them first, unchanged; their new deltas wait.
+    const dirty = this.dict.takeDirtyFamilies();
+    const retrying = new Set<MetricFamily>();
+    for (const family of this.dict.families.values()) {
+      if (family.pending.length > 0) {
+        retrying.add(family);
+        batches.push(...family.pending);
+      }
+    }
+    for (const family of dirty) {
+      if (retrying.has(family) || !this.dict.families.has(family.def.name)) {
+        if (retrying.has(family)) this.dict.onFamilyDirty(family);
+        continue;
+      }
+      const reset = family.needsReset;
+      const batch = drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess: family.resendAll });
+      family.needsReset = false;
+      family.resendAll = false;
+      for (const chunk of split(batch, () => ++this.#seq)) {
+        family.pending.push(chunk);
+        batches.push(chunk);
+      }
+    }
+
+    commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode], key: keys.processes() });
+    for (const batch of batches) {
+      const f = batch.family;
+      if (!this.#indexed.has(f) || (batch.flags & 1) !== 0) {
+        commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
+      }
+      commands.push({
+        name: 'pcrFlushFamily',
+        args: [
+          keys.seq(f.typeMode, f.hash), keys.cluster(f.typeMode, f.hash), keys.process(f.typeMode, id, f.hash), keys.meta(f.typeMode, f.hash),
+          ...flushArgs(batch, id, this.config.ttlSeconds, metaPairs(f)),
+        ],
+        key: keys.seq(f.typeMode, f.hash),
+      });
+    }
+    const pruned = this.#pruned;
+    this.#pruned = [];
+    if (pruned.length > 0) {
+      for (const f of this.dict.families.values()) {
+        commands.push({ name: 'hdel', args: [keys.seq(f.typeMode, f.hash), ...pruned], key: keys.seq(f.typeMode, f.hash) });
+      }
+    }
+    // Idle per-process hashes of a live process must not expire: refresh them well within the TTL.
+    if (nowMs - this.#lastTtlRefreshMs >= (this.config.ttlSeconds * 1000) / 3) {
+      this.#lastTtlRefreshMs = nowMs;
+      for (const f of this.dict.families.values()) {
+        // Also re-index, in case the node holding the index lost it.
+        if (this.#indexed.has(f)) commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
+        if ((f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
+          commands.push({ name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
+        }
+      }
+    }
+
+    let replies: Reply[];
+    try {
+      replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush');
+    } catch (error) {
+      this.stats.flushFailed(error as Error);
+      if (pruned.length > 0) this.#pruned.push(...pruned);
+      this.logger.debug('flush.failed', { message: (error as Error).message, batches: batches.length });
+      throw error;
+    }
+
+    let failures = 0;
+    let firstError: Error | undefined;
+    let ci = 0;
+    for (const command of commands) {
+      const reply = replies[ci++]!;
+      if (command.name === 'pcrHeartbeat') {
+        if (reply.error) {
+          failures++;
+          firstError ??= reply.error;
+        } else {
+          const [, ...dead] = reply.value as string[];
+          this.#pruned.push(...dead);
+        }
+      } else if (command.name === 'hset' && command.args[0] === keys.families()) {
+        if (!reply.error) this.#indexed.add(this.#familyByHash(command.args[1] as string)!);
+      }
+    }
+    // Family replies, in batch order.
+    ci = 0;
+    let bi = 0;
+    for (const command of commands) {
+      const reply = replies[ci++]!;
+      if (command.name !== 'pcrFlushFamily') continue;
+      const batch = batches[bi++]!;
+      if (reply.error) {
+        failures++;
+        firstError ??= reply.error;
+        continue;
+      }
+      this.#acknowledge(batch, reply.value as [number, string]);
+    }
+    this.stats.flushDone(performance.now() - started, batches.length, failures);
+    this.logger.debug('flush', { batches: batches.length, failures, ms: Math.round(performance.now() - started) });
+    if (firstError) throw firstError;
+  }
+
+  #acknowledge(batch: FamilyBatch, [status, epoch]: [number, string]): void {
+    const f = batch.family;
+    if (status === -1) {
+      // Redis lost the family: drop what is unacknowledged and re-send everything, flagged reset.
+      f.pending = [];
+      f.needsReset = true;
+      f.knownEpoch = '';
+      f.metaSent = false;
+      this.#indexed.delete(f);
+      this.stats.familyLost();
+      if (!f.isDirty) {
+        f.isDirty = true;
+        this.dict.onFamilyDirty(f);
+      }
+      return;
+    }
+    const i = f.pending.indexOf(batch);
+    if (i !== -1) f.pending.splice(i, 1);
+    f.knownEpoch = epoch;
+    f.metaSent = true;
+    if (status === 2) {
+      f.resendAll = true;
+      if (!f.isDirty) {
+        f.isDirty = true;
+        this.dict.onFamilyDirty(f);
+      }
+    }
+  }
+
+  #familyByHash(hash: string): MetricFamily | undefined {
+    for (const f of this.dict.families.values()) if (f.hash === hash) return f;
+    return undefined;
+  }
+}
+
+/** Splits a batch into Lua calls of at most MAX_PAIRS_PER_CALL pairs, each with its own seq. */
+function split(batch: FamilyBatch, nextSeq: () => number): FamilyBatch[] {
+  const pairs = (batch.sums.length + batch.sets.length) / 2;
+  if (pairs <= MAX_PAIRS_PER_CALL) return [{ ...batch, seq: nextSeq() }];
+  const out: FamilyBatch[] = [];
+  const n = MAX_PAIRS_PER_CALL * 2;
+  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, sums: batch.sums.slice(i, i + n), sets: [], dels: [], seq: 0 });
+  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, sums: [], sets: batch.sets.slice(i, i + n), dels: [], seq: 0 });
+  out[out.length - 1] = { ...out[out.length - 1]!, dels: batch.dels };
+  return out.map((b, i) => ({ ...b, seq: nextSeq(), flags: i === 0 ? b.flags : b.flags & ~2 }));
+}

@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+export interface ProcessIdentityOptions {
+  /** @default os.hostname() */
+  host?: string;
+  /** @default process.pid */
+  pid?: number;
+  /** Distinguishes two lives of the same host and pid. @default random */
+  nonce?: string;
+}
+
+export interface ProcessIdentity {
+  readonly host: string;
+  readonly pid: number;
+  readonly nonce: string;
+  /** `host:pid:nonce`: unique across hosts and restarts; the `pid` label of `all`/`liveall` series. */
+  readonly id: string;
+}
+
+/**
+ * The reference keys processes by pid alone, so pid 7 on two hosts overwrite each other. Ours adds
+ * the host and a nonce made at start (and again after a fork), so no two lives share an id.
+ */
+export function makeIdentity(options: ProcessIdentityOptions = {}): ProcessIdentity {
+  const host = options.host ?? hostname();
+  const pid = options.pid ?? process.pid;
+  const nonce = options.nonce ?? randomBytes(4).toString('hex');
+  return Object.freeze({ host, pid, nonce, id: `${host}:${pid}:${nonce}` });
+}

@@ -1,0 +1,137 @@
+import { resolveConfig, type RedisStorageOptions, type ResolvedConfig } from './config.js';
+import { makeIdentity, type ProcessIdentity } from './identity.js';
+import { createLogger, type Logger } from './log.js';
+import { RedisStorageClient, type RedisConnection } from './redis/client.js';
+import { RedisStorageDict } from './store/storage-dict.js';
+import { Flusher } from './flush/flusher.js';
+import { RedisMultiProcessCollector } from './collect/collector.js';
+import { SelfStats } from './stats.js';
+import { ConfigError } from './errors.js';
+
+export interface RedisStorageManagerOptions extends RedisStorageOptions {
+  /** Use this ioredis connection instead of opening one; `shutdown()` then leaves it open. */
+  connection?: RedisConnection;
+  /** Environment to read instead of `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * The service layer of the seed: owns the configuration, the shadow store, the Redis client, the
+ * flusher and the collector of one process. With `enabled: false` it runs the same API in memory.
+ */
+export class RedisStorageManager {
+  readonly config: ResolvedConfig;
+  readonly identity: ProcessIdentity;
+  readonly dict: RedisStorageDict;
+  readonly stats = new SelfStats();
+  readonly logger: Logger;
+  readonly client: RedisStorageClient | undefined;
+  readonly #flusher: Flusher | undefined;
+  readonly #collector: RedisMultiProcessCollector;
+  readonly #callbacks = new Map<string, () => void | Promise<void>>();
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: RedisStorageManagerOptions = {}) {
+    const { connection, env, ...rest } = options;
+    this.config = resolveConfig(rest, env ?? process.env);
+    if (this.config.identity) validateIdentity(this.config.identity);
+    this.identity = makeIdentity(this.config.identity);
+    this.logger = createLogger(env ?? process.env);
+    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, (family) =>
+      this.logger.warn(`metric \`${family.def.name}\` reached maxSeriesPerMetric (${this.config.maxSeriesPerMetric}); new label sets are dropped and counted`),
+    );
+    if (this.config.enabled) {
+      this.client = new RedisStorageClient(this.config, this.logger, connection);
+      this.#flusher = new Flusher(this.dict, this.client, this.config, this.identity, this.logger, this.stats);
+      this.#flusher.start();
+    }
+    this.#collector = new RedisMultiProcessCollector({
+      dict: this.dict,
+      client: this.client,
+      config: this.config,
+      identity: this.identity,
+      logger: this.logger,
+      stats: this.stats,
+      callbacks: () => [...this.#callbacks.values()],
+    });
+  }
+
+  get isEnabled(): boolean {
+    return this.config.enabled;
+  }
+
+  getCollector(): RedisMultiProcessCollector {
+    return this.#collector;
+  }
+
+  /** The real state of the Redis connection (false when Redis is not enabled). */
+  isConnected(): boolean {
+    return this.client?.isConnected() ?? false;
+  }
+
+  /** Resolves once connected; rejects after `timeoutMs`. */
+  async waitUntilConnected(timeoutMs = this.config.flushTimeoutMs): Promise<void> {
+    const client = this.client;
+    if (!client) throw new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
+    if (client.isConnected()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.redis.off('ready', onReady);
+        reject(new Error(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.redis.once('ready', onReady);
+    });
+  }
+
+  /** Forces a flush now. Rejects if Redis refused it; the data is kept for the next one. */
+  async flush(): Promise<void> {
+    if (this.#flusher) await this.#flusher.flush();
+  }
+
+  /** Stops the timer, makes a final flush, marks this process not live, and closes the connection it owns. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      const flusher = this.#flusher;
+      if (!flusher) return;
+      flusher.stop();
+      try {
+        await flusher.flush('exit');
+      } catch (error) {
+        this.logger.warn(`final flush failed: ${(error as Error).message}`);
+      } finally {
+        await this.client?.close();
+      }
+    })();
+    return this.#shutdown;
+  }
+
+  /** @internal prom-client `collect` callbacks. */
+  addCollectCallback(name: string, callback: () => void | Promise<void>): void {
+    this.#callbacks.set(name, callback);
+  }
+}
+
+function validateIdentity(identity: NonNullable<ResolvedConfig['identity']>): void {
+  for (const [k, v] of Object.entries(identity)) {
+    if (v !== undefined && (typeof v === 'string' ? /[{}\s]/.test(v) || v === '' : !Number.isInteger(v))) {
+      throw new ConfigError(`Invalid option \`identity.${k}\`: expected a non-empty string without braces or white space (or an integer pid), got \`${String(v)}\``);
+    }
+  }
+}
+
+let processManager: RedisStorageManager | undefined;
+
+/** The process's manager, made from the environment on first use. */
+export function getRedisStorageManager(): RedisStorageManager {
+  processManager ??= new RedisStorageManager();
+  return processManager;
+}
+
+/** Replaces the process's manager (before any metric is created), e.g. to pass options instead of env. */
+export function setRedisStorageManager(manager: RedisStorageManager): void {
+  processManager = manager;
+}

@@ -1,0 +1,67 @@
+--[[
+  Applies one process's flush batch for one metric family, at most once and in order.
+
+  KEYS[1] seq hash        {prefix}:{tm}:cluster:seq:{h}   __epoch -> id; processId -> last seq applied
+  KEYS[2] cluster hash    {prefix}:{tm}:cluster:metric:{h} summed by HINCRBYFLOAT
+  KEYS[3] process hash    {prefix}:{tm}:{processId}:metric:{h} absolute per-process values
+  KEYS[4] meta hash       {prefix}:{tm}:cluster:meta:{h}
+
+  ARGV[1]  processId
+  ARGV[2]  seq (this process's flush number, increasing)
+  ARGV[3]  knownEpoch: the __epoch this process saw last for the family ('' if it never flushed it)
+  ARGV[4]  ttl seconds of the process hash
+  ARGV[5]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
+  ARGV[6]  clientNowMs: the process's clock when it built the batch ('@' fields are moved to Redis time)
+  ARGV[7]  nMeta, ARGV[8] nSum, ARGV[9] nSet, ARGV[10] nDel: counts of the lists that follow
+  ARGV[11..] meta field/value pairs, sum field/delta pairs, set field/value pairs, fields to delete
+
+  Returns {status, epoch}:
+    1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
+    0 already applied (a retry whose first reply was lost); -1 the family was lost (the caller
+    re-sends its whole cumulative state with the reset flag).
+]]
+local flags = tonumber(ARGV[5])
+local reset = flags % 2 == 1
+local writeMeta = math.floor(flags / 2) % 2 == 1
+local expectProcess = math.floor(flags / 4) % 2 == 1
+local known = ARGV[3]
+
+local epoch = redis.call('HGET', KEYS[1], '__epoch')
+if not epoch then
+  if known ~= '' and not reset then return {-1, ''} end
+  local t = redis.call('TIME')
+  epoch = t[1] .. '.' .. t[2] .. '.' .. ARGV[1]
+  redis.call('HSET', KEYS[1], '__epoch', epoch)
+elseif known ~= '' and known ~= epoch and not reset then
+  return {-1, epoch}
+end
+
+local seq = tonumber(ARGV[2])
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if seq <= last then return {0, epoch} end
+
+local status = 1
+if expectProcess and not reset and redis.call('EXISTS', KEYS[3]) == 0 then status = 2 end
+
+local nMeta, nSum, nSet, nDel = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local i = 11
+if writeMeta or reset then
+  for j = 0, nMeta - 1 do redis.call('HSET', KEYS[4], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
+end
+i = i + 2 * nMeta
+for j = 0, nSum - 1 do redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
+i = i + 2 * nSum
+if nSet > 0 then
+  local t = redis.call('TIME')
+  local offset = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[6])
+  for j = 0, nSet - 1 do
+    local f, v = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+    if string.sub(f, 1, 1) == '@' then v = string.format('%d', tonumber(v) + offset) end
+    redis.call('HSET', KEYS[3], f, v)
+  end
+end
+i = i + 2 * nSet
+for j = 0, nDel - 1 do redis.call('HDEL', KEYS[3], ARGV[i + j]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {status, epoch}

@@ -1,0 +1,30 @@
+--[[
+  Records a heartbeat in Redis server time (so host clocks do not matter) and prunes processes
+  silent for longer than the TTL.
+
+  KEYS[1] {prefix}:processes:{registry}  zset processId -> last heartbeat ms (every process)
+  KEYS[2] {prefix}:live:{registry}       zset processId -> last heartbeat ms (removed on clean exit)
+  ARGV[1] processId
+  ARGV[2] ttl ms
+  ARGV[3] 'beat' or 'exit'
+
+  Returns {nowMs, pruned processIds...}
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowArg = string.format('%d', now)
+if ARGV[3] == 'exit' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], nowArg, ARGV[1])
+end
+redis.call('ZADD', KEYS[1], nowArg, ARGV[1])
+local cutoff = string.format('(%d', now - tonumber(ARGV[2]))
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, 100)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('ZREM', KEYS[2], unpack(dead))
+end
+local out = {nowArg}
+for _, id in ipairs(dead) do out[#out + 1] = id end
+return out

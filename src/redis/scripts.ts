@@ -1,0 +1,16 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * The Lua scripts, from `lua/` (copied next to the build by `npm run build`). A file's name ends in
+ * its number of keys where that is fixed; its header lists KEYS, ARGV and the reply.
+ */
+function load(file: string): string {
+  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+}
+
+export const SCRIPTS = {
+  pcrFlushFamily: { lua: load('flush-family-4.lua'), numberOfKeys: 4 },
+  /** Variable key count: the caller passes numkeys first. */
+  pcrReadFamily: { lua: load('read-family.lua'), readOnly: true },
+  pcrHeartbeat: { lua: load('heartbeat-2.lua'), numberOfKeys: 2 },
+} as const;

@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import { badLabelValue, unknownLabel } from '../validation.js';
+import { ValidationError } from '../errors.js';
+import type { RedisValue } from './values.js';
+import type { FamilyBatch } from '../flush/batch.js';
+
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary';
+
+export const GAUGE_MODES = [
+  'all', 'liveall', 'min', 'max', 'sum', 'mostrecent', 'livemin', 'livemax', 'livesum', 'livemostrecent',
+] as const;
+export type GaugeMode = (typeof GAUGE_MODES)[number];
+
+export type LabelValues<T extends string = string> = Partial<Record<T, string | number>>;
+
+export interface FamilyDefinition {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  /** Gauges only. */
+  readonly mode: GaugeMode | undefined;
+  readonly labelNames: readonly string[];
+  /** Histograms only: upper bounds, increasing, without +Inf. */
+  readonly buckets: readonly number[] | undefined;
+  /** Summaries only. */
+  readonly percentiles: readonly number[] | undefined;
+  readonly maxAgeSeconds: number | undefined;
+  readonly ageBuckets: number | undefined;
+}
+
+/** Stable across processes and hosts: the hash tag of every key of the family. */
+export function familyHash(name: string): string {
+  return createHash('sha1').update(name).digest('hex').slice(0, 16);
+}
+
+export interface FamilyOwner {
+  readonly maxSeriesPerMetric: number;
+  onFamilyDirty(family: MetricFamily): void;
+  onSeriesDropped(family: MetricFamily): void;
+}
+
+/**
+ * The shadow store of one metric family: its values by label set, the list of values changed since
+ * the last flush, and the family's flush state (outbox, epoch) kept by the flusher.
+ */
+export class MetricFamily<V extends RedisValue = RedisValue> {
+  readonly hash: string;
+  /** `counter`, `gauge_max`, ...: the type segment of the family's keys. */
+  readonly typeMode: string;
+  readonly values = new Map<string, V>();
+  dirty: V[] = [];
+  isDirty = false;
+  /** Per-process fields to delete at the next flush (removed gauge and summary series). */
+  removedFields: string[] = [];
+  droppedSeries = 0;
+
+  // Flush state, owned by the flusher.
+  /** Batches sent but not yet acknowledged, in order: re-sent as they are until Redis confirms them. */
+  pending: FamilyBatch[] = [];
+  /** Redis lost the family: the next flush re-sends everything this process ever flushed. */
+  needsReset = false;
+  /** The `__epoch` of the family's seq hash as last seen; '' before the first acknowledged flush. */
+  knownEpoch = '';
+  metaSent = false;
+  /** Re-send every value (Redis lost the family, or this process's per-process hash expired). */
+  resendAll = false;
+
+  readonly #owner: FamilyOwner;
+  readonly #create: (labelValues: readonly string[], dropped: boolean) => V;
+  readonly #labelIndex: Record<string, number>;
+  #dropped: V | undefined;
+
+  constructor(readonly def: FamilyDefinition, owner: FamilyOwner, create: (labelValues: readonly string[], dropped: boolean) => V) {
+    this.hash = familyHash(def.name);
+    this.typeMode = def.type === 'gauge' ? `gauge_${def.mode ?? 'all'}` : def.type;
+    this.#owner = owner;
+    this.#create = create;
+    this.#labelIndex = Object.create(null) as Record<string, number>;
+    def.labelNames.forEach((n, i) => (this.#labelIndex[n] = i));
+  }
+
+  /** The value of a label set given as an object; creates it on first use. Hot path. */
+  valueFor(labels: LabelValues | undefined): V {
+    const names = this.def.labelNames;
+    if (labels === undefined || names.length === 0) {
+      if (labels !== undefined) this.#checkNoLabels(labels);
+      return this.#lookup('', names.length === 0 ? EMPTY : names.map(() => ''));
+    }
+    let key = '';
+    let matched = 0;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const raw = labels[name];
+      let v: string;
+      if (raw === undefined) v = '';
+      else {
+        matched++;
+        v = typeof raw === 'string' ? raw : this.#numberLabel(name, raw);
+      }
+      key = i === 0 ? v : key + '\u0001' + v;
+    }
+    let given = 0;
+    for (const _ in labels) given++;
+    if (given !== matched) this.#throwUnknown(labels);
+    const existing = this.values.get(key);
+    if (existing !== undefined) return existing;
+    return this.#lookup(key, names.map((n) => labelString(labels[n])));
+  }
+
+  /** The value of a label set given positionally, as `labels('GET', 200)`. */
+  valueForPositional(args: readonly unknown[]): V {
+    const names = this.def.labelNames;
+    if (args.length !== names.length) {
+      throw new ValidationError(
+        'ERR_PCR_INVALID_LABEL',
+        `Invalid number of label values for metric \`${this.def.name}\`: expected ${names.length} (${names.join(', ')}), got ${args.length}`,
+      );
+    }
+    const labels: LabelValues = {};
+    for (let i = 0; i < names.length; i++) {
+      const v = args[i];
+      if (typeof v !== 'string' && typeof v !== 'number') throw badLabelValue(this.def.name, names[i]!, v);
+      labels[names[i]!] = v;
+    }
+    return this.valueFor(labels);
+  }
+
+  /** Finds a value without creating it. */
+  peek(labels: LabelValues | undefined): V | undefined {
+    const names = this.def.labelNames;
+    if (labels === undefined || names.length === 0) return this.values.get('');
+    let key = '';
+    for (let i = 0; i < names.length; i++) {
+      const v = labelString(labels[names[i]!]);
+      key = i === 0 ? v : key + '\u0001' + v;
+    }
+    return this.values.get(key);
+  }
+
+  markDirty(value: V): void {
+    value.dirty = true;
+    this.dirty.push(value);
+    if (!this.isDirty) {
+      this.isDirty = true;
+      this.#owner.onFamilyDirty(this);
+    }
+  }
+
+  /** Forgets a series; per-process fields are deleted from Redis at the next flush. */
+  remove(value: V, perProcessFields: readonly string[]): void {
+    const key = value.labelValues.join('\u0001');
+    if (this.values.get(key) !== value) return;
+    this.values.delete(key);
+    value.removed = true;
+    if (perProcessFields.length > 0) {
+      this.removedFields.push(...perProcessFields);
+      if (!this.isDirty) {
+        this.isDirty = true;
+        this.#owner.onFamilyDirty(this);
+      }
+    }
+  }
+
+  #lookup(key: string, labelValues: readonly string[]): V {
+    const existing = this.values.get(key);
+    if (existing !== undefined) return existing;
+    if (this.values.size >= this.#owner.maxSeriesPerMetric) {
+      this.droppedSeries++;
+      this.#owner.onSeriesDropped(this);
+      return (this.#dropped ??= this.#create(labelValues, true));
+    }
+    const value = this.#create(labelValues, false);
+    this.values.set(key, value);
+    return value;
+  }
+
+  #numberLabel(name: string, raw: unknown): string {
+    if (typeof raw === 'number' && Number.isFinite(raw)) return String(raw);
+    throw badLabelValue(this.def.name, name, raw);
+  }
+
+  #checkNoLabels(labels: LabelValues): void {
+    for (const name in labels) throw unknownLabel(this.def.name, name, this.def.labelNames);
+  }
+
+  #throwUnknown(labels: LabelValues): never {
+    for (const name in labels) {
+      if (this.#labelIndex[name] === undefined) throw unknownLabel(this.def.name, name, this.def.labelNames);
+    }
+    // Every name is known, so one was given as undefined explicitly: accepted as missing.
+    throw new Error('unreachable');
+  }
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+function labelString(raw: unknown): string {
+  return raw === undefined ? '' : String(raw);
+}

@@ -1,0 +1,109 @@
+import { ValidationError, describe } from './errors.js';
+
+// prom-client's rules (https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels).
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export function validateMetricName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !METRIC_NAME.test(name)) {
+    throw new ValidationError(
+      'ERR_PCR_INVALID_METRIC',
+      `Invalid metric name ${describe(name)}: expected a string matching ${METRIC_NAME}`,
+    );
+  }
+}
+
+export function validateHelp(name: string, help: unknown): asserts help is string {
+  if (typeof help !== 'string' || help.length === 0) {
+    throw new ValidationError(
+      'ERR_PCR_INVALID_METRIC',
+      `Missing mandatory help parameter for metric \`${name}\`: expected a non-empty string, got ${describe(help)}`,
+    );
+  }
+}
+
+export function validateLabelNames(metric: string, names: unknown, reserved: readonly string[]): string[] {
+  if (names === undefined) return [];
+  if (!Array.isArray(names)) {
+    throw new ValidationError(
+      'ERR_PCR_INVALID_LABEL',
+      `Invalid labelNames for metric \`${metric}\`: expected an array of strings, got ${describe(names)}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (typeof name !== 'string' || !LABEL_NAME.test(name) || name.startsWith('__')) {
+      throw new ValidationError(
+        'ERR_PCR_INVALID_LABEL',
+        `Invalid label name ${describe(name)} for metric \`${metric}\`: expected ${LABEL_NAME} not starting with \`__\``,
+      );
+    }
+    if (reserved.includes(name)) {
+      throw new ValidationError(
+        'ERR_PCR_INVALID_LABEL',
+        `Label name \`${name}\` is reserved for metric \`${metric}\` (reserved here: ${reserved.join(', ')})`,
+      );
+    }
+    if (seen.has(name)) {
+      throw new ValidationError('ERR_PCR_INVALID_LABEL', `Label name \`${name}\` is repeated in metric \`${metric}\``);
+    }
+    seen.add(name);
+  }
+  return [...names] as string[];
+}
+
+export function invalidValue(metric: string, what: string, value: unknown): ValidationError {
+  return new ValidationError('ERR_PCR_INVALID_VALUE', `${what} for metric \`${metric}\`: got ${describe(value)}`);
+}
+
+export function unknownLabel(metric: string, label: string, labelNames: readonly string[]): ValidationError {
+  return new ValidationError(
+    'ERR_PCR_INVALID_LABEL',
+    `Added label \`${label}\` is not included in the label names of metric \`${metric}\`: [${labelNames.join(', ')}]`,
+  );
+}
+
+export function badLabelValue(metric: string, label: string, value: unknown): ValidationError {
+  return new ValidationError(
+    'ERR_PCR_INVALID_LABEL',
+    `Invalid value for label \`${label}\` of metric \`${metric}\`: expected a string or a finite number, got ${describe(value)}`,
+  );
+}
+
+export function validateBuckets(metric: string, buckets: unknown): number[] {
+  if (!Array.isArray(buckets) || buckets.length === 0) {
+    throw new ValidationError(
+      'ERR_PCR_INVALID_METRIC',
+      `Invalid buckets for histogram \`${metric}\`: expected a non-empty array of increasing finite numbers, got ${describe(buckets)}`,
+    );
+  }
+  const out: number[] = [];
+  for (const b of buckets) {
+    if (typeof b !== 'number' || !Number.isFinite(b) || (out.length > 0 && b <= out[out.length - 1]!)) {
+      throw new ValidationError(
+        'ERR_PCR_INVALID_METRIC',
+        `Invalid buckets for histogram \`${metric}\`: expected increasing finite numbers, got ${describe(buckets)} (at ${describe(b)})`,
+      );
+    }
+    out.push(b);
+  }
+  return out;
+}
+
+export function validatePercentiles(metric: string, percentiles: unknown): number[] {
+  if (!Array.isArray(percentiles) || percentiles.length === 0) {
+    throw new ValidationError(
+      'ERR_PCR_INVALID_METRIC',
+      `Invalid percentiles for summary \`${metric}\`: expected a non-empty array of numbers in [0, 1], got ${describe(percentiles)}`,
+    );
+  }
+  for (const p of percentiles) {
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
+      throw new ValidationError(
+        'ERR_PCR_INVALID_METRIC',
+        `Invalid percentile ${describe(p)} for summary \`${metric}\`: expected a number in [0, 1]`,
+      );
+    }
+  }
+  return [...percentiles].sort((a, b) => a - b) as number[];
+}
