@@ -142,7 +142,8 @@ export class RedisMultiProcessCollector {
 
     // Families: the index, plus this process's own (maybe not flushed yet).
     const reads = new Map<string, FamilyRead>();
-    const indexFlat = (index!.value as string[] | null) ?? [];
+    // ioredis turns an HGETALL reply into an object.
+    const indexEntries = Object.entries((index!.value as Record<string, string> | null) ?? {});
     const localByHash = new Map<string, MetricFamily>();
     for (const f of dict.families.values()) localByHash.set(`${f.hash}|${f.typeMode}`, f);
     const addRead = (hash: string, typeMode: string) => {
@@ -153,7 +154,7 @@ export class RedisMultiProcessCollector {
       const ids = !perProcess ? [] : (typeMode.startsWith('gauge_live') ? [...live] : everyone).filter((p) => !(local && p === identity.id));
       reads.set(id, { hash, typeMode, local, processIds: ids });
     };
-    for (let i = 0; i + 1 < indexFlat.length; i += 2) addRead(indexFlat[i]!, indexFlat[i + 1]!);
+    for (const [hash, typeMode] of indexEntries) addRead(hash, typeMode);
     for (const f of dict.families.values()) addRead(f.hash, f.typeMode);
 
     const list = [...reads.values()];

@@ -124,7 +124,7 @@ export class FamilyMerger {
       if (!labels) continue;
       const h = merged.get(key);
       for (const q of percentiles) {
-        const value = h && h.totalCount > 0 ? h.getValueAtPercentile(q * 100) / HDR_SCALE : 0;
+        const value = h && h.totalCount > 0 ? quantileOf(h, q) : 0;
         values.push({ labels: { ...labels, quantile: String(q) }, value });
       }
       const g = sums.get(key);
@@ -191,4 +191,22 @@ export class FamilyMerger {
     this.stats.bad('value');
     return null;
   }
+}
+
+/**
+ * The q-quantile of an HDR histogram, as the shortest decimal inside the equivalent-value range of
+ * the bucket it falls in: any value there is equally right at the histogram's precision, and the
+ * shortest one gives back round inputs exactly (2, not 2.000895).
+ */
+export function quantileOf(h: HdrHistogram, q: number): number {
+  const v = h.getValueAtPercentile(q * 100);
+  const js = h as unknown as { lowestEquivalentValue(v: number): number; highestEquivalentValue(v: number): number };
+  const lo = js.lowestEquivalentValue(v);
+  const hi = js.highestEquivalentValue(v);
+  const mid = (lo + hi) / 2;
+  for (let digits = 1; digits <= 17; digits++) {
+    const candidate = Number(mid.toPrecision(digits));
+    if (candidate >= lo && candidate <= hi) return candidate / HDR_SCALE;
+  }
+  return v / HDR_SCALE;
 }
