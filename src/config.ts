@@ -48,8 +48,15 @@ export interface RedisStorageOptions {
   liveTimeoutMs?: number;
   /** A flush not answered within this time fails and is retried. @default 5000 (`REDIS_FLUSH_TIMEOUT_MS`) */
   flushTimeoutMs?: number;
-  /** A collect not answered within this time fails. @default 5000 (`REDIS_COLLECT_TIMEOUT_MS`) */
+  /** A collect (both round trips) not answered within this time rejects with a TimeoutError. @default 5000 (`REDIS_COLLECT_TIMEOUT_MS`) */
   collectTimeoutMs?: number;
+  /** `shutdown()` (and the exit hooks) give up on the final flush after this long. @default 5000 (`REDIS_SHUTDOWN_TIMEOUT_MS`) */
+  shutdownTimeoutMs?: number;
+  /**
+   * Flush on `beforeExit`, and on SIGTERM/SIGINT when the app has no listener of its own for them
+   * (then re-raise the signal). @default true (`REDIS_EXIT_HOOKS`)
+   */
+  exitHooks?: boolean;
   /** Most label sets a metric keeps; new ones past it are dropped and counted. @default 10000 (`REDIS_MAX_SERIES_PER_METRIC`) */
   maxSeriesPerMetric?: number;
   /** After each flush, wait for this many replicas to acknowledge it (`WAIT`). @default 0 (`REDIS_WAIT_REPLICAS`) */
@@ -83,6 +90,8 @@ export interface ResolvedConfig {
   readonly liveTimeoutMs: number;
   readonly flushTimeoutMs: number;
   readonly collectTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly exitHooks: boolean;
   readonly maxSeriesPerMetric: number;
   readonly waitReplicas: number;
   readonly waitTimeoutMs: number;
@@ -120,6 +129,8 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     liveTimeoutMs: pick(options.liveTimeoutMs, env, 'liveTimeoutMs', 'REDIS_LIVE_TIMEOUT_MS', 3 * flushIntervalMs, integer(1, 86_400_000)),
     flushTimeoutMs: pick(options.flushTimeoutMs, env, 'flushTimeoutMs', 'REDIS_FLUSH_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
     collectTimeoutMs: pick(options.collectTimeoutMs, env, 'collectTimeoutMs', 'REDIS_COLLECT_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
+    shutdownTimeoutMs: pick(options.shutdownTimeoutMs, env, 'shutdownTimeoutMs', 'REDIS_SHUTDOWN_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
+    exitHooks: pick(options.exitHooks, env, 'exitHooks', 'REDIS_EXIT_HOOKS', true, boolean),
     maxSeriesPerMetric: pick(options.maxSeriesPerMetric, env, 'maxSeriesPerMetric', 'REDIS_MAX_SERIES_PER_METRIC', 10_000, integer(1, 100_000_000)),
     waitReplicas: pick(options.waitReplicas, env, 'waitReplicas', 'REDIS_WAIT_REPLICAS', 0, integer(0, 100)),
     waitTimeoutMs: pick(options.waitTimeoutMs, env, 'waitTimeoutMs', 'REDIS_WAIT_TIMEOUT_MS', 1000, integer(1, 3_600_000)),

@@ -7,6 +7,7 @@ import { Flusher } from './flush/flusher.js';
 import { RedisMultiProcessCollector } from './collect/collector.js';
 import { SelfStats } from './stats.js';
 import { ConfigError } from './errors.js';
+import { registerExitHook, unregisterExitHook } from './exit-hooks.js';
 
 export interface RedisStorageManagerOptions extends RedisStorageOptions {
   /** Use this ioredis connection instead of opening one; `shutdown()` then leaves it open. */
@@ -37,13 +38,18 @@ export class RedisStorageManager {
     if (this.config.identity) validateIdentity(this.config.identity);
     this.identity = makeIdentity(this.config.identity);
     this.logger = createLogger(env ?? process.env);
-    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, (family) =>
-      this.logger.warn(`metric \`${family.def.name}\` reached maxSeriesPerMetric (${this.config.maxSeriesPerMetric}); new label sets are dropped and counted`),
-    );
+    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, (family) => {
+      // One warning per process, not per metric: an explosion usually hits several metrics at once.
+      if (this.dict.droppedSeries === 1) {
+        this.logger.warn(`metric \`${family.def.name}\` reached maxSeriesPerMetric (${this.config.maxSeriesPerMetric}); new label sets are dropped and counted (see SelfStats.droppedSeries)`);
+      }
+    });
+    this.stats.droppedSeriesOf = () => this.dict.droppedSeries;
     if (this.config.enabled) {
       this.client = new RedisStorageClient(this.config, this.logger, connection);
       this.#flusher = new Flusher(this.dict, this.client, this.config, this.identity, this.logger, this.stats);
       this.#flusher.start();
+      if (this.config.exitHooks) registerExitHook(this);
     }
     this.#collector = new RedisMultiProcessCollector({
       dict: this.dict,
@@ -92,18 +98,42 @@ export class RedisStorageManager {
     if (this.#flusher) await this.#flusher.flush();
   }
 
-  /** Stops the timer, makes a final flush, marks this process not live, and closes the connection it owns. */
+  /**
+   * Stops the timer, makes a final flush, marks this process not live, and closes the connection it
+   * owns; all within `shutdownTimeoutMs`. Past it, what is not flushed is lost (and logged), so a
+   * frozen Redis cannot hold a process that wants to exit. Never rejects.
+   */
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
+      unregisterExitHook(this);
       const flusher = this.#flusher;
-      if (!flusher) return;
+      const client = this.client;
+      if (!flusher || !client) return;
       flusher.stop();
+      const deadline = Date.now() + this.config.shutdownTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      // A referenced timer: it is what keeps a process ending on `beforeExit` alive until the flush is done.
+      const expired = new Promise<'expired'>((resolve) => {
+        timer = setTimeout(() => resolve('expired'), this.config.shutdownTimeoutMs);
+      });
       try {
-        await flusher.flush('exit');
+        const final = (async () => {
+          // A short-lived process may end before its first connection is ready.
+          if (!client.isConnected()) await this.waitUntilConnected(Math.max(1, deadline - Date.now()));
+          await flusher.flush('exit');
+          return 'flushed' as const;
+        })();
+        final.catch(() => {});
+        if ((await Promise.race([final, expired])) === 'expired') {
+          this.logger.warn(`final flush not done within shutdownTimeoutMs (${this.config.shutdownTimeoutMs} ms): the updates not flushed are lost`);
+        }
       } catch (error) {
         this.logger.warn(`final flush failed: ${(error as Error).message}`);
       } finally {
-        await this.client?.close();
+        const left = deadline - Date.now();
+        if (left > 0) await Promise.race([client.close(), expired]);
+        clearTimeout(timer);
+        client.disconnect();
       }
     })();
     return this.#shutdown;

@@ -17,6 +17,20 @@ export class SelfStats {
   readonly badData = new Map<string, number>();
   /** Processes live at the last collect. */
   processesLive = 0;
+  /** @internal Set by the manager: reads the shadow store's count. */
+  droppedSeriesOf: () => number = () => 0;
+
+  /** Label sets refused because their metric reached `maxSeriesPerMetric` (each refused update counts). */
+  get droppedSeries(): number {
+    return this.droppedSeriesOf();
+  }
+
+  /** Everything in `badData`, all kinds together. */
+  get badDataTotal(): number {
+    let n = 0;
+    for (const v of this.badData.values()) n += v;
+    return n;
+  }
 
   flushDone(durationMs: number, batches: number, failures: number): void {
     this.flushes++;

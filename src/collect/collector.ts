@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config.js';
-import type { ProcessIdentity } from '../identity.js';
+import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RedisStorageClient } from '../redis/client.js';
 import type { MetricFamily, MetricType, GaugeMode } from '../store/family.js';
@@ -161,7 +161,7 @@ export class RedisMultiProcessCollector {
     const replies = await client.run(
       list.map((r) => {
         const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
-        return { name: 'pcrReadFamily', args: [ks.length, ...ks, identity.id], key: ks[0] };
+        return { name: 'pcrReadFamily', args: [ks.length, ...ks, seqFieldOf(identity)], key: ks[0] };
       }),
       config.collectTimeoutMs,
       'collect',

@@ -1,7 +1,7 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import type { GaugeMode, MetricFamily, MetricType } from '../store/family.js';
 import { CounterValue, GaugeValue, HistogramValue, SummaryValue } from '../store/values.js';
-import { leLabel } from '../flush/batch.js';
+import { FLAG_RESET, leLabel, type FamilyBatch } from '../flush/batch.js';
 
 /** A family's definition as read back from its meta hash (or from this process's own metric). */
 export interface FamilyMeta {
@@ -55,10 +55,13 @@ function add(into: Map<string, number>, field: string, x: number): void {
 export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map<string, number>): void {
   // While Redis has lost the family and this process's full re-send is not applied yet, Redis holds
   // none of this process's sums: add everything it ever flushed instead of the outbox.
-  const resetPending = family.needsReset || family.pending.some((b) => (b.flags & 1) !== 0 && b.seq > appliedSeq);
+  const draining = family.draining;
+  const isReset = (b: FamilyBatch) => (b.flags & FLAG_RESET) !== 0;
+  const resetPending = family.needsReset || (draining !== undefined && isReset(draining)) || family.pending.some((b) => isReset(b) && b.seq > appliedSeq);
   if (!resetPending) {
-    for (const batch of family.pending) {
-      if (batch.seq <= appliedSeq) continue;
+    // A batch being drained has no seq yet, so Redis cannot have applied it.
+    for (const batch of draining ? [...family.pending, draining] : family.pending) {
+      if (batch !== draining && batch.seq <= appliedSeq) continue;
       for (let i = 0; i < batch.sums.length; i += 2) add(into, batch.sums[i]!, Number(batch.sums[i + 1]));
     }
   }

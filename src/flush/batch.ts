@@ -37,47 +37,80 @@ export function summarySlot(family: MetricFamily, nowMs: number): number {
 }
 
 /**
+ * Yields to the event loop when the current slice of synchronous work has run for `sliceMs`, so
+ * that draining or merging 100,000 series never blocks the loop for long (see perf/EVENT-LOOP.md).
+ */
+export class Pacer {
+  #sliceStart = performance.now();
+  #count = 0;
+
+  constructor(readonly sliceMs = 4, readonly checkEvery = 128) {}
+
+  /** Call once per unit of work; `await` the result when it is not undefined. */
+  step(): Promise<void> | undefined {
+    if (++this.#count % this.checkEvery !== 0 || performance.now() - this.#sliceStart < this.sliceMs) return undefined;
+    return new Promise<void>((resolve) => setImmediate(() => {
+      this.#sliceStart = performance.now();
+      resolve();
+    }));
+  }
+}
+
+/**
  * Drains a family into a batch: every dirty value's deltas are read and zeroed (and added to the
  * value's flushed totals). With `reset`, everything the process ever flushed is sent instead, for a
  * family Redis has lost; with `allPerProcess`, every per-process value is set again.
+ *
+ * The drain runs over several ticks when the family is large. The hot path stays correct meanwhile:
+ * a value keeps `dirty = true` until the slice that drains it (so an update to a value not drained
+ * yet lands in this batch, and one to a value already drained puts it on the new dirty list), and the
+ * batch being built is visible as `family.draining`, so a collect in between counts its sums once.
  */
-export function drainFamily(family: MetricFamily, seq: number, nowMs: number, options: { reset: boolean; meta: boolean; allPerProcess: boolean }): FamilyBatch {
+export async function drainFamily(family: MetricFamily, seq: number, nowMs: number, options: { reset: boolean; meta: boolean; allPerProcess: boolean }, pacer = new Pacer()): Promise<FamilyBatch> {
   const { reset } = options;
-  const sums: string[] = [];
-  const sets: string[] = [];
-  const dels: string[] = family.removedFields;
-  family.removedFields = [];
-  const dirty = family.dirty;
-  family.dirty = [];
-  family.isDirty = false;
-  for (const value of dirty) value.dirty = false;
-  const perProcessAll = reset || options.allPerProcess;
   const type = family.def.type;
-
-  if (type === 'counter') {
-    for (const v of reset ? family.values.values() : dirty) drainCounter(v as CounterValue, sums, reset);
-  } else if (type === 'histogram') {
-    const bounds = [...(family.def.buckets ?? []), Infinity].map(leLabel);
-    for (const v of reset ? family.values.values() : dirty) drainHistogram(v as HistogramValue, bounds, sums, reset);
-  } else if (type === 'gauge') {
-    const stamps = family.def.mode === 'mostrecent' || family.def.mode === 'livemostrecent';
-    for (const v of perProcessAll ? family.values.values() : dirty) {
-      const g = v as GaugeValue;
-      if (g.removed) continue;
-      sets.push(g.field, String(g.value));
-      if (stamps) sets.push(`@${g.field}`, String(g.updatedAtMs));
-    }
-  } else {
-    const oldest = summarySlot(family, nowMs) - (family.def.maxAgeSeconds ? (family.def.ageBuckets ?? 5) - 1 : 0);
-    for (const v of reset ? family.values.values() : dirty) drainSummarySums(v as SummaryValue, sums, reset);
-    for (const v of perProcessAll ? family.values.values() : dirty) drainSummarySlots(v as SummaryValue, oldest, sets, dels, perProcessAll);
-  }
-
   let flags = 0;
   if (reset) flags |= FLAG_RESET;
   if (options.meta || reset) flags |= FLAG_META;
   if (family.knownEpoch !== '' && (type === 'gauge' || type === 'summary')) flags |= FLAG_EXPECT_PROCESS;
-  return { family, seq, flags, clientNowMs: nowMs, sums, sets, dels };
+  const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields };
+  const { sums, sets, dels } = batch;
+  family.removedFields = [];
+  const dirty = family.dirty;
+  family.dirty = [];
+  family.isDirty = false;
+  family.draining = batch;
+  const perProcessAll = reset || options.allPerProcess;
+  // Counters and histograms have no per-process data: `allPerProcess` changes nothing for them.
+  const everything = type === 'counter' || type === 'histogram' ? reset : perProcessAll;
+  const list: readonly RedisValue[] = everything ? [...family.values.values()] : dirty;
+  const bounds = type === 'histogram' ? [...(family.def.buckets ?? []), Infinity].map(leLabel) : [];
+  const stamps = family.def.mode === 'mostrecent' || family.def.mode === 'livemostrecent';
+  const oldest = summarySlot(family, nowMs) - (family.def.maxAgeSeconds ? (family.def.ageBuckets ?? 5) - 1 : 0);
+  try {
+    for (const v of list) {
+      // Read in the same tick as the drain of this value: see above.
+      const wasDirty = v.dirty;
+      v.dirty = false;
+      if (!v.removed) {
+        if (type === 'counter') drainCounter(v as CounterValue, sums, reset);
+        else if (type === 'histogram') drainHistogram(v as HistogramValue, bounds, sums, reset);
+        else if (type === 'gauge') {
+          const g = v as GaugeValue;
+          sets.push(g.field, String(g.value));
+          if (stamps) sets.push(`@${g.field}`, String(g.updatedAtMs));
+        } else {
+          if (reset || wasDirty) drainSummarySums(v as SummaryValue, sums, reset);
+          drainSummarySlots(v as SummaryValue, oldest, sets, dels, perProcessAll);
+        }
+      }
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+  } finally {
+    family.draining = undefined;
+  }
+  return batch;
 }
 
 function drainCounter(v: CounterValue, sums: string[], reset: boolean): void {

@@ -1,11 +1,11 @@
 import PQueue from 'p-queue';
 import type { ResolvedConfig } from '../config.js';
-import type { ProcessIdentity } from '../identity.js';
+import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js';
 import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
-import { drainFamily, flushArgs, metaPairs, type FamilyBatch } from './batch.js';
+import { drainFamily, flushArgs, metaPairs, Pacer, type FamilyBatch } from './batch.js';
 import type { SelfStats } from '../stats.js';
 
 /** Field/value pairs per Lua call: bounds the time one call holds Redis. */
@@ -25,6 +25,10 @@ export class Flusher {
   /** Processes the heartbeat pruned: their fields are removed from every family's seq hash. */
   #pruned: string[] = [];
   readonly #indexed = new Set<MetricFamily>();
+  /** Check every flushed family's epoch at the next flush: Redis may have lost data (see #verifyAll). */
+  #verify = false;
+  #hasBeaten = false;
+  #isStopped = false;
 
   constructor(
     readonly dict: RedisStorageDict,
@@ -33,7 +37,19 @@ export class Flusher {
     readonly identity: ProcessIdentity,
     readonly logger: Logger,
     readonly stats: SelfStats,
-  ) {}
+  ) {
+    // A new connection may lead to a server that lost our data (restart without persistence,
+    // failover to an empty replica); families nobody updates would never learn it by themselves.
+    let isFirst = true;
+    client.redis.on('ready', () => {
+      if (isFirst) {
+        isFirst = false;
+        return;
+      }
+      this.#verify = true;
+      if (!this.#isStopped) this.flush().catch(() => {});
+    });
+  }
 
   start(): void {
     if (this.#timer) return;
@@ -46,6 +62,7 @@ export class Flusher {
   }
 
   stop(): void {
+    this.#isStopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
@@ -79,6 +96,7 @@ export class Flusher {
     const started = performance.now();
     const keys = this.client.keys;
     const id = this.identity.id;
+    const seqField = seqFieldOf(this.identity);
     const nowMs = Date.now();
     const commands: RedisCommand[] = [];
     const batches: FamilyBatch[] = [];
@@ -92,18 +110,33 @@ export class Flusher {
         batches.push(...family.pending);
       }
     }
+    const pacer = new Pacer();
+    const sent = new Set<MetricFamily>(retrying);
     for (const family of dirty) {
       if (retrying.has(family) || !this.dict.families.has(family.def.name)) {
         if (retrying.has(family)) this.dict.onFamilyDirty(family);
         continue;
       }
       const reset = family.needsReset;
-      const batch = drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess: family.resendAll });
       family.needsReset = false;
+      const allPerProcess = family.resendAll;
       family.resendAll = false;
+      const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer);
       for (const chunk of split(batch, () => ++this.#seq)) {
         family.pending.push(chunk);
         batches.push(chunk);
+      }
+      sent.add(family);
+    }
+    // An empty batch runs the epoch check of the script for a family with nothing to send.
+    const verify = this.#verify;
+    this.#verify = false;
+    if (verify) {
+      for (const family of this.dict.families.values()) {
+        if (sent.has(family) || family.knownEpoch === '') continue;
+        const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [] };
+        family.pending.push(check);
+        batches.push(check);
       }
     }
 
@@ -117,7 +150,7 @@ export class Flusher {
         name: 'pcrFlushFamily',
         args: [
           keys.seq(f.typeMode, f.hash), keys.cluster(f.typeMode, f.hash), keys.process(f.typeMode, id, f.hash), keys.meta(f.typeMode, f.hash),
-          ...flushArgs(batch, id, this.config.ttlSeconds, metaPairs(f)),
+          ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f)),
         ],
         key: keys.seq(f.typeMode, f.hash),
       });
@@ -126,7 +159,7 @@ export class Flusher {
     this.#pruned = [];
     if (pruned.length > 0) {
       for (const f of this.dict.families.values()) {
-        commands.push({ name: 'hdel', args: [keys.seq(f.typeMode, f.hash), ...pruned], key: keys.seq(f.typeMode, f.hash) });
+        commands.push({ name: 'pcrPruneSeq', args: [keys.seq(f.typeMode, f.hash), ...pruned], key: keys.seq(f.typeMode, f.hash) });
       }
     }
     // Idle per-process hashes of a live process must not expire: refresh them well within the TTL.
@@ -147,6 +180,7 @@ export class Flusher {
     } catch (error) {
       this.stats.flushFailed(error as Error);
       if (pruned.length > 0) this.#pruned.push(...pruned);
+      if (verify) this.#verify = true;
       this.logger.debug('flush.failed', { message: (error as Error).message, batches: batches.length });
       throw error;
     }
@@ -161,8 +195,11 @@ export class Flusher {
           failures++;
           firstError ??= reply.error;
         } else {
-          const [, ...dead] = reply.value as string[];
+          const [, wasKnown, ...dead] = reply.value as [string, number, ...string[]];
           this.#pruned.push(...dead);
+          // Our registry entry vanished: the node may have lost the families too. Check them now.
+          if (this.#hasBeaten && wasKnown === 0 && mode === 'beat') this.#verify = true;
+          this.#hasBeaten = true;
         }
       } else if (command.name === 'hset' && command.args[0] === keys.families()) {
         if (!reply.error) this.#indexed.add(this.#familyByHash(command.args[1] as string)!);
@@ -184,6 +221,10 @@ export class Flusher {
     }
     this.stats.flushDone(performance.now() - started, batches.length, failures);
     this.logger.debug('flush', { batches: batches.length, failures, ms: Math.round(performance.now() - started) });
+    // Data Redis lost goes back at once, not one interval later.
+    if (mode === 'beat' && !this.#isStopped && (this.#verify || batches.some((b) => b.family.needsReset))) {
+      this.flush().catch(() => {});
+    }
     if (firstError) throw firstError;
   }
 

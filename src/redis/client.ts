@@ -40,6 +40,14 @@ export class RedisStorageClient {
     this.redis.on('error', (error: Error) => logger.debug('redis.error', { message: error.message }));
     this.redis.on('ready', () => logger.debug('redis.ready'));
     this.redis.on('reconnecting', () => logger.debug('redis.reconnecting'));
+    if (this.#ownsConnection && this.redis instanceof Redis) {
+      // A metrics library must not keep a process alive that has nothing else to do (it would never
+      // reach `beforeExit`, where the final flush happens): the socket and ioredis' reconnect timer
+      // are unref()ed. Commands in flight are held by the referenced timeout timer of run().
+      const redis = this.redis;
+      redis.on('connect', () => redis.stream?.unref());
+      redis.on('reconnecting', () => (redis as unknown as { reconnectTimeout?: NodeJS.Timeout | null }).reconnectTimeout?.unref());
+    }
   }
 
   /** The real state of the connection, not a flag set at start-up. */
@@ -71,8 +79,8 @@ export class RedisStorageClient {
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
+      // Referenced on purpose: the caller awaits this answer (see the unref()ed socket above).
       timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
-      timer.unref();
     });
     try {
       await Promise.race([Promise.all(runs), timeout]);
@@ -82,6 +90,7 @@ export class RedisStorageClient {
     return replies;
   }
 
+  /** QUIT (waits for the replies of commands in flight). A borrowed connection is left open. */
   async close(): Promise<void> {
     if (!this.#ownsConnection) return;
     try {
@@ -89,6 +98,11 @@ export class RedisStorageClient {
     } catch {
       this.redis.disconnect();
     }
+  }
+
+  /** Drops an owned connection at once, without waiting for Redis, and stops reconnecting. */
+  disconnect(): void {
+    if (this.#ownsConnection && this.redis.status !== 'end') this.redis.disconnect();
   }
 
   #groupByNode(commands: readonly RedisCommand[]): number[][] {

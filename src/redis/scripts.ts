@@ -13,4 +13,5 @@ export const SCRIPTS = {
   /** Variable key count: the caller passes numkeys first. */
   pcrReadFamily: { lua: load('read-family.lua'), readOnly: true },
   pcrHeartbeat: { lua: load('heartbeat-2.lua'), numberOfKeys: 2 },
+  pcrPruneSeq: { lua: load('prune-seq-1.lua'), numberOfKeys: 1 },
 } as const;

@@ -57,6 +57,8 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
   // Flush state, owned by the flusher.
   /** Batches sent but not yet acknowledged, in order: re-sent as they are until Redis confirms them. */
   pending: FamilyBatch[] = [];
+  /** The batch a flush is draining into right now (a drain may span several ticks); no seq yet. */
+  draining: FamilyBatch | undefined = undefined;
   /** Redis lost the family: the next flush re-sends everything this process ever flushed. */
   needsReset = false;
   /** The `__epoch` of the family's seq hash as last seen; '' before the first acknowledged flush. */

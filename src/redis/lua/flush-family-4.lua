@@ -6,8 +6,8 @@
   KEYS[3] process hash    {prefix}:{tm}:{processId}:metric:{h} absolute per-process values
   KEYS[4] meta hash       {prefix}:{tm}:cluster:meta:{h}
 
-  ARGV[1]  processId
-  ARGV[2]  seq (this process's flush number, increasing)
+  ARGV[1]  seq field: `processId|instance`, one per process life (see identity.ts)
+  ARGV[2]  seq (this process life's flush number, increasing)
   ARGV[3]  knownEpoch: the __epoch this process saw last for the family ('' if it never flushed it)
   ARGV[4]  ttl seconds of the process hash
   ARGV[5]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist

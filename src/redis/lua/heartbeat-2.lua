@@ -8,11 +8,15 @@
   ARGV[2] ttl ms
   ARGV[3] 'beat' or 'exit'
 
-  Returns {nowMs, pruned processIds...}
+  Returns {nowMs, wasKnown, pruned processIds...}: wasKnown is 1 when the process was in the
+  registry before this beat. A process that has beaten before and gets 0 learns that Redis lost the
+  registry (restart, failover to an empty replica) and checks every family it has flushed.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowArg = string.format('%d', now)
+local wasKnown = 0
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then wasKnown = 1 end
 if ARGV[3] == 'exit' then
   redis.call('ZREM', KEYS[2], ARGV[1])
 else
@@ -25,6 +29,6 @@ if #dead > 0 then
   redis.call('ZREM', KEYS[1], unpack(dead))
   redis.call('ZREM', KEYS[2], unpack(dead))
 end
-local out = {nowArg}
+local out = {nowArg, wasKnown}
 for _, id in ipairs(dead) do out[#out + 1] = id end
 return out

@@ -2,7 +2,7 @@
   Reads one metric family atomically (all its keys share one hash slot).
 
   KEYS[1] meta hash, KEYS[2] cluster hash, KEYS[3] seq hash, KEYS[4..] process hashes
-  ARGV[1] the reading process's id ('' for none)
+  ARGV[1] the reading process's seq field `processId|instance` ('' for none)
 
   Returns {meta, cluster, mySeq, proc1, proc2, ...}: each hash as a flat field/value list, or the
   string 'WRONGTYPE' where a key holds something else (garbage is skipped, not fatal); mySeq is the
