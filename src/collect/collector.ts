@@ -2,7 +2,9 @@ import { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
-import type { RedisStorageClient } from '../redis/client.js';
+import type { RedisStorageClient, Reply } from '../redis/client.js';
+import { RedisOperationError, TimeoutError } from '../errors.js';
+import { Pacer } from '../flush/batch.js';
 import type { MetricFamily, MetricType, GaugeMode } from '../store/family.js';
 import { GAUGE_MODES } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
@@ -82,46 +84,65 @@ export class RedisMultiProcessCollector {
     return this.#inflight;
   }
 
+  /**
+   * One collect, bounded as a whole (callbacks, both round trips, merge) by `collectTimeoutMs`.
+   * Rejects with a TimeoutError (code ERR_PCR_TIMEOUT) or a RedisOperationError (ERR_PCR_REDIS)
+   * rather than serving this process's local totals alone, which Prometheus would read as a counter
+   * reset: HTTP integrations answer such a scrape with 503.
+   */
   async #collectOnce(): Promise<Map<string, MetricObjectWithValues>> {
-    const started = performance.now();
-    const { dict, client, identity, stats } = this.parts;
-    await Promise.all(this.parts.callbacks().map((cb) => cb()));
-    const snapshots: FamilySnapshot[] = [];
-    let live = new Set<string>([identity.id]);
-    let redisNowMs = Date.now();
+    const { stats, config } = this.parts;
+    const deadline = performance.now() + config.collectTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`)), config.collectTimeoutMs);
+    });
+    const work = this.#collectWithin(deadline);
+    work.catch(() => {});
     try {
-      if (client) {
-        const r = await this.#readRedis(client);
-        live = r.live;
-        redisNowMs = r.redisNowMs;
-        snapshots.push(...r.snapshots);
-      } else {
-        for (const family of dict.families.values()) snapshots.push(localSnapshot(family, identity.id, -1, 0));
-      }
+      return await Promise.race([work, expired]);
     } catch (error) {
       stats.collectFailures++;
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
-    const merger = new FamilyMerger(stats, Date.now());
+  }
+
+  async #collectWithin(deadline: number): Promise<Map<string, MetricObjectWithValues>> {
+    const started = performance.now();
+    const { dict, client, identity, stats } = this.parts;
+    await Promise.all(this.parts.callbacks().map((cb) => cb()));
+    const pacer = new Pacer();
+    let snapshots: FamilySnapshot[] = [];
+    let live = new Set<string>([identity.id]);
+    if (client) {
+      const r = await this.#readRedis(client, deadline, pacer);
+      live = r.live;
+      snapshots = r.snapshots;
+    } else {
+      for (const family of dict.families.values()) snapshots.push(localSnapshot(family, identity.id, -1, 0));
+    }
+    const merger = new FamilyMerger(stats, Date.now(), pacer);
     const out = new Map<string, MetricObjectWithValues>();
     for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
       if (out.has(s.meta.name)) {
         stats.bad('conflict');
         continue;
       }
-      out.set(s.meta.name, merger.merge(s, live));
+      out.set(s.meta.name, await merger.merge(s, live));
     }
     stats.collects++;
     stats.processesLive = live.size;
     stats.lastCollectDurationMs = performance.now() - started;
-    void redisNowMs;
     return out;
   }
 
-  async #readRedis(client: RedisStorageClient): Promise<{ snapshots: FamilySnapshot[]; live: Set<string>; redisNowMs: number }> {
+  async #readRedis(client: RedisStorageClient, deadline: number, pacer: Pacer): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
     const { dict, config, identity, stats } = this.parts;
     const keys = client.keys;
     const localNowMs = Date.now();
+    const left = () => Math.max(1, Math.round(deadline - performance.now()));
     const [index, all, liveSet, time] = await client.run(
       [
         { name: 'hgetall', args: [keys.families()], key: keys.families() },
@@ -129,26 +150,31 @@ export class RedisMultiProcessCollector {
         { name: 'zrange', args: [keys.live(), 0, -1, 'WITHSCORES'], key: keys.live() },
         { name: 'time', args: [] },
       ],
-      config.collectTimeoutMs,
+      left(),
       'collect',
     );
-    for (const r of [index, all, liveSet, time]) if (r!.error) throw r!.error;
+    if (time!.error) throw time!.error;
     const [sec, usec] = time!.value as [string, string];
     const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
-    const everyone = zsetIds(all!.value, -Infinity);
-    const live = new Set(zsetIds(liveSet!.value, redisNowMs - config.liveTimeoutMs));
+    const everyone = zsetIds(garbageOr(all!, stats), -Infinity);
+    const live = new Set(zsetIds(garbageOr(liveSet!, stats), redisNowMs - config.liveTimeoutMs));
     live.add(identity.id);
 
     // Families: the index, plus this process's own (maybe not flushed yet).
     const reads = new Map<string, FamilyRead>();
     // ioredis turns an HGETALL reply into an object.
-    const indexEntries = Object.entries((index!.value as Record<string, string> | null) ?? {});
+    const indexValue = garbageOr(index!, stats);
+    const indexEntries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
     const localByHash = new Map<string, MetricFamily>();
     for (const f of dict.families.values()) localByHash.set(`${f.hash}|${f.typeMode}`, f);
     const addRead = (hash: string, typeMode: string) => {
       const id = `${hash}|${typeMode}`;
       if (reads.has(id)) return;
+      if (/[{}]/.test(hash) || /[{}]/.test(typeMode)) {
+        stats.bad('index');
+        return;
+      }
       const local = localByHash.get(id);
       const perProcess = typeMode.startsWith('gauge') || typeMode === 'summary';
       const ids = !perProcess ? [] : (typeMode.startsWith('gauge_live') ? [...live] : everyone).filter((p) => !(local && p === identity.id));
@@ -158,49 +184,72 @@ export class RedisMultiProcessCollector {
     for (const f of dict.families.values()) addRead(f.hash, f.typeMode);
 
     const list = [...reads.values()];
+    const seqField = seqFieldOf(identity);
     const replies = await client.run(
       list.map((r) => {
         const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
-        return { name: 'pcrReadFamily', args: [ks.length, ...ks, seqFieldOf(identity)], key: ks[0] };
+        // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
+        // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
+        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField], key: ks[0] };
       }),
-      config.collectTimeoutMs,
+      left(),
       'collect',
     );
-    // From here to the end, no await: the local state is read in the same tick as the replies.
+    // A family Redis could not read fails the collect: serving it from local data alone would look
+    // like a counter reset. (Garbage inside a family is handled by the script and skipped below.)
+    const failed = replies.findIndex((reply) => reply.error);
+    if (failed !== -1) {
+      throw new RedisOperationError(`collect: reading family ${list[failed]!.hash} failed: ${replies[failed]!.error!.message}`, { cause: replies[failed]!.error });
+    }
+    // This process's own state is read in the same tick as the replies, against the seq Redis
+    // reported: a batch in flight is then counted exactly once. The rest may take several ticks.
+    const locals = list.map((r, i) => {
+      if (!r.local) return undefined;
+      const sums = new Map<string, number>();
+      addLocalSums(r.local, Number((replies[i]!.value as unknown[])[2]), sums);
+      return { sums, fields: localProcessFields(r.local, clockOffsetMs) };
+    });
     const snapshots: FamilySnapshot[] = [];
-    list.forEach((r, i) => {
-      const reply = replies[i]!;
-      if (reply.error) {
-        stats.bad('family');
-        this.parts.logger.debug('collect.family_failed', { hash: r.hash, message: reply.error.message });
-        if (r.local) snapshots.push(localSnapshot(r.local, identity.id, -1, clockOffsetMs));
-        return;
-      }
-      const [metaFlat, clusterFlat, mySeq, ...procs] = reply.value as [unknown, unknown, number, ...unknown[]];
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!;
+      const [metaFlat, clusterFlat, , ...procs] = replies[i]!.value as [unknown, unknown, number, ...unknown[]];
       const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
       if (!meta) {
         stats.bad('meta');
-        return;
+        continue;
       }
       const sums = new Map<string, number>();
       for (const [f, v] of flatPairs(clusterFlat, stats)) {
         const x = Number(v);
         if (v === '' || Number.isNaN(x)) stats.bad('value');
         else sums.set(f, x);
+        const pause = pacer.step();
+        if (pause) await pause;
       }
       const processes = new Map<string, ProcessFields>();
       r.processIds.forEach((p, j) => {
         const fields = new Map<string, string>(flatPairs(procs[j], stats));
         if (fields.size > 0) processes.set(p, fields);
       });
-      if (r.local) {
-        addLocalSums(r.local, Number(mySeq), sums);
-        processes.set(identity.id, localProcessFields(r.local, clockOffsetMs));
+      const local = locals[i];
+      if (local) {
+        for (const [f, x] of local.sums) sums.set(f, (sums.get(f) ?? 0) + x);
+        processes.set(identity.id, local.fields);
       }
       snapshots.push({ meta, sums, processes });
-    });
-    return { snapshots, live, redisNowMs };
+    }
+    return { snapshots, live };
   }
+}
+
+/** A reply's value; WRONGTYPE (garbage where our key should be) counts as bad data and reads as empty. */
+function garbageOr(reply: Reply, stats: SelfStats): unknown {
+  if (!reply.error) return reply.value;
+  if (reply.error.message.startsWith('WRONGTYPE')) {
+    stats.bad('key');
+    return null;
+  }
+  throw reply.error;
 }
 
 function localSnapshot(family: MetricFamily, id: string, appliedSeq: number, clockOffsetMs: number): FamilySnapshot {
@@ -216,21 +265,26 @@ function zsetIds(flat: unknown, minScore: number): string[] {
   return out;
 }
 
-function flatPairs(flat: unknown, stats: SelfStats): Array<[string, string]> {
-  if (flat === 'WRONGTYPE') {
+const WRONGTYPE = Buffer.from('WRONGTYPE');
+
+function isWrongType(flat: unknown): boolean {
+  return flat === 'WRONGTYPE' || (Buffer.isBuffer(flat) && flat.equals(WRONGTYPE));
+}
+
+/** Field/value pairs of a flat HGETALL reply (Buffers or strings); a non-hash counts as bad data. */
+function* flatPairs(flat: unknown, stats: SelfStats): Generator<[string, string]> {
+  if (isWrongType(flat)) {
     stats.bad('key');
-    return [];
+    return;
   }
-  if (!Array.isArray(flat)) return [];
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), String(flat[i + 1])]);
-  return out;
+  if (!Array.isArray(flat)) return;
+  for (let i = 0; i + 1 < flat.length; i += 2) yield [String(flat[i]), String(flat[i + 1])];
 }
 
 const TYPES: readonly MetricType[] = ['counter', 'gauge', 'histogram', 'summary'];
 
 function parseMeta(flat: unknown): FamilyMeta | null {
-  if (!Array.isArray(flat) || flat.length === 0) return null;
+  if (isWrongType(flat) || !Array.isArray(flat) || flat.length === 0) return null;
   const m = new Map<string, string>();
   for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), String(flat[i + 1]));
   const type = m.get('type') as MetricType;
@@ -253,22 +307,36 @@ function parseMeta(flat: unknown): FamilyMeta | null {
   }
 }
 
-/** Renders families through prom-client's own formatting. */
+/** Series formatted per slice: one slice is a few milliseconds of synchronous work. */
+const RENDER_SLICE = 2000;
+
+interface PromStringFormatter {
+  getMetricsAsString(metric: { get(): Promise<MetricObjectWithValues> }): Promise<string>;
+}
+
+/**
+ * Renders families through prom-client's own formatting (`Registry#getMetricsAsString`, the code
+ * behind `registry.metrics()`), a slice of series at a time with a turn of the event loop in
+ * between, so that a family of 100,000 series does not block the loop.
+ */
 export async function render(families: readonly MetricObjectWithValues[], contentType: string): Promise<string> {
-  const registry = new Registry();
-  registry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE);
+  const promRegistry = new Registry();
+  promRegistry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE);
+  const registry = promRegistry as unknown as PromStringFormatter;
+  const isOpenMetrics = contentType === Registry.OPENMETRICS_CONTENT_TYPE;
+  const blocks: string[] = [];
   for (const family of families) {
-    registry.registerMetric({
-      name: family.name,
-      help: family.help,
-      type: family.type,
-      aggregator: 'sum',
-      // prom-client renames OpenMetrics counters on the registered object (strips `_total`).
-      async get(this: { name: string }) {
-        return { ...family, name: this.name };
-      },
-      reset: () => {},
-    } as never);
+    // As registry.metrics() does: OpenMetrics counters are named without `_total`, samples with it.
+    const name = isOpenMetrics && family.type === 'counter' ? family.name.replace(/_total$/, '') : family.name;
+    const parts: string[] = [];
+    for (let i = 0; i === 0 || i < family.values.length; i += RENDER_SLICE) {
+      const slice = { ...family, name, values: family.values.slice(i, i + RENDER_SLICE) };
+      const text = await registry.getMetricsAsString({ get: async () => slice });
+      // Every slice starts with the HELP and TYPE lines (escaped: no newline inside); keep the first.
+      parts.push(i === 0 ? text : text.slice(text.indexOf('\n', text.indexOf('\n') + 1) + 1));
+      if (family.values.length > RENDER_SLICE) await new Promise((resolve) => setImmediate(resolve));
+    }
+    blocks.push(parts.join('\n'));
   }
-  return registry.metrics();
+  return isOpenMetrics ? `${blocks.join('\n')}\n# EOF\n` : `${blocks.join('\n\n')}\n`;
 }

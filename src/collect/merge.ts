@@ -4,6 +4,7 @@ import type { MetricObjectWithValues, MetricValue } from '../metrics/base.js';
 import { HDR_SCALE, newHdr } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
+import { Pacer } from '../flush/batch.js';
 
 type Labels = Record<string, string>;
 
@@ -13,15 +14,18 @@ type Labels = Record<string, string>;
  * Fields that do not parse are skipped and counted, never fatal.
  */
 export class FamilyMerger {
-  readonly #labelCache = new Map<string, Labels | null>();
+  /** Per family (the label names are fixed within one): a gauge field recurs in every process. */
+  #labelCache = new Map<string, Labels | null>();
 
-  constructor(readonly stats: SelfStats, readonly nowMs: number) {}
+  constructor(readonly stats: SelfStats, readonly nowMs: number, readonly pacer = new Pacer()) {}
 
-  merge(s: FamilySnapshot, live: ReadonlySet<string>): MetricObjectWithValues {
+  /** Merges one family; yields to the event loop between slices of a large one. */
+  async merge(s: FamilySnapshot, live: ReadonlySet<string>): Promise<MetricObjectWithValues> {
     const { meta } = s;
+    this.#labelCache = new Map();
     const out: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
-    if (meta.type === 'counter') this.#counter(s, out.values);
-    else if (meta.type === 'histogram') this.#histogram(s, out.values);
+    if (meta.type === 'counter') await this.#counter(s, out.values);
+    else if (meta.type === 'histogram') await this.#histogram(s, out.values);
     else if (meta.type === 'summary') this.#summary(s, out.values);
     else this.#gauge(s, live, out.values);
     return out;
@@ -29,7 +33,7 @@ export class FamilyMerger {
 
   /** Labels of a field (the JSON array of label values), or null when it is not one of ours. */
   labels(field: string, names: readonly string[]): Labels | null {
-    const cacheKey = `${names.length}|${field}`;
+    const cacheKey = field;
     let labels = this.#labelCache.get(cacheKey);
     if (labels !== undefined) return labels;
     labels = null;
@@ -49,10 +53,23 @@ export class FamilyMerger {
     return labels;
   }
 
-  #counter(s: FamilySnapshot, values: MetricValue[]): void {
+  async #counter(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
     for (const field of [...s.sums.keys()].sort()) {
-      const labels = this.labels(field, s.meta.labelNames);
+      const labels = this.#labelsOnce(field, s.meta.labelNames);
       if (labels) values.push({ labels, value: s.sums.get(field)! });
+      const pause = this.pacer.step();
+      if (pause) await pause;
+    }
+  }
+
+  /** labels() without the cache, for fields seen once per family (no garbage for the collector). */
+  #labelsOnce(field: string, names: readonly string[]): Labels | null {
+    const cached = this.#labelCache;
+    this.#labelCache = NO_CACHE;
+    try {
+      return this.labels(field, names);
+    } finally {
+      this.#labelCache = cached;
     }
   }
 
@@ -73,11 +90,13 @@ export class FamilyMerger {
     return groups;
   }
 
-  #histogram(s: FamilySnapshot, values: MetricValue[]): void {
+  async #histogram(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
     const name = s.meta.name;
     const groups = this.#bySeries(s.sums);
     for (const key of [...groups.keys()].sort()) {
-      const labels = this.labels(key, s.meta.labelNames);
+      const pause = this.pacer.step();
+      if (pause) await pause;
+      const labels = this.#labelsOnce(key, s.meta.labelNames);
       if (!labels) continue;
       const g = groups.get(key)!;
       const bounds = new Set<number>(s.meta.buckets);
@@ -192,6 +211,13 @@ export class FamilyMerger {
     return null;
   }
 }
+
+/** A cache that never holds anything. */
+const NO_CACHE = new (class extends Map<string, Labels | null> {
+  override set(): this {
+    return this;
+  }
+})();
 
 /**
  * The q-quantile of an HDR histogram, as the shortest decimal inside the equivalent-value range of

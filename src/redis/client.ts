@@ -66,28 +66,50 @@ export class RedisStorageClient {
   async run(commands: readonly RedisCommand[], timeoutMs: number, what: string): Promise<Reply[]> {
     if (commands.length === 0) return [];
     if (!this.isConnected()) throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})`);
-    const groups = this.#groupByNode(commands);
-    const replies: Reply[] = new Array(commands.length);
-    const runs = groups.map(async (indexes) => {
-      const pipeline = this.redis.pipeline();
-      for (const i of indexes) addCommand(pipeline, commands[i]!);
-      const results = (await pipeline.exec()) ?? [];
-      indexes.forEach((i, j) => {
-        const r = results[j];
-        replies[i] = r === undefined ? { error: new RedisOperationError(`${what}: no reply`), value: null } : { error: r[0], value: r[1] };
-      });
-    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       // Referenced on purpose: the caller awaits this answer (see the unref()ed socket above).
       timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
+    const replies: Reply[] = new Array(commands.length);
     try {
-      await Promise.race([Promise.all(runs), timeout]);
+      const sent = this.#send(commands, replies, what);
+      sent.catch(() => {});
+      await Promise.race([sent, timeout]);
     } finally {
       clearTimeout(timer);
     }
     return replies;
+  }
+
+  async #send(commands: readonly RedisCommand[], replies: Reply[], what: string): Promise<void> {
+    const runs: Promise<void>[] = [];
+    // Encoding 100,000 series' worth of arguments at once would block the event loop: send each
+    // node's commands as several pipelines, one slice per tick. They share the connection, so Redis
+    // still runs them in order; a pipeline was never atomic anyway.
+    for (const indexes of this.#groupByNode(commands)) {
+      for (let start = 0; start < indexes.length; ) {
+        const slice: number[] = [];
+        let args = 0;
+        while (start < indexes.length && (slice.length === 0 || args < ARGS_PER_PIPELINE)) {
+          const i = indexes[start++]!;
+          slice.push(i);
+          args += commands[i]!.args.length;
+        }
+        const pipeline = this.redis.pipeline();
+        for (const i of slice) addCommand(pipeline, commands[i]!);
+        const run = pipeline.exec().then((results) => {
+          slice.forEach((i, j) => {
+            const r = results?.[j];
+            replies[i] = r === undefined ? { error: new RedisOperationError(`${what}: no reply`), value: null } : { error: r[0], value: r[1] };
+          });
+        });
+        run.catch(() => {});
+        runs.push(run);
+        if (start < indexes.length) await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    await Promise.all(runs);
   }
 
   /** QUIT (waits for the replies of commands in flight). A borrowed connection is left open. */
@@ -125,9 +147,13 @@ export class RedisStorageClient {
   }
 }
 
+/** Arguments per pipeline: a few milliseconds of encoding. */
+const ARGS_PER_PIPELINE = 20_000;
+
 function addCommand(pipeline: ChainableCommander, command: RedisCommand): void {
   const fn = (pipeline as unknown as Record<string, unknown>)[command.name];
-  if (typeof fn === 'function' && command.name in SCRIPTS) {
+  // `<script>Buffer` is ioredis' variant of a script command that leaves bulk replies as Buffers.
+  if (typeof fn === 'function' && command.name.replace(/Buffer$/, '') in SCRIPTS) {
     (fn as (...a: unknown[]) => unknown).apply(pipeline, command.args as unknown[]);
   } else {
     pipeline.call(command.name, ...command.args);
