@@ -1,4 +1,5 @@
 import PQueue from 'p-queue';
+import { RedisOperationError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
@@ -225,7 +226,7 @@ export class Flusher {
     if (mode === 'beat' && !this.#isStopped && (this.#verify || batches.some((b) => b.family.needsReset))) {
       this.flush().catch(() => {});
     }
-    if (firstError) throw firstError;
+    if (firstError) throw new RedisOperationError(`flush: ${failures} of ${commands.length} commands failed, first: ${firstError.message}`, { cause: firstError });
   }
 
   #acknowledge(batch: FamilyBatch, [status, epoch]: [number, string]): void {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, Cluster } from 'ioredis';
 import type { RedisOptions, ClusterOptions, ChainableCommander } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError, RedisOperationError, TimeoutError } from '../errors.js';
+import { ConfigError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
 import { parseHostPort, type ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { KeyBuilder } from './keys.js';
@@ -76,6 +76,10 @@ export class RedisStorageClient {
       const sent = this.#send(commands, replies, what);
       sent.catch(() => {});
       await Promise.race([sent, timeout]);
+    } catch (error) {
+      // ioredis' own errors (connection lost mid-pipeline, ...) get our code, the original as cause.
+      if (error instanceof PromClientRedisError) throw error;
+      throw new RedisOperationError(`${what}: ${(error as Error).message}`, { cause: error });
     } finally {
       clearTimeout(timer);
     }
