@@ -153,7 +153,7 @@ export class RedisMultiProcessCollector {
       left(),
       'collect',
     );
-    if (time!.error) throw time!.error;
+    if (time!.error) throw new RedisOperationError(`collect: ${time!.error.message}`, { cause: time!.error });
     const [sec, usec] = time!.value as [string, string];
     const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
@@ -249,7 +249,7 @@ function garbageOr(reply: Reply, stats: SelfStats): unknown {
     stats.bad('key');
     return null;
   }
-  throw reply.error;
+  throw new RedisOperationError(`collect: ${reply.error.message}`, { cause: reply.error });
 }
 
 function localSnapshot(family: MetricFamily, id: string, appliedSeq: number, clockOffsetMs: number): FamilySnapshot {
