@@ -20,6 +20,7 @@ export class CounterChild {
     if (!(amount >= 0) || amount === Infinity) throw badIncrement(this.#family.def.name, amount);
     let v = this.#value;
     if (v.removed) v = this.#value = this.#family.valueForPositional(v.labelValues);
+    if (v.delta + amount === Infinity) throw overflow(this.#family.def.name, amount);
     v.delta += amount;
     if (!v.dirty) this.#family.markDirty(v);
   }
@@ -41,6 +42,8 @@ export class Counter<T extends string = string> extends Metric<T, CounterValue> 
     const amount = raw === undefined ? 1 : raw;
     if (typeof amount !== 'number' || !(amount >= 0) || amount === Infinity) throw badIncrement(this.name, amount);
     const v = this.family.valueFor(labels);
+    // An infinite delta could never be added in Redis and would block the family's flushes.
+    if (v.delta + amount === Infinity) throw overflow(this.name, amount);
     v.delta += amount;
     if (!v.dirty) this.family.markDirty(v);
   }
@@ -59,6 +62,10 @@ export class Counter<T extends string = string> extends Metric<T, CounterValue> 
   protected removeValue(value: CounterValue): void {
     this.family.remove(value, []);
   }
+}
+
+function overflow(metric: string, amount: number) {
+  return invalidValue(metric, 'Counter increment would overflow to Infinity', amount);
 }
 
 function badIncrement(metric: string, amount: unknown) {

@@ -12,12 +12,16 @@ export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1
 
 /** Records one observation: per-bucket (not cumulative) deltas, sum and count. Hot path. */
 function record(family: MetricFamily<HistogramValue>, bounds: Float64Array, v: HistogramValue, x: number): void {
+  // Redis cannot add ±Infinity (HINCRBYFLOAT refuses it): one such sum would block the family's
+  // flushes for good. Refused here, with the value named, before anything changes.
+  const sum = v.sumDelta + x;
+  if (!Number.isFinite(sum)) throw invalidValue(family.def.name, Number.isFinite(x) ? 'Histogram sum would overflow' : 'Value is not a finite number', x);
   let i = 0;
   const n = bounds.length;
   // Linear scan beats binary search for the usual dozen buckets.
   while (i < n && x > bounds[i]!) i++;
   v.bucketDeltas[i]!++;
-  v.sumDelta += x;
+  v.sumDelta = sum;
   v.countDelta++;
   if (!v.dirty) family.markDirty(v);
 }
