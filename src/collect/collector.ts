@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { RedisStorageClient, Reply } from '../redis/client.js';
 import { RedisOperationError, TimeoutError } from '../errors.js';
 import { Pacer } from '../flush/batch.js';
+import { render } from './render.js';
 import type { MetricFamily, MetricType, GaugeMode } from '../store/family.js';
 import { GAUGE_MODES } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
@@ -34,7 +35,7 @@ interface FamilyRead {
 /**
  * Reads every family from Redis in two pipelined round trips (the index and the process registry,
  * then one atomic read per family), merges the processes with the Python client's multiprocess
- * semantics, adds this process's unflushed state, and renders through prom-client.
+ * semantics, adds this process's unflushed state, and renders in prom-client's exposition format.
  */
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -227,10 +228,15 @@ export class RedisMultiProcessCollector {
         if (pause) await pause;
       }
       const processes = new Map<string, ProcessFields>();
-      r.processIds.forEach((p, j) => {
-        const fields = new Map<string, string>(flatPairs(procs[j], stats));
-        if (fields.size > 0) processes.set(p, fields);
-      });
+      for (let j = 0; j < r.processIds.length; j++) {
+        const fields = new Map<string, string>();
+        for (const [f, v] of flatPairs(procs[j], stats)) {
+          fields.set(f, v);
+          const pause = pacer.step();
+          if (pause) await pause;
+        }
+        if (fields.size > 0) processes.set(r.processIds[j]!, fields);
+      }
       const local = locals[i];
       if (local) {
         for (const [f, x] of local.sums) sums.set(f, (sums.get(f) ?? 0) + x);
@@ -271,14 +277,37 @@ function isWrongType(flat: unknown): boolean {
   return flat === 'WRONGTYPE' || (Buffer.isBuffer(flat) && flat.equals(WRONGTYPE));
 }
 
-/** Field/value pairs of a flat HGETALL reply (Buffers or strings); a non-hash counts as bad data. */
-function* flatPairs(flat: unknown, stats: SelfStats): Generator<[string, string]> {
-  if (isWrongType(flat)) {
+const COLON = 0x3a;
+
+/**
+ * Field/value pairs of a hash packed by read-family.lua (`<bytes>:<field><bytes>:<value>...`, as a
+ * Buffer); a key that was not a hash counts as bad data.
+ */
+function* flatPairs(packed: unknown, stats: SelfStats): Generator<[string, string]> {
+  if (isWrongType(packed)) {
     stats.bad('key');
     return;
   }
-  if (!Array.isArray(flat)) return;
-  for (let i = 0; i + 1 < flat.length; i += 2) yield [String(flat[i]), String(flat[i + 1])];
+  const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '');
+  let at = 0;
+  const next = (): string | undefined => {
+    const colon = buf.indexOf(COLON, at);
+    if (colon === -1) return undefined;
+    const length = Number(buf.toString('latin1', at, colon));
+    const end = colon + 1 + length;
+    if (!Number.isInteger(length) || end > buf.length) return undefined;
+    at = end;
+    return buf.toString('utf8', colon + 1, end);
+  };
+  while (at < buf.length) {
+    const field = next();
+    const value = field === undefined ? undefined : next();
+    if (field === undefined || value === undefined) {
+      stats.bad('packing');
+      return;
+    }
+    yield [field, value];
+  }
 }
 
 const TYPES: readonly MetricType[] = ['counter', 'gauge', 'histogram', 'summary'];
@@ -305,38 +334,4 @@ function parseMeta(flat: unknown): FamilyMeta | null {
   } catch {
     return null;
   }
-}
-
-/** Series formatted per slice: one slice is a few milliseconds of synchronous work. */
-const RENDER_SLICE = 2000;
-
-interface PromStringFormatter {
-  getMetricsAsString(metric: { get(): Promise<MetricObjectWithValues> }): Promise<string>;
-}
-
-/**
- * Renders families through prom-client's own formatting (`Registry#getMetricsAsString`, the code
- * behind `registry.metrics()`), a slice of series at a time with a turn of the event loop in
- * between, so that a family of 100,000 series does not block the loop.
- */
-export async function render(families: readonly MetricObjectWithValues[], contentType: string): Promise<string> {
-  const promRegistry = new Registry();
-  promRegistry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE);
-  const registry = promRegistry as unknown as PromStringFormatter;
-  const isOpenMetrics = contentType === Registry.OPENMETRICS_CONTENT_TYPE;
-  const blocks: string[] = [];
-  for (const family of families) {
-    // As registry.metrics() does: OpenMetrics counters are named without `_total`, samples with it.
-    const name = isOpenMetrics && family.type === 'counter' ? family.name.replace(/_total$/, '') : family.name;
-    const parts: string[] = [];
-    for (let i = 0; i === 0 || i < family.values.length; i += RENDER_SLICE) {
-      const slice = { ...family, name, values: family.values.slice(i, i + RENDER_SLICE) };
-      const text = await registry.getMetricsAsString({ get: async () => slice });
-      // Every slice starts with the HELP and TYPE lines (escaped: no newline inside); keep the first.
-      parts.push(i === 0 ? text : text.slice(text.indexOf('\n', text.indexOf('\n') + 1) + 1));
-      if (family.values.length > RENDER_SLICE) await new Promise((resolve) => setImmediate(resolve));
-    }
-    blocks.push(parts.join('\n'));
-  }
-  return isOpenMetrics ? `${blocks.join('\n')}\n# EOF\n` : `${blocks.join('\n\n')}\n`;
 }

@@ -26,7 +26,7 @@ export class FamilyMerger {
     const out: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
     if (meta.type === 'counter') await this.#counter(s, out.values);
     else if (meta.type === 'histogram') await this.#histogram(s, out.values);
-    else if (meta.type === 'summary') this.#summary(s, out.values);
+    else if (meta.type === 'summary') await this.#summary(s, out.values);
     else this.#gauge(s, live, out.values);
     return out;
   }
@@ -74,9 +74,11 @@ export class FamilyMerger {
   }
 
   /** Groups `<labelKey>#<suffix>` fields by label key. */
-  #bySeries<T>(fields: Iterable<[string, T]>): Map<string, Map<string, T>> {
+  async #bySeries<T>(fields: Iterable<[string, T]>): Promise<Map<string, Map<string, T>>> {
     const groups = new Map<string, Map<string, T>>();
     for (const [field, value] of fields) {
+      const pause = this.pacer.step();
+      if (pause) await pause;
       const at = field.lastIndexOf('#');
       if (at <= 0) {
         this.stats.bad('field');
@@ -92,7 +94,7 @@ export class FamilyMerger {
 
   async #histogram(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
     const name = s.meta.name;
-    const groups = this.#bySeries(s.sums);
+    const groups = await this.#bySeries(s.sums);
     for (const key of [...groups.keys()].sort()) {
       const pause = this.pacer.step();
       if (pause) await pause;
@@ -118,14 +120,14 @@ export class FamilyMerger {
     }
   }
 
-  #summary(s: FamilySnapshot, values: MetricValue[]): void {
+  async #summary(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
     const { name, maxAgeSeconds, ageBuckets, percentiles } = s.meta;
-    const sums = this.#bySeries(s.sums);
+    const sums = await this.#bySeries(s.sums);
     const newest = maxAgeSeconds > 0 ? Math.floor(this.nowMs / ((maxAgeSeconds * 1000) / ageBuckets)) : 0;
     const oldest = maxAgeSeconds > 0 ? newest - ageBuckets + 1 : 0;
     const merged = new Map<string, HdrHistogram>();
     for (const fields of s.processes.values()) {
-      for (const [key, slots] of this.#bySeries(fields)) {
+      for (const [key, slots] of await this.#bySeries(fields)) {
         for (const [slotText, data] of slots) {
           const slot = Number(slotText);
           if (!(slot >= oldest && slot <= newest)) continue;

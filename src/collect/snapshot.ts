@@ -66,12 +66,16 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
     }
   }
   const type = family.def.type;
+  // Runs in one tick (see the collector), so it skips what has nothing to add: a value with no delta
+  // that is not dirty is entirely in Redis already. A dirty one is added even at 0, so that a series
+  // created (or zeroed) but not flushed yet shows up.
   for (const v of family.values.values()) {
     if (type === 'counter') {
       const c = v as CounterValue;
-      add(into, c.field, c.delta + (resetPending ? c.flushed : 0));
+      if (c.delta !== 0 || c.dirty || resetPending) add(into, c.field, c.delta + (resetPending ? c.flushed : 0));
     } else if (type === 'histogram') {
       const h = v as HistogramValue;
+      if (h.countDelta === 0 && !h.dirty && !resetPending) continue;
       const bounds = family.def.buckets ?? [];
       for (let i = 0; i <= bounds.length; i++) {
         const d = h.bucketDeltas[i]! + (resetPending ? h.bucketFlushed[i]! : 0);
@@ -81,6 +85,7 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
       add(into, `${h.field}#count`, h.countDelta + (resetPending ? h.countFlushed : 0));
     } else if (type === 'summary') {
       const s = v as SummaryValue;
+      if (s.countDelta === 0 && !s.dirty && !resetPending) continue;
       add(into, `${s.field}#sum`, s.sumDelta + (resetPending ? s.sumFlushed : 0));
       add(into, `${s.field}#count`, s.countDelta + (resetPending ? s.countFlushed : 0));
     }

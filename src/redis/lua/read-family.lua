@@ -4,21 +4,30 @@
   KEYS[1] meta hash, KEYS[2] cluster hash, KEYS[3] seq hash, KEYS[4..] process hashes
   ARGV[1] the reading process's seq field `processId|instance` ('' for none)
 
-  Returns {meta, cluster, mySeq, proc1, proc2, ...}: each hash as a flat field/value list, or the
-  string 'WRONGTYPE' where a key holds something else (garbage is skipped, not fatal); mySeq is the
-  last seq of the reader applied to this family, or -1.
+  Returns {meta, cluster, mySeq, proc1, proc2, ...}. `meta` is the meta hash as a flat field/value
+  list. Every other hash comes packed into ONE string: `<bytes>:<field><bytes>:<value>...`; a family
+  of 100,000 series is then one bulk reply that the client slices as it goes, instead of 200,000
+  small ones it would have to allocate and garbage-collect at once (see perf/EVENT-LOOP.md). A key
+  that holds something else than a hash (garbage) reads as the string 'WRONGTYPE': skipped, not
+  fatal. mySeq is the last seq of the reader applied to this family, or -1.
 ]]
-local function read(key)
+local function pairsOf(key)
   local ok, r = pcall(redis.call, 'HGETALL', key)
   if ok then return r end
-  return 'WRONGTYPE'
+  return nil
 end
-local out = {read(KEYS[1]), read(KEYS[2])}
+local function packed(key)
+  local r = pairsOf(key)
+  if not r then return 'WRONGTYPE' end
+  for i = 1, #r do r[i] = #r[i] .. ':' .. r[i] end
+  return table.concat(r)
+end
+local out = {pairsOf(KEYS[1]) or 'WRONGTYPE', packed(KEYS[2])}
 local mySeq = -1
 if ARGV[1] ~= '' then
   local ok, r = pcall(redis.call, 'HGET', KEYS[3], ARGV[1])
   if ok and r then mySeq = tonumber(r) or -1 end
 end
 out[3] = mySeq
-for i = 4, #KEYS do out[i] = read(KEYS[i]) end
+for i = 4, #KEYS do out[i] = packed(KEYS[i]) end
 return out
