@@ -53,6 +53,7 @@ describe('two hosts, the same pid', () => {
   });
 
   it('registers both processes (and the scraping one) under distinct ids', async () => {
+    await scraper.flush(); // its own heartbeat
     const ids = await server.cli('ZRANGE', `${prefix}:processes:{registry}`, '0', '-1');
     assert.equal(ids, 'alpha:7:n\nbeta:7:n\nscraper:1:n');
   });
