@@ -20,6 +20,11 @@ const handled = new Counter({ name: 'app_requests_by_worker_total', help: 'Reque
 
 createServer((req, res) => {
   handled.inc({ worker: slot });
+  if (req.url?.startsWith('/slow')) {
+    // A request still in flight when the launcher is stopped: drained, then counted.
+    setTimeout(() => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('slow\n'), 300);
+    return;
+  }
   if (req.url === '/fail') {
     res.writeHead(500).end('failed on purpose\n');
     return;
