@@ -73,6 +73,8 @@ async function serve(argv: string[]): Promise<number> {
   // The exporter only reads Redis: it is pointless without it, so it is on whatever REDIS_ENABLED says.
   const storage = new RedisStorageManager({ enabled: true });
   selfMetricsFor(storage);
+  // Announce once Redis answers, so the first scrape is not a 503; serve anyway if it does not.
+  await storage.waitUntilConnected().catch((error: Error) => process.stderr.write(`prom-client-redis: ${error.message}; serving 503 until it answers\n`));
   const server = await startMetricsServer({
     storage,
     port: values.port === undefined ? settings.metricsPort : integerOption('--port', values.port, 0),

@@ -63,8 +63,10 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
   } else if (path === '/metrics') {
     const contentType = negotiate(req.headers.accept);
     let body: string;
+    const started = performance.now();
     try {
       body = await storage.getCollector().metrics(contentType);
+      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: body.length, openMetrics: contentType !== Registry.PROMETHEUS_CONTENT_TYPE });
     } catch (error) {
       const e = error as Error & { code?: string };
       storage.logger.debug('metrics.collect_failed', { message: e.message, code: e.code });

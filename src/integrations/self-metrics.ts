@@ -78,8 +78,9 @@ export class SelfMetrics {
 
   refresh(): void {
     const { stats, dict } = this.#storage;
-    this.#connected.set(this.#storage.isConnected() ? 1 : 0);
+    // Read before this method dirties its own gauges.
     this.#pending.set(dict.pendingSeries());
+    this.#connected.set(this.#storage.isConnected() ? 1 : 0);
     const since = stats.lastSuccessfulFlushAtMs || this.#startedMs;
     this.#flushAge.set(this.#storage.isEnabled ? Math.max(0, Date.now() - since) / 1000 : 0);
     if (stats.processesLive > 0) this.#live.set(stats.processesLive);
