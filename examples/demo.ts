@@ -230,15 +230,18 @@ function sum(text: string, name: string): number {
 }
 
 /** `preferred` when free, else any free port. */
-function freePort(preferred: number): Promise<number> {
-  return new Promise((resolve) => {
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) => new Promise<number | undefined>((resolve) => {
     const server = createServer();
-    server.once('error', () => resolve(preferred === 0 ? Promise.reject(new Error('no free port')) as never : freePort(0)));
-    server.listen(preferred, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as AddressInfo).port;
+      server.close(() => resolve(bound));
     });
   });
+  const port = (preferred > 0 ? await tryPort(preferred) : undefined) ?? (await tryPort(0));
+  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
 
 function relative(path: string): string {

@@ -86,7 +86,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
     });
     const pid = worker.process.pid!;
     slots.set(slot, { worker, processId: `${hostname()}:${pid}:${nonce}`, startedMs: Date.now() });
+    let isOnline = false;
     worker.once('online', () => {
+      isOnline = true;
       alive.inc();
       log(`worker ${slot} started (pid ${pid})`);
     });
@@ -94,7 +96,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
     worker.once('exit', (code, signal) => {
       const entry = slots.get(slot);
       if (entry?.worker === worker) slots.delete(slot);
-      alive.dec();
+      if (isOnline) alive.dec();
       void markDead(storage, `${hostname()}:${pid}:${nonce}`);
       if (stopping) return;
       const ranMs = Date.now() - (entry?.startedMs ?? 0);

@@ -98,6 +98,10 @@ describe('exporter and status', () => {
     const metrics = await get(`${base}/metrics`);
     assert.equal(metrics.status, 503);
     assert.match(metrics.body, /^# Redis data is missing: collect: Redis is not connected \(status [a-z]+\)\n# No totals are served rather than this process's local figures\.\n$/);
+    const status = runNode(CLI, { args: ['status'], env });
+    assert.deepEqual(await status.exited, { code: 1, signal: null });
+    assert.equal(status.stdoutLines.length, 2);
+    assert.match(status.stdoutLines[1]!, /^connection {5}DOWN: Redis not connected after 1000 ms \(status [a-z]+\)$/);
   });
 
   it('logs flushes, collects and reconnects as JSON lines, without the password', () => {
