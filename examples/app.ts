@@ -22,7 +22,8 @@ createServer((req, res) => {
   handled.inc({ worker: slot });
   if (req.url?.startsWith('/slow')) {
     // A request still in flight when the launcher is stopped: drained, then counted.
-    setTimeout(() => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('slow\n'), 300);
+    const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 300);
+    setTimeout(() => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('slow\n'), ms);
     return;
   }
   if (req.url === '/fail') {

@@ -100,7 +100,8 @@ describe('launcher: 4 workers scraped by Prometheus', () => {
   });
 
   it('SIGTERM drains the workers: a request in flight is answered and counted, nobody stays live', async () => {
-    const slow = get(`${appUrl}/slow`);
+    // Long enough that the SIGTERM surely arrives while it is in flight.
+    const slow = get(`${appUrl}/slow?ms=1500`);
     // The request is in flight once the gauge says so (the worker flushes it within 200 ms).
     await pollUntil('a request in flight', async () => (/^http_requests_in_flight 1$/m.test(await scrape()) ? true : undefined), { timeoutMs: 5_000, intervalMs: 20 });
     const exited = launcher.kill('SIGTERM');
