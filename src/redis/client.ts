@@ -38,21 +38,39 @@ export class RedisStorageClient {
     }
     // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
     this.redis.on('error', (error: Error) => logger.debug('redis.error', { message: error.message }));
-    this.redis.on('ready', () => logger.debug('redis.ready'));
-    this.redis.on('reconnecting', () => logger.debug('redis.reconnecting'));
-    if (this.#ownsConnection && this.redis instanceof Redis) {
-      // A metrics library must not keep a process alive that has nothing else to do (it would never
-      // reach `beforeExit`, where the final flush happens): the socket and ioredis' reconnect timer
-      // are unref()ed. Commands in flight are held by the referenced timeout timer of run().
-      const redis = this.redis;
-      redis.on('connect', () => redis.stream?.unref());
-      redis.on('reconnecting', () => (redis as unknown as { reconnectTimeout?: NodeJS.Timeout | null }).reconnectTimeout?.unref());
-    }
+    this.redis.on('ready', () => {
+      logger.debug('redis.ready');
+      this.#setRef();
+    });
+    this.redis.on('connect', () => this.#setRef());
+    this.redis.on('reconnecting', () => {
+      logger.debug('redis.reconnecting');
+      // ioredis sets its reconnect timer right after this event; it must not hold the process either.
+      process.nextTick(() => {
+        const timer = (this.redis as unknown as { reconnectTimeout?: NodeJS.Timeout | null }).reconnectTimeout;
+        timer?.unref();
+      });
+    });
   }
 
   /** The real state of the connection, not a flag set at start-up. */
   isConnected(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /**
+   * Like prom-client, the library must never keep a process alive: sockets are unref()ed while
+   * idle and ref()ed while a batch is in flight, so a flush started at exit still completes.
+   */
+  #inFlight = 0;
+
+  #setRef(): void {
+    const sockets = this.redis instanceof Cluster ? this.redis.nodes().map((n) => n.stream) : [this.redis.stream];
+    for (const socket of sockets) {
+      if (!socket) continue;
+      if (this.#inFlight > 0) socket.ref();
+      else socket.unref();
+    }
   }
 
   isCluster(): boolean {
@@ -68,10 +86,13 @@ export class RedisStorageClient {
     if (!this.isConnected()) throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})`);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      // Referenced on purpose: the caller awaits this answer (see the unref()ed socket above).
       timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+      // The socket is ref()ed while a batch is in flight (see #setRef): that holds the process.
+      timer.unref();
     });
     const replies: Reply[] = new Array(commands.length);
+    this.#inFlight++;
+    this.#setRef();
     try {
       const sent = this.#send(commands, replies, what);
       sent.catch(() => {});
@@ -82,6 +103,8 @@ export class RedisStorageClient {
       throw new RedisOperationError(`${what}: ${(error as Error).message}`, { cause: error });
     } finally {
       clearTimeout(timer);
+      this.#inFlight--;
+      this.#setRef();
     }
     return replies;
   }
