@@ -4,7 +4,7 @@
 // late execution of the timed-out command by Redis is not counted twice.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, RedisStorageManager, TimeoutError } from '../../src/index.js';
+import { Counter, RedisStorageManager, TimeoutError, startMetricsServer } from '../../src/index.js';
 import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { startScraper } from '../helpers/scraper.js';
@@ -47,9 +47,18 @@ describe('timeouts', () => {
     const scraper = await startScraper(server, prefix, { collectTimeoutMs: 400, exitHooks: false });
     managers.push(scraper);
     counter.inc(2); // unflushed: local-only totals would show 2 (or 7) and be wrong either way
+    const http = await startMetricsServer({ storage: scraper, port: 0, bindAddress: '127.0.0.1' });
 
     server.freeze();
     try {
+      // The HTTP integration turns the rejection into a 503 that says why, with no samples.
+      const response = await fetch(`${http.url}/metrics`);
+      assert.equal(response.status, 503);
+      // (Whichever of the collect's deadline and its round trip's timeout fires first names itself.)
+      assert.match(
+        await response.text(),
+        /^# Redis data is missing: collect: (not done within collectTimeoutMs \(400 ms\)|Redis did not answer within \d+ ms)\n# No totals are served rather than this process's local figures\.\n$/,
+      );
       for (const manager of [scraper, writer]) {
         const started = Date.now();
         const error = await manager.getCollector().metrics().then(() => undefined, (e: unknown) => e);
@@ -59,12 +68,13 @@ describe('timeouts', () => {
         // Generous: the bound is collectTimeoutMs (300-400 ms); a loaded CI machine adds latency.
         assert.ok(elapsed < 3000, `the scrape took ${elapsed} ms`);
       }
-      assert.equal(scraper.stats.collectFailures, 1);
+      assert.equal(scraper.stats.collectFailures, 2);
       // The hot path does not notice.
       counter.inc(1);
     } finally {
       server.thaw();
     }
+    await http.close();
     assert.equal(samples(await scraper.getCollector().metrics(), 'jobs_total'), 'jobs_total 5');
     assert.equal(samples(await writer.getCollector().metrics(), 'jobs_total'), 'jobs_total 8');
   });
