@@ -32,6 +32,7 @@ export class SelfMetrics {
   readonly #pending: Gauge;
   readonly #dropped: Counter;
   readonly #lost: Counter;
+  readonly #badData: Counter<'kind'>;
   readonly #flushAge: Gauge;
   readonly #live: Gauge;
   readonly #seen = new Map<string, number>();
@@ -54,6 +55,7 @@ export class SelfMetrics {
     this.#pending = new Gauge({ name: `${p}series_pending`, help: 'Series with changes not yet handed to a flush, summed over live processes.', multiprocessMode: 'livesum', ...common });
     this.#dropped = new Counter({ name: `${p}series_dropped_total`, help: 'Label sets refused because a metric reached REDIS_MAX_SERIES_PER_METRIC; their updates are not stored.', ...common });
     this.#lost = new Counter({ name: `${p}families_lost_total`, help: 'Times Redis had lost a family (restart, failover) and a process re-sent its whole state.', ...common });
+    this.#badData = new Counter({ name: `${p}bad_data_total`, help: 'Keys or fields under the key prefix a collect skipped because they could not be read, by kind (key, value, field, meta, hdr, index, packing).', labelNames: ['kind'], ...common });
     this.#flushAge = new Gauge({ name: `${p}last_successful_flush_age_seconds`, help: 'Seconds since the last fully successful flush, worst live process.', multiprocessMode: 'livemax', ...common });
     this.#live = new Gauge({ name: `${p}processes_live`, help: 'Processes whose heartbeat is current, as seen by the last collect.', multiprocessMode: 'livemax', ...common });
 
@@ -92,6 +94,7 @@ export class SelfMetrics {
     this.#feed('errors:command', stats.flushFailures - classified, (d) => this.#flushErrors.inc({ kind: 'command' }, d));
     this.#feed('dropped', dict.droppedSeries, (d) => this.#dropped.inc(d));
     this.#feed('lost', stats.familiesLost, (d) => this.#lost.inc(d));
+    for (const [kind, n] of stats.badData) this.#feed(`bad:${kind}`, n, (d) => this.#badData.inc({ kind }, d));
   }
 
   /** Called before each collect of this process: fresh gauges, and key count and memory when due. */

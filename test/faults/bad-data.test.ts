@@ -3,7 +3,7 @@
 // and counted in SelfStats.badData; the rest of the scrape is served; the scrape never crashes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Gauge, Summary, RedisStorageManager } from '../../src/index.js';
+import { Counter, Gauge, Summary, RedisStorageManager, selfMetricsFor } from '../../src/index.js';
 import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
 import { startScraper } from '../helpers/scraper.js';
 import { samples } from './support.js';
@@ -46,7 +46,7 @@ describe('bad data in Redis', () => {
     const scraper = await startScraper(server, prefix, { exitHooks: false });
     managers.push(scraper);
     const text = await scraper.getCollector().metrics();
-    return { text, bad: Object.fromEntries([...scraper.stats.badData].sort()), total: scraper.stats.badDataTotal };
+    return { scraper, text, bad: Object.fromEntries([...scraper.stats.badData].sort()), total: scraper.stats.badDataTotal };
   }
 
   it('skips and counts each kind of garbage inside families, and serves the rest', async () => {
@@ -89,6 +89,13 @@ describe('bad data in Redis', () => {
     assert.match(after.text, /# TYPE victim_total counter\n/);
     assert.deepEqual(after.bad, { field: 1, hdr: 1, key: 1, meta: 1, value: 2 });
     assert.equal(after.total, 6);
+    // The counts reach the self-monitoring metrics.
+    selfMetricsFor(after.scraper, { sampleRedisUsage: false }).refresh();
+    const self = await after.scraper.getCollector().getFamily('prom_client_redis_bad_data_total');
+    assert.deepEqual(
+      self.values.map((v) => `${v.labels.kind} ${v.value}`).sort(),
+      ['field 1', 'hdr 1', 'key 1', 'meta 1', 'value 2'],
+    );
   });
 
   it('garbage where the index and the registries belong: counted, and the collecting process still serves its own families', async () => {
