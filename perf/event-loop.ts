@@ -86,6 +86,7 @@ const phases: Array<[string, () => Promise<unknown>, (() => void)?]> = [
   [`flush of ${SERIES + SERIES / 10} dirty series`, () => writer.flush(), touchAll],
   ['collect + render, scraping process', () => scraper.getCollector().metrics()],
   ['collect + render, the writer itself', () => writer.getCollector().metrics()],
+  ['collect() to objects (get(), registerIn)', () => scraper.getCollector().collect()],
 ];
 for (const [what, work, prepare] of phases) {
   const figures: Figure[] = [];

@@ -5,13 +5,13 @@ import type { Logger } from '../log.js';
 import type { RedisStorageClient, Reply } from '../redis/client.js';
 import { RedisOperationError, TimeoutError } from '../errors.js';
 import { Pacer } from '../flush/batch.js';
-import { render } from './render.js';
+import { ExpositionWriter } from './render.js';
 import type { MetricFamily, MetricType, GaugeMode } from '../store/family.js';
 import { GAUGE_MODES } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import type { SelfStats } from '../stats.js';
 import type { MetricObjectWithValues } from '../metrics/base.js';
-import { FamilyMerger } from './merge.js';
+import { FamilyMerger, type SampleSink } from './merge.js';
 import { addLocalSums, localProcessFields, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 
 export interface CollectorParts {
@@ -40,6 +40,8 @@ interface FamilyRead {
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
   #inflight: Promise<Map<string, MetricObjectWithValues>> | undefined;
+  /** metrics() in progress, by content type: concurrent scrapes share one read. */
+  readonly #inflightText = new Map<string, Promise<string>>();
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
   readonly #wrapped = new WeakSet<Registry>();
@@ -73,10 +75,24 @@ export class RedisMultiProcessCollector {
     return { name, help: def?.help ?? '', type: def?.type ?? 'gauge', values: [], aggregator: 'sum' };
   }
 
-  /** The exposition text, like prom-client's `registry.metrics()`. */
-  async metrics(contentType: string = this.#contentType): Promise<string> {
-    const families = await this.collect();
-    return render(families, contentType);
+  /**
+   * The exposition text, like prom-client's `registry.metrics()`, bounded like collect(). Samples go
+   * from the merge straight into the text (see render.ts). Concurrent callers share one read.
+   */
+  metrics(contentType: string = this.#contentType): Promise<string> {
+    let text = this.#inflightText.get(contentType);
+    if (!text) {
+      text = this.#bounded(async (deadline) => {
+        const writer = new ExpositionWriter(contentType);
+        await this.#collectWithin(deadline, (meta) => {
+          writer.family(meta.name, meta.help, meta.type);
+          return writer.sample;
+        });
+        return writer.finish();
+      }).finally(() => this.#inflightText.delete(contentType));
+      this.#inflightText.set(contentType, text);
+    }
+    return text;
   }
 
   /**
@@ -112,7 +128,7 @@ export class RedisMultiProcessCollector {
   #shared(): Promise<Map<string, MetricObjectWithValues>> {
     if (this.#pinned) return Promise.resolve(this.#pinned);
     if (!this.#inflight) {
-      this.#inflight = this.#collectOnce().finally(() => {
+      this.#inflight = this.#bounded((deadline) => this.#collectFamilies(deadline)).finally(() => {
         this.#inflight = undefined;
       });
     }
@@ -120,22 +136,22 @@ export class RedisMultiProcessCollector {
   }
 
   /**
-   * One collect, bounded as a whole (callbacks, both round trips, merge) by `collectTimeoutMs`.
-   * Rejects with a TimeoutError (code ERR_PCR_TIMEOUT) or a RedisOperationError (ERR_PCR_REDIS)
-   * rather than serving this process's local totals alone, which Prometheus would read as a counter
-   * reset: HTTP integrations answer such a scrape with 503.
+   * Runs one collect, bounded as a whole (callbacks, both round trips, merge, rendering) by
+   * `collectTimeoutMs`. Rejects with a TimeoutError (code ERR_PCR_TIMEOUT) or a RedisOperationError
+   * (ERR_PCR_REDIS) rather than serve this process's local totals alone, which Prometheus would read
+   * as a counter reset: HTTP integrations answer such a scrape with 503.
    */
-  async #collectOnce(): Promise<Map<string, MetricObjectWithValues>> {
+  async #bounded<T>(work: (deadline: number) => Promise<T>): Promise<T> {
     const { stats, config } = this.parts;
     const deadline = performance.now() + config.collectTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`)), config.collectTimeoutMs);
     });
-    const work = this.#collectWithin(deadline);
-    work.catch(() => {});
+    const running = work(deadline);
+    running.catch(() => {});
     try {
-      return await Promise.race([work, expired]);
+      return await Promise.race([running, expired]);
     } catch (error) {
       stats.collectFailures++;
       throw error;
@@ -144,7 +160,20 @@ export class RedisMultiProcessCollector {
     }
   }
 
-  async #collectWithin(deadline: number): Promise<Map<string, MetricObjectWithValues>> {
+  async #collectFamilies(deadline: number): Promise<Map<string, MetricObjectWithValues>> {
+    const out = new Map<string, MetricObjectWithValues>();
+    await this.#collectWithin(deadline, (meta) => {
+      const family: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
+      out.set(meta.name, family);
+      return (labels, value, metricName) => {
+        family.values.push(metricName === undefined ? { labels, value } : { labels, value, metricName });
+      };
+    });
+    return out;
+  }
+
+  /** Reads and merges every family, in name order, handing each one's samples to the sink `open` gives. */
+  async #collectWithin(deadline: number, open: (meta: FamilyMeta) => SampleSink): Promise<void> {
     const started = performance.now();
     const { dict, client, identity, stats } = this.parts;
     await Promise.all(this.parts.callbacks().map((cb) => cb()));
@@ -159,18 +188,18 @@ export class RedisMultiProcessCollector {
       for (const family of dict.families.values()) snapshots.push(localSnapshot(family, identity.id, -1, 0));
     }
     const merger = new FamilyMerger(stats, Date.now(), pacer);
-    const out = new Map<string, MetricObjectWithValues>();
+    const seen = new Set<string>();
     for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
-      if (out.has(s.meta.name)) {
+      if (seen.has(s.meta.name)) {
         stats.bad('conflict');
         continue;
       }
-      out.set(s.meta.name, await merger.merge(s, live));
+      seen.add(s.meta.name);
+      await merger.mergeInto(s, live, open(s.meta));
     }
     stats.collects++;
     stats.processesLive = live.size;
     stats.lastCollectDurationMs = performance.now() - started;
-    return out;
   }
 
   async #readRedis(client: RedisStorageClient, deadline: number, pacer: Pacer): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {

@@ -8,6 +8,9 @@ import { Pacer } from '../flush/batch.js';
 
 type Labels = Record<string, string>;
 
+/** Receives the samples of a family in exposition order. */
+export type SampleSink = (labels: Labels, value: number, metricName?: string) => void;
+
 /**
  * Turns a family's merged state into prom-client's `get()` shape, with the Python client's
  * multiprocess semantics. Series come out sorted, so the exposition is the same at every scrape.
@@ -19,16 +22,27 @@ export class FamilyMerger {
 
   constructor(readonly stats: SelfStats, readonly nowMs: number, readonly pacer = new Pacer()) {}
 
-  /** Merges one family; yields to the event loop between slices of a large one. */
+  /** Merges one family into prom-client's `get()` shape; yields to the event loop between slices of a large one. */
   async merge(s: FamilySnapshot, live: ReadonlySet<string>): Promise<MetricObjectWithValues> {
     const { meta } = s;
+    const values: MetricValue[] = [];
+    await this.mergeInto(s, live, (labels, value, metricName) => {
+      values.push(metricName === undefined ? { labels, value } : { labels, value, metricName });
+    });
+    return { name: meta.name, help: meta.help, type: meta.type, values, aggregator: 'sum' };
+  }
+
+  /**
+   * Merges one family, handing each sample to `sink` as it is made: the exposition writer formats
+   * it at once, so 150,000 sample objects never have to live (and be copied by the GC) together.
+   */
+  async mergeInto(s: FamilySnapshot, live: ReadonlySet<string>, sink: SampleSink): Promise<void> {
     this.#labelCache = new Map();
-    const out: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
-    if (meta.type === 'counter') await this.#counter(s, out.values);
-    else if (meta.type === 'histogram') await this.#histogram(s, out.values);
-    else if (meta.type === 'summary') await this.#summary(s, out.values);
-    else this.#gauge(s, live, out.values);
-    return out;
+    const type = s.meta.type;
+    if (type === 'counter') await this.#counter(s, sink);
+    else if (type === 'histogram') await this.#histogram(s, sink);
+    else if (type === 'summary') await this.#summary(s, sink);
+    else this.#gauge(s, live, sink);
   }
 
   /** Labels of a field (the JSON array of label values), or null when it is not one of ours. */
@@ -53,10 +67,10 @@ export class FamilyMerger {
     return labels;
   }
 
-  async #counter(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
+  async #counter(s: FamilySnapshot, emit: SampleSink): Promise<void> {
     for (const field of [...s.sums.keys()].sort()) {
       const labels = this.#labelsOnce(field, s.meta.labelNames);
-      if (labels) values.push({ labels, value: s.sums.get(field)! });
+      if (labels) emit(labels, s.sums.get(field)!);
       const pause = this.pacer.step();
       if (pause) await pause;
     }
@@ -92,7 +106,7 @@ export class FamilyMerger {
     return groups;
   }
 
-  async #histogram(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
+  async #histogram(s: FamilySnapshot, emit: SampleSink): Promise<void> {
     const name = s.meta.name;
     const groups = await this.#bySeries(s.sums);
     for (const key of [...groups.keys()].sort()) {
@@ -111,16 +125,16 @@ export class FamilyMerger {
       let acc = 0;
       for (const b of [...bounds].sort((x, y) => x - y)) {
         acc += g.get(String(b)) ?? 0;
-        values.push({ labels: { ...labels, le: String(b) }, value: acc, metricName: `${name}_bucket` });
+        emit({ ...labels, le: String(b) }, acc, `${name}_bucket`);
       }
       acc += g.get('+Inf') ?? 0;
-      values.push({ labels: { ...labels, le: '+Inf' }, value: acc, metricName: `${name}_bucket` });
-      values.push({ labels, value: g.get('sum') ?? 0, metricName: `${name}_sum` });
-      values.push({ labels, value: g.get('count') ?? 0, metricName: `${name}_count` });
+      emit({ ...labels, le: '+Inf' }, acc, `${name}_bucket`);
+      emit(labels, g.get('sum') ?? 0, `${name}_sum`);
+      emit(labels, g.get('count') ?? 0, `${name}_count`);
     }
   }
 
-  async #summary(s: FamilySnapshot, values: MetricValue[]): Promise<void> {
+  async #summary(s: FamilySnapshot, emit: SampleSink): Promise<void> {
     const { name, maxAgeSeconds, ageBuckets, percentiles } = s.meta;
     const sums = await this.#bySeries(s.sums);
     const newest = maxAgeSeconds > 0 ? Math.floor(this.nowMs / ((maxAgeSeconds * 1000) / ageBuckets)) : 0;
@@ -146,11 +160,11 @@ export class FamilyMerger {
       const h = merged.get(key);
       for (const q of percentiles) {
         const value = h && h.totalCount > 0 ? quantileOf(h, q) : 0;
-        values.push({ labels: { ...labels, quantile: String(q) }, value });
+        emit({ ...labels, quantile: String(q) }, value);
       }
       const g = sums.get(key);
-      values.push({ labels, value: g?.get('sum') ?? 0, metricName: `${name}_sum` });
-      values.push({ labels, value: g?.get('count') ?? 0, metricName: `${name}_count` });
+      emit(labels, g?.get('sum') ?? 0, `${name}_sum`);
+      emit(labels, g?.get('count') ?? 0, `${name}_count`);
     }
   }
 
@@ -164,7 +178,7 @@ export class FamilyMerger {
     }
   }
 
-  #gauge(s: FamilySnapshot, live: ReadonlySet<string>, values: MetricValue[]): void {
+  #gauge(s: FamilySnapshot, live: ReadonlySet<string>, emit: SampleSink): void {
     const mode = s.meta.mode ?? 'all';
     const liveOnly = mode.startsWith('live');
     const procs: Array<[string, ProcessFields]> = [...s.processes].filter(([id]) => !liveOnly || live.has(id));
@@ -180,7 +194,7 @@ export class FamilyMerger {
       rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
       for (const [field, id, x] of rows) {
         const labels = this.labels(field, s.meta.labelNames);
-        if (labels) values.push({ labels: { ...labels, pid: id }, value: x });
+        if (labels) emit({ ...labels, pid: id }, x);
       }
       return;
     }
@@ -202,7 +216,7 @@ export class FamilyMerger {
     }
     for (const field of [...acc.keys()].sort()) {
       const labels = this.labels(field, s.meta.labelNames);
-      if (labels) values.push({ labels, value: acc.get(field)!.value });
+      if (labels) emit(labels, acc.get(field)!.value);
     }
   }
 

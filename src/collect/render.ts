@@ -1,43 +1,75 @@
 import { Registry } from 'prom-client';
 import type { MetricObjectWithValues } from '../metrics/base.js';
+import type { MetricType } from '../store/family.js';
 import { Pacer } from '../flush/batch.js';
 
 /**
- * The exposition text of `registry.metrics()`, byte for byte (test/unit/render.test.ts compares the
- * two), written without prom-client's per-sample temporary arrays and objects. prom-client's own
- * formatting of 150,000 samples allocates a few million short-lived objects in one synchronous pass;
- * the garbage collector's pauses then stall the event loop. Here each sample is one string, and the
- * work yields to the event loop between slices.
+ * Writes the exposition text of `registry.metrics()`, byte for byte (test/unit/render.test.ts
+ * compares the two), one sample at a time. prom-client's own formatting builds several temporary
+ * arrays and objects per sample, and the collector would first build a sample object for each of
+ * 150,000 series; the garbage collector's pauses over so many live objects then stall the event
+ * loop. Here the merge hands each sample over as it is made and it becomes text at once, kept as one
+ * string per 1,000 lines.
  */
-export async function render(families: readonly MetricObjectWithValues[], contentType: string, pacer = new Pacer()): Promise<string> {
-  const isOpenMetrics = contentType === Registry.OPENMETRICS_CONTENT_TYPE;
-  const blocks: string[] = [];
-  for (const family of families) {
-    const isCounter = isOpenMetrics && family.type === 'counter';
+export class ExpositionWriter {
+  readonly #isOpenMetrics: boolean;
+  readonly #blocks: string[] = [];
+  #parts: string[] = [];
+  #lines: string[] = [];
+  #name = '';
+  #isCounter = false;
+
+  constructor(contentType: string) {
+    this.#isOpenMetrics = contentType === Registry.OPENMETRICS_CONTENT_TYPE;
+  }
+
+  /** Starts a family: its HELP and TYPE lines. */
+  family(name: string, help: string, type: MetricType): void {
+    this.#endFamily();
+    this.#isCounter = this.#isOpenMetrics && type === 'counter';
     // As registry.metrics(): OpenMetrics counters are named without `_total`, their samples with it.
-    const name = escapeString(isCounter ? family.name.replace(/_total$/, '') : family.name);
-    const parts: string[] = [];
-    let lines: string[] = [`# HELP ${name} ${escapeString(family.help)}`, `# TYPE ${name} ${family.type}`];
-    for (const sample of family.values) {
-      let line = sample.metricName ?? name;
-      if (isCounter) line += '_total';
-      let labels = '';
-      const given = sample.labels as Record<string, string | number | undefined>;
-      for (const label in given) labels += `${labels === '' ? '' : ','}${label}="${escapeLabelValue(given[label])}"`;
-      lines.push(`${line}${labels === '' ? '' : `{${labels}}`} ${valueString(sample.value)}`);
-      // One string per slice: the short line strings die young instead of surviving (and being
-      // copied by) every scavenge until the end.
-      if (lines.length === 1000) {
-        parts.push(lines.join('\n'));
-        lines = [];
-      }
+    this.#name = escapeString(this.#isCounter ? name.replace(/_total$/, '') : name);
+    this.#lines.push(`# HELP ${this.#name} ${escapeString(help)}`, `# TYPE ${this.#name} ${type}`);
+  }
+
+  /** One sample of the current family (an arrow function: it is handed around as a sink). */
+  readonly sample = (labels: Readonly<Record<string, string | number | undefined>>, value: number, metricName?: string): void => {
+    let text = '';
+    for (const label in labels) text += `${text === '' ? '' : ','}${label}="${escapeLabelValue(labels[label])}"`;
+    const name = this.#isCounter ? `${metricName ?? this.#name}_total` : (metricName ?? this.#name);
+    this.#lines.push(`${name}${text === '' ? '' : `{${text}}`} ${valueString(value)}`);
+    if (this.#lines.length === 1000) {
+      this.#parts.push(this.#lines.join('\n'));
+      this.#lines = [];
+    }
+  };
+
+  /** The whole text. */
+  finish(): string {
+    this.#endFamily();
+    return this.#isOpenMetrics ? `${this.#blocks.join('\n')}\n# EOF\n` : `${this.#blocks.join('\n\n')}\n`;
+  }
+
+  #endFamily(): void {
+    if (this.#lines.length > 0) this.#parts.push(this.#lines.join('\n'));
+    if (this.#parts.length > 0) this.#blocks.push(this.#parts.join('\n'));
+    this.#parts = [];
+    this.#lines = [];
+  }
+}
+
+/** Renders families already collected (what `registry.metrics()` would print for them). */
+export async function render(families: readonly MetricObjectWithValues[], contentType: string, pacer = new Pacer()): Promise<string> {
+  const writer = new ExpositionWriter(contentType);
+  for (const family of families) {
+    writer.family(family.name, family.help, family.type);
+    for (const v of family.values) {
+      writer.sample(v.labels, v.value, v.metricName);
       const pause = pacer.step();
       if (pause) await pause;
     }
-    if (lines.length > 0) parts.push(lines.join('\n'));
-    blocks.push(parts.join('\n'));
   }
-  return isOpenMetrics ? `${blocks.join('\n')}\n# EOF\n` : `${blocks.join('\n\n')}\n`;
+  return writer.finish();
 }
 
 const NEEDS_ESCAPE = /[\\\n"]/;
