@@ -5,6 +5,7 @@ import { HDR_SCALE, newHdr } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
 import { Pacer } from '../flush/batch.js';
+import { byCodeUnits, sortPaced } from './paced-sort.js';
 
 type Labels = Record<string, string>;
 
@@ -42,7 +43,7 @@ export class FamilyMerger {
     if (type === 'counter') await this.#counter(s, sink);
     else if (type === 'histogram') await this.#histogram(s, sink);
     else if (type === 'summary') await this.#summary(s, sink);
-    else this.#gauge(s, live, sink);
+    else await this.#gauge(s, live, sink);
   }
 
   /** Labels of a field (the JSON array of label values), or null when it is not one of ours. */
@@ -68,7 +69,7 @@ export class FamilyMerger {
   }
 
   async #counter(s: FamilySnapshot, emit: SampleSink): Promise<void> {
-    for (const field of [...s.sums.keys()].sort()) {
+    for (const field of await sortPaced([...s.sums.keys()], byCodeUnits, this.pacer)) {
       const labels = this.#labelsOnce(field, s.meta.labelNames);
       if (labels) emit(labels, s.sums.get(field)!);
       const pause = this.pacer.step();
@@ -109,7 +110,7 @@ export class FamilyMerger {
   async #histogram(s: FamilySnapshot, emit: SampleSink): Promise<void> {
     const name = s.meta.name;
     const groups = await this.#bySeries(s.sums);
-    for (const key of [...groups.keys()].sort()) {
+    for (const key of await sortPaced([...groups.keys()], byCodeUnits, this.pacer)) {
       const pause = this.pacer.step();
       if (pause) await pause;
       const labels = this.#labelsOnce(key, s.meta.labelNames);
@@ -154,7 +155,9 @@ export class FamilyMerger {
       }
     }
     const keys = new Set([...sums.keys(), ...merged.keys()]);
-    for (const key of [...keys].sort()) {
+    for (const key of await sortPaced([...keys], byCodeUnits, this.pacer)) {
+      const pause = this.pacer.step();
+      if (pause) await pause;
       const labels = this.labels(key, s.meta.labelNames);
       if (!labels) continue;
       const h = merged.get(key);
@@ -178,7 +181,7 @@ export class FamilyMerger {
     }
   }
 
-  #gauge(s: FamilySnapshot, live: ReadonlySet<string>, emit: SampleSink): void {
+  async #gauge(s: FamilySnapshot, live: ReadonlySet<string>, emit: SampleSink): Promise<void> {
     const mode = s.meta.mode ?? 'all';
     const liveOnly = mode.startsWith('live');
     const procs: Array<[string, ProcessFields]> = [...s.processes].filter(([id]) => !liveOnly || live.has(id));
@@ -189,10 +192,14 @@ export class FamilyMerger {
           if (field.startsWith('@')) continue;
           const x = this.#number(raw);
           if (x !== null) rows.push([field, id, x]);
+          const pause = this.pacer.step();
+          if (pause) await pause;
         }
       }
-      rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-      for (const [field, id, x] of rows) {
+      const byFieldThenProcess = (a: [string, string, number], b: [string, string, number]) => byCodeUnits(a[0], b[0]) || byCodeUnits(a[1], b[1]);
+      for (const [field, id, x] of await sortPaced(rows, byFieldThenProcess, this.pacer)) {
+        const pause = this.pacer.step();
+        if (pause) await pause;
         const labels = this.labels(field, s.meta.labelNames);
         if (labels) emit({ ...labels, pid: id }, x);
       }
@@ -212,9 +219,13 @@ export class FamilyMerger {
         else if (base === 'min') prev.value = Math.min(prev.value, x);
         else if (base === 'max') prev.value = Math.max(prev.value, x);
         else if (at > prev.at) acc.set(field, { value: x, at });
+        const pause = this.pacer.step();
+        if (pause) await pause;
       }
     }
-    for (const field of [...acc.keys()].sort()) {
+    for (const field of await sortPaced([...acc.keys()], byCodeUnits, this.pacer)) {
+      const pause = this.pacer.step();
+      if (pause) await pause;
       const labels = this.labels(field, s.meta.labelNames);
       if (labels) emit(labels, acc.get(field)!.value);
     }

@@ -48,7 +48,13 @@ export class Pacer {
 
   /** Call once per unit of work; `await` the result when it is not undefined. */
   step(): Promise<void> | undefined {
-    if (++this.#count % this.checkEvery !== 0 || performance.now() - this.#sliceStart < this.sliceMs) return undefined;
+    if (++this.#count % this.checkEvery !== 0) return undefined;
+    return this.due();
+  }
+
+  /** Yields now if the slice has run its time (for units of work too big to count). */
+  due(): Promise<void> | undefined {
+    if (performance.now() - this.#sliceStart < this.sliceMs) return undefined;
     return new Promise<void>((resolve) => setImmediate(() => {
       this.#sliceStart = performance.now();
       resolve();
