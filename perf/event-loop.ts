@@ -40,8 +40,11 @@ async function measure(work: () => Promise<unknown>): Promise<Figure> {
     lastWall = wall;
     lastCpu = cpu;
   }, 1);
-  const started = performance.now();
   h.enable();
+  // Let both monitors take their first samples: a block at the very start of `work` would otherwise
+  // go unseen by monitorEventLoopDelay (it has no earlier sample to measure from).
+  await sleep(10);
+  const started = performance.now();
   await work();
   h.disable();
   clearInterval(tick);
@@ -53,12 +56,10 @@ async function measure(work: () => Promise<unknown>): Promise<Figure> {
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function report(what: string, figures: Figure[]): void {
-  const wall = figures.map((f) => `${f.p99.toFixed(1)}/${f.max.toFixed(0)}`).join(' ');
-  const cpu = figures.map((f) => `${f.cpuP99.toFixed(1)}/${f.cpuMax.toFixed(0)}`).join(' ');
-  const took = figures.map((f) => f.ms.toFixed(0)).join(' ');
+  const m = (pick: (f: Figure) => number) => median(figures.map(pick)).toFixed(1).padStart(5);
   console.log(
-    `${what.padEnd(40)} wall p99 ${median(figures.map((f) => f.p99)).toFixed(1).padStart(5)} ms (${wall})   ` +
-      `own-CPU p99 ${median(figures.map((f) => f.cpuP99)).toFixed(1).padStart(5)} ms (${cpu})   took ${took} ms`,
+    `${what.padEnd(42)} wall p99 ${m((f) => f.p99)} max ${m((f) => f.max)} ms | ` +
+      `own-CPU p99 ${m((f) => f.cpuP99)} max ${m((f) => f.cpuMax)} ms | took ${m((f) => f.ms)} ms   (medians of ${figures.length} runs)`,
   );
 }
 
@@ -87,6 +88,7 @@ const phases: Array<[string, () => Promise<unknown>, (() => void)?]> = [
   ['collect + render, scraping process', () => scraper.getCollector().metrics()],
   ['collect + render, the writer itself', () => writer.getCollector().metrics()],
   ['collect() to objects (get(), registerIn)', () => scraper.getCollector().collect()],
+  ['scrape by the writer, all series dirty', () => writer.getCollector().metrics(), touchAll],
 ];
 for (const [what, work, prepare] of phases) {
   const figures: Figure[] = [];
