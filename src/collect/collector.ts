@@ -2,12 +2,12 @@ import { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
-import type { RedisStorageClient, Reply } from '../redis/client.js';
+import type { RedisStorageClient } from '../redis/client.js';
 import { RedisOperationError, TimeoutError } from '../errors.js';
 import { Pacer } from '../flush/batch.js';
 import { ExpositionWriter } from './render.js';
-import type { MetricFamily, MetricType, GaugeMode } from '../store/family.js';
-import { GAUGE_MODES } from '../store/family.js';
+import { flatPairs, garbageOr, parseMeta, zsetIds } from './decode.js';
+import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import type { SelfStats } from '../stats.js';
 import type { MetricObjectWithValues } from '../metrics/base.js';
@@ -311,92 +311,10 @@ export class RedisMultiProcessCollector {
   }
 }
 
-/** A reply's value; WRONGTYPE (garbage where our key should be) counts as bad data and reads as empty. */
-function garbageOr(reply: Reply, stats: SelfStats): unknown {
-  if (!reply.error) return reply.value;
-  if (reply.error.message.startsWith('WRONGTYPE')) {
-    stats.bad('key');
-    return null;
-  }
-  throw new RedisOperationError(`collect: ${reply.error.message}`, { cause: reply.error });
-}
-
 function localSnapshot(family: MetricFamily, id: string, appliedSeq: number, clockOffsetMs: number): FamilySnapshot {
   const sums = new Map<string, number>();
   addLocalSums(family, appliedSeq, sums);
   return { meta: metaOfFamily(family), sums, processes: new Map([[id, localProcessFields(family, clockOffsetMs)]]) };
-}
-
-function zsetIds(flat: unknown, minScore: number): string[] {
-  const out: string[] = [];
-  if (!Array.isArray(flat)) return out;
-  for (let i = 0; i + 1 < flat.length; i += 2) if (Number(flat[i + 1]) >= minScore) out.push(String(flat[i]));
-  return out;
-}
-
-const WRONGTYPE = Buffer.from('WRONGTYPE');
-
-function isWrongType(flat: unknown): boolean {
-  return flat === 'WRONGTYPE' || (Buffer.isBuffer(flat) && flat.equals(WRONGTYPE));
-}
-
-const COLON = 0x3a;
-
-/**
- * Field/value pairs of a hash packed by read-family.lua (`<bytes>:<field><bytes>:<value>...`, as a
- * Buffer); a key that was not a hash counts as bad data.
- */
-function* flatPairs(packed: unknown, stats: SelfStats): Generator<[string, string]> {
-  if (isWrongType(packed)) {
-    stats.bad('key');
-    return;
-  }
-  const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '');
-  let at = 0;
-  const next = (): string | undefined => {
-    const colon = buf.indexOf(COLON, at);
-    if (colon === -1) return undefined;
-    const length = Number(buf.toString('latin1', at, colon));
-    const end = colon + 1 + length;
-    if (!Number.isInteger(length) || end > buf.length) return undefined;
-    at = end;
-    return buf.toString('utf8', colon + 1, end);
-  };
-  while (at < buf.length) {
-    const field = next();
-    const value = field === undefined ? undefined : next();
-    if (field === undefined || value === undefined) {
-      stats.bad('packing');
-      return;
-    }
-    yield [field, value];
-  }
-}
-
-const TYPES: readonly MetricType[] = ['counter', 'gauge', 'histogram', 'summary'];
-
-function parseMeta(flat: unknown): FamilyMeta | null {
-  if (isWrongType(flat) || !Array.isArray(flat) || flat.length === 0) return null;
-  const m = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), String(flat[i + 1]));
-  const type = m.get('type') as MetricType;
-  const name = m.get('name');
-  if (!name || !TYPES.includes(type)) return null;
-  const mode = (m.get('mode') || undefined) as GaugeMode | undefined;
-  if (type === 'gauge' && (!mode || !GAUGE_MODES.includes(mode))) return null;
-  try {
-    const labelNames = JSON.parse(m.get('labelNames') ?? '[]') as string[];
-    const buckets = JSON.parse(m.get('buckets') ?? '[]') as number[];
-    const percentiles = JSON.parse(m.get('percentiles') ?? '[]') as number[];
-    if (![labelNames, buckets, percentiles].every(Array.isArray)) return null;
-    return {
-      name, help: m.get('help') ?? '', type, mode, labelNames, buckets, percentiles,
-      maxAgeSeconds: Number(m.get('maxAgeSeconds') ?? 0) || 0,
-      ageBuckets: Number(m.get('ageBuckets') ?? 0) || 0,
-    };
-  } catch {
-    return null;
-  }
 }
 
 /** A prom-client metric object serving one collected family. */

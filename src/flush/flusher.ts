@@ -26,7 +26,7 @@ export class Flusher {
   /** Processes the heartbeat pruned: their fields are removed from every family's seq hash. */
   #pruned: string[] = [];
   readonly #indexed = new Set<MetricFamily>();
-  /** Check every flushed family's epoch at the next flush: Redis may have lost data (see #verifyAll). */
+  /** Check every flushed family's epoch at the next flush: Redis may have lost data (set on reconnection, and when the heartbeat finds our registry entry gone). */
   #verify = false;
   #hasBeaten = false;
   #isStopped = false;
