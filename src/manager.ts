@@ -6,7 +6,7 @@ import { RedisStorageDict } from './store/storage-dict.js';
 import { Flusher } from './flush/flusher.js';
 import { RedisMultiProcessCollector } from './collect/collector.js';
 import { SelfStats } from './stats.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, TimeoutError } from './errors.js';
 import { registerExitHook, unregisterExitHook } from './exit-hooks.js';
 
 export interface RedisStorageManagerOptions extends RedisStorageOptions {
@@ -83,7 +83,7 @@ export class RedisStorageManager {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.redis.off('ready', onReady);
-        reject(new Error(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})`));
+        reject(new TimeoutError(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})`));
       }, timeoutMs);
       const onReady = () => {
         clearTimeout(timer);

@@ -114,3 +114,38 @@ describe('Redis restarted empty, measured in flush intervals', () => {
     assert.equal(samples(await writer.getCollector().metrics(), ...names), expected);
   });
 });
+
+describe('Redis emptied without a reconnection (FLUSHALL)', () => {
+  let server: RedisServer;
+  const managers: RedisStorageManager[] = [];
+
+  before(async () => {
+    server = await startRedis();
+  });
+
+  after(async () => {
+    await Promise.all(managers.map((m) => m.shutdown()));
+    await server?.stop();
+  });
+
+  it('the heartbeat notices its registry entry is gone, and the state is back within two flush intervals', async () => {
+    const flushIntervalMs = 1000;
+    const prefix = newPrefix('flushall');
+    const writer = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs, exitHooks: false, identity: { host: 'w', pid: 1, nonce: 'n' } });
+    const scraper = await startScraper(server, prefix, { exitHooks: false });
+    managers.push(writer, scraper);
+    new Counter({ name: 'c_total', help: 'C.', storage: writer, registers: [] }).inc(7);
+    await writer.waitUntilConnected(5000);
+    await writer.flush();
+    assert.equal(samples(await scraper.getCollector().metrics(), 'c_total'), 'c_total 7');
+    const lostBefore = writer.stats.familiesLost;
+    await server.cli('FLUSHALL');
+    const flushedAt = Date.now();
+    assert.equal(await scrapeUntil(scraper, ['c_total'], 'c_total 7', 2 * flushIntervalMs), 'c_total 7');
+    const elapsed = Date.now() - flushedAt;
+    assert.ok(elapsed <= 2 * flushIntervalMs, `restored ${elapsed} ms after FLUSHALL`);
+    assert.equal(writer.stats.familiesLost - lostBefore, 1);
+    assert.equal(writer.client!.redis.status, 'ready');
+  });
+});
+
