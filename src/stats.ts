@@ -66,7 +66,7 @@ export class SelfStats {
     this.familiesLost++;
   }
 
-  bad(kind: string): void {
-    this.badData.set(kind, (this.badData.get(kind) ?? 0) + 1);
+  bad(kind: string, count = 1): void {
+    this.badData.set(kind, (this.badData.get(kind) ?? 0) + count);
   }
 }

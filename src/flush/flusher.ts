@@ -30,6 +30,8 @@ export class Flusher {
   #verify = false;
   #hasBeaten = false;
   #isStopped = false;
+  /** Families whose keys hold garbage, warned about once. */
+  readonly #warned = new WeakSet<MetricFamily>();
 
   constructor(
     readonly dict: RedisStorageDict,
@@ -218,7 +220,21 @@ export class Flusher {
         firstError ??= reply.error;
         continue;
       }
-      this.#acknowledge(batch, reply.value as [number, string]);
+      const [status, epochOrKey, repaired] = reply.value as [number, string, number];
+      if (status === -2) {
+        // Garbage where one of the family's keys should be: nothing was applied. The batch waits
+        // (and the family's newer deltas behind it) until someone removes the garbage.
+        failures++;
+        this.stats.bad('flush-key');
+        firstError ??= new RedisOperationError(`flush: key \`${epochOrKey}\` holds something else than a hash: family \`${batch.family.def.name}\` waits until it is removed`);
+        if (!this.#warned.has(batch.family)) {
+          this.#warned.add(batch.family);
+          this.logger.warn(`key \`${epochOrKey}\` holds something else than a hash: updates of \`${batch.family.def.name}\` are kept in memory until it is removed`);
+        }
+        continue;
+      }
+      if (repaired > 0) this.stats.bad('repaired', repaired);
+      this.#acknowledge(batch, [status, epochOrKey]);
     }
     this.stats.flushDone(performance.now() - started, batches.length, failures);
     this.logger.debug('flush', { batches: batches.length, failures, ms: Math.round(performance.now() - started) });

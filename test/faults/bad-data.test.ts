@@ -39,7 +39,7 @@ describe('bad data in Redis', () => {
     load.set(4);
     await writer.waitUntilConnected(5000);
     await writer.flush();
-    return { writer, hashes: { jobs: jobs.family.hash, victim: victim.family.hash, dur: dur.family.hash, load: load.family.hash } };
+    return { writer, jobs, hashes: { jobs: jobs.family.hash, victim: victim.family.hash, dur: dur.family.hash, load: load.family.hash } };
   }
 
   async function scrapeOnce(prefix: string) {
@@ -112,5 +112,36 @@ describe('bad data in Redis', () => {
     const scraper = await scrapeOnce(prefix);
     assert.equal(scraper.text, '\n');
     assert.deepEqual(scraper.bad, { key: 3 });
+  });
+
+  it('garbage on the write path: a flush never applies half a batch, so nothing is counted twice', async () => {
+    const prefix = newPrefix('bad-write');
+    const { writer, jobs, hashes } = await writeGoodData(prefix);
+    const clusterKey = `${prefix}:counter:cluster:metric:{${hashes.jobs}}`;
+
+    // A field of ours that holds no number: HINCRBYFLOAT would fail half-way through the batch.
+    await server.cli('HSET', clusterKey, '["b"]', 'garbage');
+    jobs.inc({ k: 'a' }, 10);
+    jobs.inc({ k: 'b' }, 3);
+    jobs.inc({ k: 'c' }, 4);
+    await writer.flush();
+    await writer.flush();
+    // `b` restarted from its delta; `a` and `c` were added exactly once.
+    assert.deepEqual(await server.cli('HMGET', clusterKey, '["a"]', '["b"]', '["c"]'), '11\n3\n4');
+    assert.equal(writer.stats.badData.get('repaired'), 1);
+
+    // A string where the whole cluster hash belongs: the script writes nothing, the batch waits.
+    await server.cli('DEL', clusterKey);
+    await server.cli('SET', clusterKey, 'garbage');
+    jobs.inc({ k: 'a' }, 5);
+    await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS', message: /holds something else than a hash: family `jobs_total` waits until it is removed/ });
+    jobs.inc({ k: 'a' }, 1);
+    await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
+    assert.equal(jobs.family.pending.length, 1);
+    assert.equal(writer.stats.badData.get('flush-key'), 2);
+    await server.cli('DEL', clusterKey);
+    await writer.flush(); // the waiting batch (+5)
+    await writer.flush(); // then what came after it (+1)
+    assert.equal(await server.cli('HGET', clusterKey, '["a"]'), '6');
   });
 });

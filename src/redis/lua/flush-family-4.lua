@@ -15,11 +15,20 @@
   ARGV[7]  nMeta, ARGV[8] nSum, ARGV[9] nSet, ARGV[10] nDel: counts of the lists that follow
   ARGV[11..] meta field/value pairs, sum field/delta pairs, set field/value pairs, fields to delete
 
-  Returns {status, epoch}:
+  Returns {status, epoch, repaired}:
     1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
     0 already applied (a retry whose first reply was lost); -1 the family was lost (the caller
-    re-sends its whole cumulative state with the reset flag).
+    re-sends its whole cumulative state with the reset flag); -2 one of the KEYS holds something
+    else than a hash (garbage): nothing was written, and the second element names the key.
+    `repaired` counts sum fields that held no number (garbage) and now hold this batch's delta.
 ]]
+-- A script that fails half-way keeps what it wrote: deltas added before the failure would be added
+-- again by the retry. So every key is checked before anything is written.
+for k = 1, 4 do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  if t ~= 'hash' and t ~= 'none' then return {-2, KEYS[k], 0} end
+end
+
 local flags = tonumber(ARGV[5])
 local reset = flags % 2 == 1
 local writeMeta = math.floor(flags / 2) % 2 == 1
@@ -28,17 +37,17 @@ local known = ARGV[3]
 
 local epoch = redis.call('HGET', KEYS[1], '__epoch')
 if not epoch then
-  if known ~= '' and not reset then return {-1, ''} end
+  if known ~= '' and not reset then return {-1, '', 0} end
   local t = redis.call('TIME')
   epoch = t[1] .. '.' .. t[2] .. '.' .. ARGV[1]
   redis.call('HSET', KEYS[1], '__epoch', epoch)
 elseif known ~= '' and known ~= epoch and not reset then
-  return {-1, epoch}
+  return {-1, epoch, 0}
 end
 
 local seq = tonumber(ARGV[2])
-local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
-if seq <= last then return {0, epoch} end
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '') or -1
+if seq <= last then return {0, epoch, 0} end
 
 local status = 1
 if expectProcess and not reset and redis.call('EXISTS', KEYS[3]) == 0 then status = 2 end
@@ -49,7 +58,16 @@ if writeMeta or reset then
   for j = 0, nMeta - 1 do redis.call('HSET', KEYS[4], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
 end
 i = i + 2 * nMeta
-for j = 0, nSum - 1 do redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
+local repaired = 0
+for j = 0, nSum - 1 do
+  local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+  -- A field that holds no number cannot be added to (and failing here would be half-way): it
+  -- restarts from this delta, which Prometheus reads as a counter reset of that one series.
+  if not pcall(redis.call, 'HINCRBYFLOAT', KEYS[2], f, d) then
+    redis.call('HSET', KEYS[2], f, d)
+    repaired = repaired + 1
+  end
+end
 i = i + 2 * nSum
 if nSet > 0 then
   local t = redis.call('TIME')
@@ -64,4 +82,4 @@ i = i + 2 * nSet
 for j = 0, nDel - 1 do redis.call('HDEL', KEYS[3], ARGV[i + j]) end
 if (nSet > 0 or nDel > 0) and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return {status, epoch}
+return {status, epoch, repaired}
