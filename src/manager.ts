@@ -6,7 +6,7 @@ import { RedisStorageDict } from './store/storage-dict.js';
 import { Flusher } from './flush/flusher.js';
 import { RedisMultiProcessCollector } from './collect/collector.js';
 import { SelfStats } from './stats.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, RedisOperationError } from './errors.js';
 
 export interface RedisStorageManagerOptions extends RedisStorageOptions {
   /** Use this ioredis connection instead of opening one; `shutdown()` then leaves it open. */
@@ -69,6 +69,15 @@ export class RedisStorageManager {
     return this.client?.isConnected() ?? false;
   }
 
+  /**
+   * Why Redis is not reachable, when it said so: a TlsError (names REDIS_SSL_CA), an AuthError
+   * (credentials or ACL rights), a ReplicationError (WAIT), or the connection's own error.
+   * Cleared once the connection is ready again.
+   */
+  get lastError(): Error | undefined {
+    return this.client?.lastError;
+  }
+
   /** Resolves once connected; rejects after `timeoutMs`. */
   async waitUntilConnected(timeoutMs = this.config.flushTimeoutMs): Promise<void> {
     const client = this.client;
@@ -77,7 +86,8 @@ export class RedisStorageManager {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.redis.off('ready', onReady);
-        reject(new Error(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})`));
+        const why = client.lastError ? `: ${client.lastError.message}` : '';
+        reject(new RedisOperationError(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})${why}`));
       }, timeoutMs);
       const onReady = () => {
         clearTimeout(timer);

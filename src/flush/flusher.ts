@@ -143,7 +143,7 @@ export class Flusher {
 
     let replies: Reply[];
     try {
-      replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush');
+      replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
     } catch (error) {
       this.stats.flushFailed(error as Error);
       if (pruned.length > 0) this.#pruned.push(...pruned);

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Redis, Cluster } from 'ioredis';
 import type { RedisOptions, ClusterOptions, ChainableCommander } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError, RedisOperationError, TimeoutError } from '../errors.js';
+import { AuthError, ConfigError, RedisOperationError, TimeoutError } from '../errors.js';
 import { parseHostPort, type ResolvedConfig } from '../config.js';
-import type { Logger } from '../log.js';
+import { redact, type Logger } from '../log.js';
+import { explainCommandError, explainConnectionError, isRedirection, waitShortfall } from './connection-errors.js';
 import { KeyBuilder } from './keys.js';
 import { SCRIPTS } from './scripts.js';
 
@@ -28,17 +29,30 @@ export class RedisStorageClient {
   readonly redis: RedisConnection;
   readonly keys: KeyBuilder;
   readonly #ownsConnection: boolean;
+  readonly #config: ResolvedConfig;
+  readonly #logger: Logger;
+  #lastError: Error | undefined;
+  #lastWarned = '';
 
   constructor(config: ResolvedConfig, logger: Logger, connection?: RedisConnection) {
     this.keys = new KeyBuilder(config.keyPrefix);
+    this.#config = config;
+    this.#logger = logger;
     this.#ownsConnection = connection === undefined;
+    // Where, never with whom: the URL is echoed with its password masked.
+    logger.debug('redis.connect', { target: describeTarget(config) });
     this.redis = connection ?? createConnection(config, logger);
     for (const [name, script] of Object.entries(SCRIPTS)) {
       if (!(name in this.redis)) this.redis.defineCommand(name, script);
     }
     // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
-    this.redis.on('error', (error: Error) => logger.debug('redis.error', { message: error.message }));
-    this.redis.on('ready', () => logger.debug('redis.ready'));
+    this.redis.on('error', (error: Error) => this.#onConnectionError(error));
+    // A Cluster reports a node's own failure (TLS, AUTH) here, and only a summary as 'error'.
+    this.redis.on('node error', (error: Error) => this.#onConnectionError(error));
+    this.redis.on('ready', () => {
+      this.#lastError = undefined;
+      logger.debug('redis.ready');
+    });
     this.redis.on('reconnecting', () => logger.debug('redis.reconnecting'));
   }
 
@@ -51,31 +65,46 @@ export class RedisStorageClient {
     return this.redis instanceof Cluster;
   }
 
+  /** Why the connection is not ready, when Redis said so: TLS, credentials, ACL (each with its own `code`). */
+  get lastError(): Error | undefined {
+    return this.#lastError;
+  }
+
   /**
    * Sends the commands, one pipeline per node, all nodes in parallel, and returns one reply per
    * command in order. Fails as a whole only when not connected or past the timeout.
+   *
+   * With `waitReplicas`, each node's pipeline ends in `WAIT n timeout` on the same connection, and
+   * every reply of a node whose WAIT saw fewer replicas becomes a ReplicationError: the caller
+   * treats the flush as failed and re-sends it (a no-op for Redis if it was applied, by the seq).
+   * In a Cluster, commands redirected during a slot move or a failover (MOVED, ASK, TRYAGAIN,
+   * CLUSTERDOWN, a closed node connection) were not applied, or are idempotent: they are sent
+   * again with a fresh slot table while time remains.
    */
-  async run(commands: readonly RedisCommand[], timeoutMs: number, what: string): Promise<Reply[]> {
+  async run(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas = 0): Promise<Reply[]> {
     if (commands.length === 0) return [];
-    if (!this.isConnected()) throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})`);
-    const groups = this.#groupByNode(commands);
+    if (!this.isConnected()) {
+      const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+      throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})${why}`);
+    }
     const replies: Reply[] = new Array(commands.length);
-    const runs = groups.map(async (indexes) => {
-      const pipeline = this.redis.pipeline();
-      for (const i of indexes) addCommand(pipeline, commands[i]!);
-      const results = (await pipeline.exec()) ?? [];
-      indexes.forEach((i, j) => {
-        const r = results[j];
-        replies[i] = r === undefined ? { error: new RedisOperationError(`${what}: no reply`), value: null } : { error: r[0], value: r[1] };
-      });
-    });
+    const deadline = Date.now() + timeoutMs;
+    const attempts = async () => {
+      let todo = commands.map((_, i) => i);
+      for (let attempt = 1; ; attempt++) {
+        await Promise.all(this.#groupByNode(commands, todo).map((group) => this.#runGroup(commands, group, replies, what, waitReplicas)));
+        todo = todo.filter((i) => isRedirection(replies[i]!.error));
+        if (todo.length === 0 || !(this.redis instanceof Cluster) || attempt === 3 || Date.now() >= deadline) return;
+        await refreshSlots(this.redis);
+      }
+    };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
       timer.unref();
     });
     try {
-      await Promise.race([Promise.all(runs), timeout]);
+      await Promise.race([attempts(), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -91,17 +120,67 @@ export class RedisStorageClient {
     }
   }
 
-  #groupByNode(commands: readonly RedisCommand[]): number[][] {
-    if (!(this.redis instanceof Cluster)) return [commands.map((_, i) => i)];
+  async #runGroup(commands: readonly RedisCommand[], group: readonly number[], replies: Reply[], what: string, waitReplicas: number): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const i of group) addCommand(pipeline, commands[i]!);
+    if (waitReplicas > 0) pipeline.call('wait', waitReplicas, this.#config.waitTimeoutMs);
+    let results: Array<[Error | null, unknown]>;
+    try {
+      results = (await pipeline.exec()) ?? [];
+    } catch (error) {
+      // ioredis refuses a whole Cluster pipeline whose keys its slot table places on two nodes
+      // (a stale table mid-failover): the other nodes' replies still count.
+      for (const i of group) replies[i] = { error: error as Error, value: null };
+      return;
+    }
+    let shortfall: Error | undefined;
+    if (waitReplicas > 0) {
+      const [waitError, acknowledged] = results[group.length] ?? [new RedisOperationError(`${what}: no reply to WAIT`), 0];
+      if (waitError) shortfall = waitError;
+      else if (Number(acknowledged) < waitReplicas) shortfall = waitShortfall(acknowledged, waitReplicas, this.#config.waitTimeoutMs);
+    }
+    group.forEach((i, j) => {
+      const r = results[j];
+      let error = r === undefined ? new RedisOperationError(`${what}: no reply`) : r[0];
+      if (error) error = explainCommandError(error, this.#config, what) ?? error;
+      else if (shortfall) error = shortfall;
+      if (error instanceof AuthError) this.#report(error);
+      replies[i] = error ? { error, value: null } : { error: null, value: r![1] };
+    });
+  }
+
+  #onConnectionError(error: Error): void {
+    const explained = explainConnectionError(error, this.#config);
+    this.#lastError = explained ?? error;
+    if (explained) this.#report(explained);
+    this.#logger.debug('redis.error', { message: (explained ?? error).message });
+  }
+
+  /** Configuration faults are warned about once (per distinct message), debug or not. */
+  #report(error: Error): void {
+    this.#lastError = error;
+    if (error.message === this.#lastWarned) return;
+    this.#lastWarned = error.message;
+    this.#logger.warn(error.message, { code: (error as { code?: string }).code });
+  }
+
+  /**
+   * Groups command indexes by the nodes ioredis would send them to. The group is the slot's whole
+   * node list (master first), as ioredis itself checks a Cluster pipeline: grouping by master alone
+   * would mix slots whose lists differ after a MOVED and have the pipeline refused.
+   */
+  #groupByNode(commands: readonly RedisCommand[], indexes: readonly number[]): number[][] {
+    if (!(this.redis instanceof Cluster)) return [[...indexes]];
     const cluster = this.redis;
     const byNode = new Map<string, number[]>();
-    commands.forEach((command, i) => {
-      const node = command.key === undefined ? 'any' : (cluster.slots[slotOf(command.key)]?.[0] ?? 'any');
+    for (const i of indexes) {
+      const key = commands[i]!.key;
+      const node = key === undefined ? 'any' : (cluster.slots[slotOf(key)]?.join(';') ?? 'any');
       let list = byNode.get(node);
       if (!list) byNode.set(node, (list = []));
       list.push(i);
-    });
-    // Keyless commands ride with any node's pipeline.
+    }
+    // Keyless commands (TIME) ride with any node's pipeline.
     const any = byNode.get('any');
     if (any && byNode.size > 1) {
       byNode.delete('any');
@@ -109,6 +188,19 @@ export class RedisStorageClient {
     }
     return [...byNode.values()];
   }
+}
+
+function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
+}
+
+/** `host:port`, the masked URL, or the node lists: what a log may say about the target. */
+function describeTarget(config: ResolvedConfig): string {
+  const user = config.username === undefined ? '' : ` as user ${config.username}`;
+  if (config.clusterNodes.length > 0) return `cluster ${config.clusterNodes.join(',')}${user}`;
+  if (config.sentinels.length > 0) return `sentinels ${config.sentinels.join(',')} master ${config.sentinelName}${user}`;
+  if (config.url !== undefined) return redact(config.url);
+  return `${config.ssl ? 'rediss' : 'redis'}://${config.host}:${config.port}/${config.db}${user}`;
 }
 
 function addCommand(pipeline: ChainableCommander, command: RedisCommand): void {
