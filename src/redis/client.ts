@@ -94,9 +94,13 @@ export class RedisStorageClient {
       for (let attempt = 1; ; attempt++) {
         await Promise.all(this.#groupByNode(commands, todo).map((group) => this.#runGroup(commands, group, replies, what, waitReplicas)));
         todo = todo.filter((i) => isRedirection(replies[i]!.error));
-        if (todo.length === 0 || !(this.redis instanceof Cluster) || attempt === 3 || Date.now() >= deadline) return;
+        if (todo.length === 0 || !(this.redis instanceof Cluster) || Date.now() >= deadline) return;
+        if (attempt === 2) break;
         await refreshSlots(this.redis);
       }
+      // Still redirected: a slot is being migrated (ASK, TRYAGAIN), which a pipeline cannot follow.
+      // One by one, ioredis follows ASK with ASKING and waits out TRYAGAIN itself.
+      await Promise.all(todo.map((i) => this.#runAlone(commands[i]!, i, replies, what, waitReplicas)));
     };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -147,6 +151,21 @@ export class RedisStorageClient {
       if (error instanceof AuthError) this.#report(error);
       replies[i] = error ? { error, value: null } : { error: null, value: r![1] };
     });
+  }
+
+  async #runAlone(command: RedisCommand, i: number, replies: Reply[], what: string, waitReplicas: number): Promise<void> {
+    try {
+      const fn = (this.redis as unknown as Record<string, unknown>)[command.name];
+      const value = typeof fn === 'function' && command.name in SCRIPTS
+        ? await (fn as (...a: unknown[]) => Promise<unknown>).apply(this.redis, command.args as unknown[])
+        : await this.redis.call(command.name, ...command.args);
+      // Its WAIT would go to another connection than the write: let the next flush re-send it
+      // (a no-op by the seq) in a pipeline whose WAIT covers this write.
+      replies[i] = waitReplicas > 0 ? { error: waitShortfall('unknown', waitReplicas, this.#config.waitTimeoutMs), value: null } : { error: null, value };
+    } catch (error) {
+      const e = error as Error;
+      replies[i] = { error: explainCommandError(e, this.#config, what) ?? e, value: null };
+    }
   }
 
   #onConnectionError(error: Error): void {
