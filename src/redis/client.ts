@@ -112,6 +112,8 @@ export class RedisStorageClient {
     } finally {
       clearTimeout(timer);
     }
+    // Rights granted since: the ACL error no longer describes the connection.
+    if (this.#lastError instanceof AuthError && this.isConnected() && !replies.some((r) => r.error instanceof AuthError)) this.#lastError = undefined;
     return replies;
   }
 
