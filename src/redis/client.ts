@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, Cluster } from 'ioredis';
 import type { RedisOptions, ClusterOptions, ChainableCommander } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import { AuthError, ConfigError, RedisOperationError, TimeoutError } from '../errors.js';
+import { AuthError, ConfigError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
 import { parseHostPort, type ResolvedConfig } from '../config.js';
 import { redact, type Logger } from '../log.js';
 import { explainCommandError, explainConnectionError, isRedirection, waitShortfall } from './connection-errors.js';
@@ -142,7 +142,7 @@ export class RedisStorageClient {
     let shortfall: Error | undefined;
     if (waitReplicas > 0) {
       const [waitError, acknowledged] = results[group.length] ?? [new RedisOperationError(`${what}: no reply to WAIT`), 0];
-      if (waitError) shortfall = waitError;
+      if (waitError) shortfall = explainCommandError(waitError, this.#config, what) ?? waitError;
       else if (Number(acknowledged) < waitReplicas) shortfall = waitShortfall(acknowledged, waitReplicas, this.#config.waitTimeoutMs);
     }
     group.forEach((i, j) => {
@@ -171,9 +171,12 @@ export class RedisStorageClient {
   }
 
   #onConnectionError(error: Error): void {
-    const explained = explainConnectionError(error, this.#config);
-    this.#lastError = explained ?? error;
+    // A Cluster's "Failed to refresh slots cache." carries the node's own reason.
+    const cause = (error as { lastNodeError?: Error }).lastNodeError;
+    const explained = explainConnectionError(error, this.#config) ?? (cause && explainConnectionError(cause, this.#config));
     if (explained) this.#report(explained);
+    // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
+    else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;
     this.#logger.debug('redis.error', { message: (explained ?? error).message });
   }
 

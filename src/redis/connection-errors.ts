@@ -24,6 +24,10 @@ export function explainConnectionError(error: Error, config: ResolvedConfig): Pr
       { cause: error },
     );
   }
+  if (/^NOPERM/.test(message)) {
+    // Refused while connecting: ioredis' own commands (CLUSTER SLOTS, CLUSTER INFO, SELECT).
+    return explainCommandError(error, config, 'connect');
+  }
   if (/^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(message)) {
     return new AuthError(
       `Redis refused the credentials of user \`${config.username ?? 'default'}\` (${firstWords(message)}): check REDIS_USERNAME and REDIS_PASSWORD (username, password)`,

@@ -7,6 +7,9 @@ import type { NodeChild } from '../helpers/processes.js';
 import { RedisStorageManager } from '../../src/index.js';
 import { counterValues, expectedTotals, FAMILIES, familySlot, startWriter, stopWriter, type WriterTotals } from './common.js';
 
+const PASSWORD = 'cluster pa$$ word';
+const CLUSTER_COMMANDS = '-@all +eval +evalsha +hset +hget +hdel +hgetall +hincrbyfloat +exists +expire +zadd +zrem +zrange +zrangebyscore +time +info +client|setname +wait +cluster|slots +cluster|info +asking +readonly +readwrite';
+
 // Slot ranges `redis-cli --cluster create` gives 3 masters, in the order of `nodes`.
 const RANGES = [[0, 5460], [5461, 10922], [10923, 16383]] as const;
 
@@ -19,7 +22,13 @@ describe('Redis Cluster: 3 masters + 3 replicas, real writer processes, a master
   before(async () => {
     cluster = await startCluster({ masters: 3, replicasPerMaster: 1 });
     const nodes = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+    // The writers run as a user with the minimal rights of docs/scale-out.md, plus WAIT and Cluster's.
+    for (const server of cluster.servers) {
+      await server.cli('ACL', 'SETUSER', 'metrics', 'reset', 'on', `>${PASSWORD}`, `~${prefix}:*`, 'resetchannels', ...CLUSTER_COMMANDS.split(' '));
+    }
     const env = {
+      REDIS_USERNAME: 'metrics',
+      REDIS_PASSWORD: PASSWORD,
       REDIS_CLUSTER_NODES: nodes,
       REDIS_KEY_PREFIX: prefix,
       REDIS_WAIT_REPLICAS: '1',
@@ -103,5 +112,7 @@ describe('Redis Cluster: 3 masters + 3 replicas, real writer processes, a master
     assert.ok([...totals.values()].some((t) => t.failures > 0), `failed flushes: ${[...totals.values()].map((t) => t.failures).join(',')}`);
     // ...and every one of them was sent again: not one increment lost, none counted twice.
     assert.deepEqual(counterValues(await collector.metrics()), expected);
+    // The minimal rights were enough on every node that stayed up (the restarted one has no users).
+    for (const server of cluster.servers.filter((s) => s.port !== killedPort)) assert.equal(await server.cli('ACL', 'LOG'), '');
   });
 });
