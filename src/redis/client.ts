@@ -41,6 +41,11 @@ export class RedisStorageClient {
     this.#ownsConnection = connection === undefined;
     // Where, never with whom: the URL is echoed with its password masked.
     logger.debug('redis.connect', { target: describeTarget(config) });
+    const hasPassword = config.password !== undefined || config.sentinelPassword !== undefined || /^rediss?:\/\/[^/]*:[^/]*@/.test(config.url ?? '');
+    if (connection === undefined && hasPassword && /ioredis|^\*$/.test(process.env.DEBUG ?? '')) {
+      // The debug package's output is ioredis', not ours: it writes every command, AUTH included.
+      logger.warn('DEBUG enables ioredis debug output, which prints the AUTH command with the Redis password: do not keep these logs');
+    }
     this.redis = connection ?? createConnection(config, logger);
     for (const [name, script] of Object.entries(SCRIPTS)) {
       if (!(name in this.redis)) this.redis.defineCommand(name, script);

@@ -103,6 +103,12 @@ describe('ACL users: a user limited to our prefix and commands, a password with 
     assertNoPassword(output, WRONG_PASSWORD);
   });
 
+  it('DEBUG=ioredis:* (ioredis prints AUTH with the password) is warned about', async () => {
+    const { result, output } = await probe({ ...base, REDIS_DEBUG: 'false', DEBUG: 'ioredis:*', REDIS_USERNAME: 'metrics', REDIS_PASSWORD: PASSWORD });
+    assert.equal(result.flushed, true);
+    assert.match(output, /"level":"warn","msg":"prom-client-redis: DEBUG enables ioredis debug output, which prints the AUTH command with the Redis password: do not keep these logs"/);
+  });
+
   it('a password given as an option never reaches the environment of child processes', async () => {
     const file = join(makeTempDir('acl-secret'), 'password');
     writeFileSync(file, PASSWORD);
