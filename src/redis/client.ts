@@ -57,13 +57,37 @@ export class RedisStorageClient {
     this.redis.on('ready', () => {
       this.#lastError = undefined;
       logger.debug('redis.ready');
+      this.#setRef();
     });
-    this.redis.on('reconnecting', () => logger.debug('redis.reconnecting'));
+    this.redis.on('connect', () => this.#setRef());
+    this.redis.on('reconnecting', () => {
+      logger.debug('redis.reconnecting');
+      // ioredis sets its reconnect timer right after this event; it must not hold the process either.
+      process.nextTick(() => {
+        const timer = (this.redis as unknown as { reconnectTimeout?: NodeJS.Timeout | null }).reconnectTimeout;
+        timer?.unref();
+      });
+    });
   }
 
   /** The real state of the connection, not a flag set at start-up. */
   isConnected(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /**
+   * Like prom-client, the library must never keep a process alive: sockets are unref()ed while
+   * idle and ref()ed while a batch is in flight, so a flush started at exit still completes.
+   */
+  #inFlight = 0;
+
+  #setRef(): void {
+    const sockets = this.redis instanceof Cluster ? this.redis.nodes().map((n) => n.stream) : [this.redis.stream];
+    for (const socket of sockets) {
+      if (!socket) continue;
+      if (this.#inFlight > 0) socket.ref();
+      else socket.unref();
+    }
   }
 
   isCluster(): boolean {
@@ -112,10 +136,14 @@ export class RedisStorageClient {
       timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
       timer.unref();
     });
+    this.#inFlight++;
+    this.#setRef();
     try {
       await Promise.race([attempts(), timeout]);
     } finally {
       clearTimeout(timer);
+      this.#inFlight--;
+      this.#setRef();
     }
     // Rights granted since: the ACL error no longer describes the connection.
     if (this.#lastError instanceof AuthError && this.isConnected() && !replies.some((r) => r.error instanceof AuthError)) this.#lastError = undefined;

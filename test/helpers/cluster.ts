@@ -58,8 +58,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   if (!Number.isInteger(masterCount) || masterCount < 3) {
     throw new TypeError(`Expected \`masters\` to be an integer >= 3, got \`${masterCount}\``);
   }
+  if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0) {
+    throw new TypeError(`Expected \`replicasPerMaster\` to be an integer >= 0, got \`${replicasPerMaster}\``);
+  }
   const nodeCount = masterCount * (1 + replicasPerMaster);
-  const servers = await Promise.all(
+  const results = await Promise.allSettled(
     Array.from({ length: nodeCount }, async () => {
       const dir = makeTempDir('cluster-node');
       return startRedis({
@@ -74,11 +77,14 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
       });
     }),
   );
+  const servers = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map((server) => server.stop()));
   };
 
   try {
+    const failure = results.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
     // redis-cli makes the first `masterCount` addresses masters and assigns the rest as replicas.
     await runRedisCli([
       '--cluster', 'create',

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Socket } from 'node:net';
-import { keepAlive, trackChild, withDeadline } from './reaper.js';
+import { dieWithParent, keepAlive, trackChild, withDeadline } from './reaper.js';
 
 /**
  * The only variables a child gets from this process: nothing secret (tokens, credentials) and
@@ -54,7 +54,8 @@ export function runNode(scriptPath: string, options: RunNodeOptions = {}): NodeC
     if (value !== undefined) env[name] = value;
   }
   Object.assign(env, options.env);
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), scriptPath, ...(options.args ?? [])], {
+  const [command, args] = dieWithParent(process.execPath, [...(options.execArgv ?? []), scriptPath, ...(options.args ?? [])]);
+  const child = spawn(command, args, {
     env,
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],

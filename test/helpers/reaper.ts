@@ -5,9 +5,9 @@
 // --test would wait for it forever). Code that awaits a child's exit wraps the wait in keepAlive(),
 // otherwise the loop could empty and Node would exit with the promise still pending.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 const liveChildren = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
@@ -19,6 +19,18 @@ export function trackChild(child: ChildProcess): void {
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
   child.unref();
+}
+
+const setprivPath = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'setpriv')).find((path) => existsSync(path));
+
+/**
+ * The command line that runs `command args` with SIGKILL as parent-death signal (util-linux
+ * setpriv, which then execs the command: same pid). An 'exit' hook cannot run when this process
+ * is SIGKILLed itself (a hard timeout, a killed CI job); the kernel then still kills the child.
+ * Without setpriv, the command line is returned unchanged.
+ */
+export function dieWithParent(command: string, args: readonly string[]): [string, string[]] {
+  return setprivPath === undefined ? [command, [...args]] : [setprivPath, ['--pdeathsig', 'KILL', command, ...args]];
 }
 
 /** A new empty directory under the OS temp dir, removed when this process exits. */

@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { freePort } from './ports.js';
-import { exitOf, keepAlive, makeTempDir, pollUntil, trackChild, withDeadline } from './reaper.js';
+import { dieWithParent, exitOf, keepAlive, makeTempDir, pollUntil, trackChild, withDeadline } from './reaper.js';
 
 export const LOCALHOST = '127.0.0.1';
 
@@ -187,7 +187,8 @@ async function spawnUntilReady(port: number, dir: string, options: StartRedisOpt
   // startup errors it prints before reading its config.
   const logFd = openSync(logPath, 'a');
   const args = serverArgs(port, dir, options);
-  const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', logFd, logFd], env: { PATH: process.env.PATH ?? '' } });
+  const [command, commandArgs] = dieWithParent('redis-server', args);
+  const child = spawn(command, commandArgs, { cwd: dir, stdio: ['ignore', logFd, logFd], env: { PATH: process.env.PATH ?? '' } });
   closeSync(logFd);
   trackChild(child);
 

@@ -49,7 +49,8 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
       parseInfo(await replica.cli('INFO', 'replication')).get('master_link_status') === 'up' ? true : undefined,
     );
 
-    const sentinelServers = await Promise.all([0, 1, 2].map(async () => {
+    // allSettled: when one fails, the others are in `started` before stop() runs.
+    const settled = await Promise.allSettled([0, 1, 2].map(async () => {
       const dir = makeTempDir('sentinel');
       // Sentinel rewrites its config file (known replicas, peers, epochs), so each needs its own.
       const configFile = join(dir, 'sentinel.conf');
@@ -64,6 +65,10 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
       started.push(sentinel);
       return sentinel;
     }));
+    const sentinelServers = settled.map((result) => {
+      if (result.status === 'rejected') throw result.reason;
+      return result.value;
+    });
 
     await pollUntil('the sentinels to see the master, the replica and each other', async () => {
       for (const sentinel of sentinelServers) {

@@ -62,6 +62,6 @@ if nSet > 0 then
 end
 i = i + 2 * nSet
 for j = 0, nDel - 1 do redis.call('HDEL', KEYS[3], ARGV[i + j]) end
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
+if (nSet > 0 or nDel > 0) and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {status, epoch}

@@ -1,0 +1,197 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Registry, Counter as PromCounter } from 'prom-client';
+import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { Counter, Gauge, Histogram, Summary, RedisStorageManager } from '../../src/index.js';
+
+const run = promisify(execFile);
+
+function manager(server: RedisServer, prefix: string, host = 'me'): RedisStorageManager {
+  // A flush interval of an hour: only the test's own flush() calls reach Redis.
+  return new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, identity: { host, pid: 1, nonce: 'n' } });
+}
+
+/** Total calls per command from INFO commandstats. */
+async function commandCalls(server: RedisServer): Promise<Map<string, number>> {
+  const info = await server.cli('INFO', 'commandstats');
+  const calls = new Map<string, number>();
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]));
+  return calls;
+}
+
+function diff(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of after) if (v !== (before.get(k) ?? 0)) out[k] = v - (before.get(k) ?? 0);
+  return out;
+}
+
+describe('core behaviour against a real Redis', () => {
+  let server: RedisServer;
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('100,000 inc() calls between two flushes send no Redis command of their own', async () => {
+    const m = manager(server, newPrefix('commands'));
+    await m.waitUntilConnected();
+    const c = new Counter({ name: 'hits_total', help: 'Hits.', labelNames: ['path'], storage: m, registers: [] });
+    c.inc({ path: '/warm' });
+    await m.flush(); // loads the scripts on this connection
+    const before = await commandCalls(server);
+    for (let i = 0; i < 100_000; i++) c.inc({ path: i % 2 ? '/a' : '/b' });
+    const during = await commandCalls(server);
+    assert.deepEqual(diff(before, during), { info: 1 }, 'only the INFO of this test itself');
+    await m.flush();
+    const afterFlush = await commandCalls(server);
+    // Redis counts the commands a script runs too. The flush: the heartbeat script (TIME, ZADD to
+    // both registries, ZRANGEBYSCORE for dead processes) and the one dirty family's script (HGET of
+    // the epoch and of this process's last seq, one HINCRBYFLOAT per series, HSET of the new seq).
+    assert.deepEqual(diff(during, afterFlush), { evalsha: 2, time: 1, zadd: 2, zrangebyscore: 1, hget: 2, hincrbyfloat: 2, hset: 1, info: 1 });
+    assert.equal(await server.cli('HGET', `${m.config.keyPrefix}:counter:cluster:metric:{${c.family.hash}}`, '["/a"]'), '50000');
+    await m.shutdown();
+  });
+
+  it('read-your-writes: a scrape shows unflushed and in-flight increments exactly once', async () => {
+    const prefix = newPrefix('ryw');
+    const m = manager(server, prefix);
+    await m.waitUntilConnected();
+    const c = new Counter({ name: 'ryw_total', help: 'RYW.', storage: m, registers: [] });
+    const collector = m.getCollector();
+    const sample = async () => (await collector.metrics()).split('\n')[2];
+    c.inc(5);
+    assert.equal(await sample(), 'ryw_total 5', 'before any flush');
+    await m.flush();
+    assert.equal(await sample(), 'ryw_total 5', 'after the flush, not doubled');
+    c.inc(2);
+    const flushing = m.flush(); // in flight while the scrape reads
+    assert.equal(await sample(), 'ryw_total 7', 'with a flush in flight');
+    await flushing;
+    assert.equal(await sample(), 'ryw_total 7', 'after it');
+    // Another process's view sees only what was flushed.
+    const other = manager(server, prefix, 'other');
+    await other.waitUntilConnected();
+    c.inc(100);
+    assert.equal((await other.getCollector().metrics()).split('\n')[2], 'ryw_total 7');
+    await m.flush();
+    assert.equal((await other.getCollector().metrics()).split('\n')[2], 'ryw_total 107');
+    await Promise.all([m.shutdown(), other.shutdown()]);
+  });
+
+  it('a summary fed by two processes reports quantiles of the union within HDR precision', async () => {
+    const prefix = newPrefix('summary');
+    const a = manager(server, prefix, 'a');
+    const b = manager(server, prefix, 'b');
+    await Promise.all([a.waitUntilConnected(), b.waitUntilConnected()]);
+    const percentiles = [0.01, 0.1, 0.5, 0.9, 0.99];
+    const opts = { name: 'dist_seconds', help: 'D.', percentiles, registers: [] };
+    const sa = new Summary({ ...opts, storage: a });
+    const sb = new Summary({ ...opts, storage: b });
+    const all: number[] = [];
+    // a: uniform 1 ms .. 1 s; b: a heavy tail 2 s .. 20 s. Their per-process quantiles are far apart.
+    for (let i = 1; i <= 1000; i++) {
+      sa.observe(i / 1000);
+      all.push(i / 1000);
+    }
+    for (let i = 1; i <= 300; i++) {
+      sb.observe(2 + (i * 18) / 300);
+      all.push(2 + (i * 18) / 300);
+    }
+    await Promise.all([a.flush(), b.flush()]);
+    all.sort((x, y) => x - y);
+    const families = await a.getCollector().collect();
+    const values = families.find((f) => f.name === 'dist_seconds')!.values;
+    for (const q of percentiles) {
+      const truth = all[Math.max(0, Math.ceil(q * all.length) - 1)]!;
+      const got = values.find((v) => v.labels.quantile === String(q))!.value;
+      assert.ok(Math.abs(got - truth) <= truth * 1e-3, `q=${q}: got ${got}, true ${truth}`);
+    }
+    assert.equal(values.find((v) => v.metricName === 'dist_seconds_count')!.value, 1300);
+    await Promise.all([a.shutdown(), b.shutdown()]);
+  });
+
+  it('renders OpenMetrics and Prometheus text that promtool accepts', async () => {
+    const m = manager(server, newPrefix('promtool'));
+    await m.waitUntilConnected();
+    const storage = { storage: m, registers: [] };
+    new Counter({ name: 'reqs_total', help: 'Requests.', labelNames: ['code'], ...storage }).inc({ code: '200' }, 3);
+    new Gauge({ name: 'temp_celsius', help: 'Temperature.', multiprocessMode: 'liveall', ...storage }).set(21.5);
+    new Histogram({ name: 'lat_seconds', help: 'Latency.', buckets: [0.1, 1], ...storage }).observe(0.3);
+    new Summary({ name: 'size_bytes', help: 'Size.', percentiles: [0.5], ...storage }).observe(10);
+    await m.flush();
+    const collector = m.getCollector();
+    const text = await collector.metrics();
+    const open = await collector.metrics(Registry.OPENMETRICS_CONTENT_TYPE);
+    assert.match(open, /^reqs_total\{code="200"\} 3$/m);
+    assert.match(open, /# EOF\n$/);
+    const dir = mkdtempSync(join(tmpdir(), 'promtool-'));
+    writeFileSync(join(dir, 'text.prom'), text);
+    writeFileSync(join(dir, 'open.prom'), open);
+    const check = (file: string) =>
+      run('sh', ['-c', `promtool check metrics < ${join(dir, file)}`]).then(
+        ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
+      );
+    assert.deepEqual(await check('text.prom'), { code: 0, output: '' });
+    // promtool 2.42 parses OpenMetrics with its text-format linter: every line parses, and its one
+    // complaint is the OpenMetrics counter naming (family `reqs`, sample `reqs_total`). Prometheus
+    // itself reads OpenMetrics natively (see the e2e scrape tests).
+    assert.deepEqual(await check('open.prom'), { code: 3, output: 'reqs_total no help text\n' });
+    await m.shutdown();
+  });
+
+  it('a prom-client Registry renders ordinary metrics and ours once each', async () => {
+    const m = manager(server, newPrefix('registry'));
+    await m.waitUntilConnected();
+    const registry = new Registry();
+    new PromCounter({ name: 'plain_total', help: 'Plain.', registers: [registry] }).inc(2);
+    new Counter({ name: 'ours_total', help: 'Ours.', storage: m, registers: [registry] }).inc(4);
+    await m.flush();
+    assert.equal(
+      await registry.metrics(),
+      '# HELP plain_total Plain.\n# TYPE plain_total counter\nplain_total 2\n\n# HELP ours_total Ours.\n# TYPE ours_total counter\nours_total 4\n',
+    );
+    await m.shutdown();
+  });
+
+  it('registerIn(registry): families only other processes created join the registry, read once per scrape', async () => {
+    const prefix = newPrefix('register-in');
+    const worker = manager(server, prefix, 'worker');
+    const primary = manager(server, prefix, 'primary');
+    await Promise.all([worker.waitUntilConnected(), primary.waitUntilConnected()]);
+    new Counter({ name: 'worker_jobs_total', help: 'Jobs.', storage: worker, registers: [] }).inc(3);
+    const shared = { name: 'shared_total', help: 'Shared.', registers: [] };
+    new Counter({ ...shared, storage: worker }).inc(1);
+    await worker.flush();
+    const registry = new Registry();
+    new PromCounter({ name: 'plain_total', help: 'Plain.', registers: [registry] }).inc(2);
+    new Counter({ ...shared, storage: primary, registers: [registry] }).inc(10);
+    primary.getCollector().registerIn(registry);
+    const before = await commandCalls(server);
+    const text = await registry.metrics();
+    assert.equal(
+      text,
+      [
+        '# HELP plain_total Plain.', '# TYPE plain_total counter', 'plain_total 2', '',
+        '# HELP shared_total Shared.', '# TYPE shared_total counter', 'shared_total 11', '',
+        '# HELP worker_jobs_total Jobs.', '# TYPE worker_jobs_total counter', 'worker_jobs_total 3', '',
+      ].join('\n'),
+    );
+    // One collect: HGETALL of the index, ZRANGE of both registries, TIME; then one read script per
+    // family (2), each doing HGETALL of meta and sums and HGET of this process's seq.
+    const calls = diff(before, await commandCalls(server));
+    assert.deepEqual(
+      { scripts: (calls.eval ?? 0) + (calls.evalsha ?? 0), hgetall: calls.hgetall, hget: calls.hget, zrange: calls.zrange, time: calls.time },
+      { scripts: 2, hgetall: 1 + 2 * 2, hget: 2, zrange: 2, time: 1 },
+    );
+    assert.deepEqual((await registry.getMetricsAsJSON()).map((m) => m.name), ['plain_total', 'shared_total', 'worker_jobs_total']);
+    await Promise.all([worker.shutdown(), primary.shutdown()]);
+  });
+});
