@@ -33,6 +33,7 @@ export class RedisStorageClient {
   readonly #logger: Logger;
   #lastError: Error | undefined;
   #lastWarned = '';
+  #hasBeenReady = false;
 
   constructor(config: ResolvedConfig, logger: Logger, connection?: RedisConnection) {
     this.keys = new KeyBuilder(config.keyPrefix);
@@ -56,6 +57,7 @@ export class RedisStorageClient {
     this.redis.on('node error', (error: Error) => this.#onConnectionError(error));
     this.redis.on('ready', () => {
       this.#lastError = undefined;
+      this.#hasBeenReady = true;
       logger.debug('redis.ready');
       this.#setRef();
     });
@@ -206,7 +208,7 @@ export class RedisStorageClient {
   #onConnectionError(error: Error): void {
     // A Cluster's "Failed to refresh slots cache." carries the node's own reason.
     const cause = (error as { lastNodeError?: Error }).lastNodeError;
-    const explained = explainConnectionError(error, this.#config) ?? (cause && explainConnectionError(cause, this.#config));
+    const explained = explainConnectionError(error, this.#config, this.#hasBeenReady) ?? (cause && explainConnectionError(cause, this.#config, this.#hasBeenReady));
     if (explained) this.#report(explained);
     // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
     else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;

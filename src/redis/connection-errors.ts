@@ -7,9 +7,18 @@ import { AuthError, ReplicationError, TlsError, type PromClientRedisError } from
  * to fix. Never quotes a credential: ioredis attaches the AUTH command (password included) to its
  * reply errors, so the original error is not kept as `cause` for authentication failures.
  */
-export function explainConnectionError(error: Error, config: ResolvedConfig): PromClientRedisError | undefined {
+export function explainConnectionError(error: Error, config: ResolvedConfig, hasBeenReady = true): PromClientRedisError | undefined {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   const message = error.message ?? '';
+  const isTls = config.ssl || (config.url?.startsWith('rediss:') ?? false);
+  if (isTls && !hasBeenReady && config.sslCertFile === undefined && /ECONNRESET|EPIPE/.test(`${code} ${message}`)) {
+    // A server that wants a client certificate checks it after the TLS 1.3 handshake and hangs up;
+    // its alert often loses the race with our first write, which then fails with a reset.
+    return new TlsError(
+      `TLS: the Redis server closed the connection right after the handshake (${message}), before it ever answered: ` +
+        'if it requires client certificates (tls-auth-clients), set REDIS_SSL_CERT and REDIS_SSL_KEY (sslCertFile, sslKeyFile)',
+    );
+  }
   if (TLS_VERIFY_CODES.has(code) || /certificate|self[- ]signed|unable to get local issuer/i.test(message)) {
     if (/alert|handshake failure/i.test(message)) {
       // The server refused our certificate (mutual TLS), not the other way round.

@@ -30,6 +30,20 @@ describe('connection errors name the setting to fix', () => {
     assert.match(e!.message, /check REDIS_SSL_CERT and REDIS_SSL_KEY/);
   });
 
+  it('a reset right after the TLS handshake, before any answer, hints at a missing client certificate', () => {
+    const tls = resolveConfig({ ssl: true }, {});
+    const reset = Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET' });
+    const e = explainConnectionError(reset, tls, false);
+    assert.equal(e?.code, 'ERR_PCR_TLS');
+    assert.equal(
+      e?.message,
+      'TLS: the Redis server closed the connection right after the handshake (write ECONNRESET), before it ever answered: if it requires client certificates (tls-auth-clients), set REDIS_SSL_CERT and REDIS_SSL_KEY (sslCertFile, sslKeyFile)',
+    );
+    // Once the connection has worked, a reset is just a reset.
+    assert.equal(explainConnectionError(reset, tls, true), undefined);
+    assert.equal(explainConnectionError(reset, resolveConfig({}, {}), false), undefined);
+  });
+
   it('WRONGPASS names the user and the variables, never the password', () => {
     const refused = Object.assign(new Error('WRONGPASS invalid username-password pair or user is disabled.'), { command: { name: 'auth', args: ['metrics', 's3cret!'] } });
     const e = explainConnectionError(refused, config);
