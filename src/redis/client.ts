@@ -154,6 +154,12 @@ export class RedisStorageClient {
 
   async close(): Promise<void> {
     if (!this.#ownsConnection) return;
+    // QUIT on a connection that is not ready would wait for commandTimeout (a TLS connection the
+    // server already dropped, say): there is nothing to say goodbye to.
+    if (!this.isConnected()) {
+      this.redis.disconnect();
+      return;
+    }
     try {
       await this.redis.quit();
     } catch {

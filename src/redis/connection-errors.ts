@@ -9,7 +9,8 @@ import { AuthError, ReplicationError, TlsError, type PromClientRedisError } from
  */
 export function explainConnectionError(error: Error, config: ResolvedConfig, hasBeenReady = true): PromClientRedisError | undefined {
   const code = (error as NodeJS.ErrnoException).code ?? '';
-  const message = error.message ?? '';
+  // OpenSSL's messages end in a newline; an error message is one line.
+  const message = (error.message ?? '').replace(/\s+/g, ' ').trim();
   const isTls = config.ssl || (config.url?.startsWith('rediss:') ?? false);
   if (isTls && !hasBeenReady && config.sslCertFile === undefined && /ECONNRESET|EPIPE/.test(`${code} ${message}`)) {
     // A server that wants a client certificate checks it after the TLS 1.3 handshake and hangs up;
