@@ -1,7 +1,7 @@
 // Shared by the topology tests: the writer fixture, exact expected totals, and a scrape parser.
 import { fileURLToPath } from 'node:url';
 import { runNode, type NodeChild } from '../helpers/processes.js';
-import { slotOf } from '../../src/redis/client.js';
+import { slotOf } from '../../src/redis/connect.js';
 import { familyHash } from '../../src/store/family.js';
 
 export const TOPOLOGY_WRITER = fileURLToPath(new URL('../fixtures/topology-writer.js', import.meta.url));
