@@ -36,6 +36,8 @@ if (scrapeArgs !== -1) {
   await scrapeChild(process.argv.slice(scrapeArgs + 1));
   process.exit(0);
 }
+// The library unref()s its sockets while idle, the borrowed shared one too: hold the loop open.
+const keepAlive = setInterval(() => {}, 1 << 30);
 const server = await startRedis({ label: 'perf-scale' });
 const shared = new Redis(server.redisOptions({ enableOfflineQueue: false, maxRetriesPerRequest: 0 }));
 shared.setMaxListeners(0); // one set of listeners per simulated process
@@ -97,6 +99,7 @@ async function measureAll(kind: Kind, series: number, processCounts: readonly nu
 
 /** Child mode: checks every scrape is exact, then times them round-robin; prints `[{scrapeMs, lines}]`. */
 async function scrapeChild([port, kind, series, ...targets]: string[]): Promise<void> {
+  const keepAlive = setInterval(() => {}, 1 << 30); // see the main script
   const connection = new Redis({ host: '127.0.0.1', port: Number(port), enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   await new Promise((resolve) => connection.once('ready', resolve));
   const scrapers = targets.map((t) => {
@@ -121,6 +124,7 @@ async function scrapeChild([port, kind, series, ...targets]: string[]): Promise<
   connection.disconnect();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(JSON.stringify(scrapers.map((s) => ({ scrapeMs: median(s.times), lines: s.lines }))));
+  clearInterval(keepAlive);
 }
 
 /** The figures count only if the scrape is right: exact sums of what the processes wrote. */
@@ -148,6 +152,7 @@ for (const kind of ['summed', 'gauges'] as const) {
 }
 shared.disconnect();
 await server.stop();
+clearInterval(keepAlive);
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 2 : 1);
 const baseOf = (r: Row) => rows.find((x) => x.kind === r.kind && x.series === r.series && x.processes === 1)!;
