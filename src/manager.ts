@@ -86,6 +86,8 @@ export class RedisStorageManager {
     const client = this.client;
     if (!client) throw new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
     if (client.isConnected()) return;
+    const known = client.lastError;
+    if (known instanceof TlsError || known instanceof AuthError) throw known;
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
