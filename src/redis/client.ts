@@ -80,10 +80,13 @@ export class RedisStorageClient {
   /**
    * Like prom-client, the library must never keep a process alive: sockets are unref()ed while
    * idle and ref()ed while a batch is in flight, so a flush started at exit still completes.
+   * (Sockets of Cluster nodes connected later are unref()ed at their next batch.)
    */
   #inFlight = 0;
 
   #setRef(): void {
+    // A borrowed connection is the caller's: whether it holds the process open is theirs to say.
+    if (!this.#ownsConnection) return;
     const sockets = this.redis instanceof Cluster ? this.redis.nodes().map((n) => n.stream) : [this.redis.stream];
     for (const socket of sockets) {
       if (!socket) continue;
