@@ -136,6 +136,10 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     waitTimeoutMs: pick(options.waitTimeoutMs, env, 'waitTimeoutMs', 'REDIS_WAIT_TIMEOUT_MS', 1000, integer(1, 3_600_000)),
     identity: options.identity,
   };
+  if (config.waitReplicas > 0 && config.waitTimeoutMs >= config.flushTimeoutMs) {
+    // A WAIT that outlasts the flush timeout would fail every flush it delays.
+    throw new ConfigError(`REDIS_WAIT_TIMEOUT_MS (${config.waitTimeoutMs}) must be below REDIS_FLUSH_TIMEOUT_MS (${config.flushTimeoutMs}) when REDIS_WAIT_REPLICAS is set`);
+  }
   if (config.clusterNodes.length > 0 && config.sentinels.length > 0) {
     throw new ConfigError('REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set: choose Redis Cluster or Sentinel, not both');
   }

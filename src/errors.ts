@@ -10,7 +10,10 @@ export type PromClientRedisErrorCode =
   | 'ERR_PCR_DUPLICATE_METRIC'
   | 'ERR_PCR_REDIS'
   | 'ERR_PCR_TIMEOUT'
-  | 'ERR_PCR_SHUTDOWN';
+  | 'ERR_PCR_SHUTDOWN'
+  | 'ERR_PCR_TLS'
+  | 'ERR_PCR_AUTH'
+  | 'ERR_PCR_REPLICAS';
 
 export class PromClientRedisError extends Error {
   readonly code: PromClientRedisErrorCode;
@@ -46,6 +49,27 @@ export class RedisOperationError extends PromClientRedisError {
 export class TimeoutError extends PromClientRedisError {
   constructor(message: string) {
     super('ERR_PCR_TIMEOUT', message);
+  }
+}
+
+/** The TLS handshake failed: a certificate was not accepted. Names REDIS_SSL_CA or REDIS_SSL_CERT/KEY. */
+export class TlsError extends PromClientRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PCR_TLS', message, options);
+  }
+}
+
+/** Credentials refused, or an ACL user without a needed right. Never quotes the password. */
+export class AuthError extends PromClientRedisError {
+  constructor(message: string) {
+    super('ERR_PCR_AUTH', message);
+  }
+}
+
+/** `WAIT` saw fewer replicas acknowledge a flush than REDIS_WAIT_REPLICAS asks: the flush is retried. */
+export class ReplicationError extends PromClientRedisError {
+  constructor(message: string) {
+    super('ERR_PCR_REPLICAS', message);
   }
 }
 

@@ -6,7 +6,7 @@ import { RedisStorageDict } from './store/storage-dict.js';
 import { Flusher } from './flush/flusher.js';
 import { RedisMultiProcessCollector } from './collect/collector.js';
 import { SelfStats } from './stats.js';
-import { ConfigError, TimeoutError } from './errors.js';
+import { AuthError, ConfigError, RedisOperationError, TlsError } from './errors.js';
 import { registerExitHook, unregisterExitHook } from './exit-hooks.js';
 
 export interface RedisStorageManagerOptions extends RedisStorageOptions {
@@ -75,21 +75,48 @@ export class RedisStorageManager {
     return this.client?.isConnected() ?? false;
   }
 
-  /** Resolves once connected; rejects after `timeoutMs`. */
+  /**
+   * Why Redis is not reachable or refused us, when it said so: a TlsError (names REDIS_SSL_CA), an
+   * AuthError (credentials or ACL rights), or the connection's own error. Cleared once the
+   * connection is ready again.
+   */
+  get lastError(): Error | undefined {
+    return this.client?.lastError;
+  }
+
+  /**
+   * Resolves once connected. Rejects after `timeoutMs`, or at once on a TLS or credentials error
+   * (TlsError, AuthError): waiting longer would not fix the configuration.
+   */
   async waitUntilConnected(timeoutMs = this.config.flushTimeoutMs): Promise<void> {
     const client = this.client;
     if (!client) throw new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
     if (client.isConnected()) return;
+    const known = client.lastError;
+    if (known instanceof TlsError || known instanceof AuthError) throw known;
     await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        client.redis.off('ready', onReady).off('error', onError).off('node error', onError);
+      };
       const timer = setTimeout(() => {
-        client.redis.off('ready', onReady);
-        reject(new TimeoutError(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})`));
+        done();
+        const why = client.lastError ? `: ${client.lastError.message}` : '';
+        reject(new RedisOperationError(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})${why}`));
       }, timeoutMs);
       const onReady = () => {
-        clearTimeout(timer);
+        done();
         resolve();
       };
-      client.redis.once('ready', onReady);
+      // The client's own listener ran first and explained the error.
+      const onError = () => {
+        const error = client.lastError;
+        if (error instanceof TlsError || error instanceof AuthError) {
+          done();
+          reject(error);
+        }
+      };
+      client.redis.on('ready', onReady).on('error', onError).on('node error', onError);
     });
   }
 

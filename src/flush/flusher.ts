@@ -1,5 +1,5 @@
 import PQueue from 'p-queue';
-import { RedisOperationError } from '../errors.js';
+import { PromClientRedisError, RedisOperationError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
@@ -179,7 +179,7 @@ export class Flusher {
 
     let replies: Reply[];
     try {
-      replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush');
+      replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
     } catch (error) {
       this.stats.flushFailed(error as Error);
       if (pruned.length > 0) this.#pruned.push(...pruned);
@@ -242,7 +242,11 @@ export class Flusher {
     if (mode === 'beat' && !this.#isStopped && (this.#verify || batches.some((b) => b.family.needsReset))) {
       this.flush().catch(() => {});
     }
-    if (firstError) throw new RedisOperationError(`flush: ${failures} of ${commands.length} commands failed, first: ${firstError.message}`, { cause: firstError });
+    if (firstError) {
+      // Errors the client already explained (AuthError, ReplicationError, ...) keep their code.
+      if (firstError instanceof PromClientRedisError) throw firstError;
+      throw new RedisOperationError(`flush: ${failures} of ${commands.length} commands failed, first: ${firstError.message}`, { cause: firstError });
+    }
   }
 
   #acknowledge(batch: FamilyBatch, [status, epoch]: [number, string]): void {

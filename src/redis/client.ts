@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { Redis, Cluster } from 'ioredis';
-import type { RedisOptions, ClusterOptions, ChainableCommander } from 'ioredis';
-import type { ConnectionOptions } from 'node:tls';
-import { ConfigError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
-import { parseHostPort, type ResolvedConfig } from '../config.js';
+import { Cluster } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { AuthError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
+import type { ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { createConnection, describeTarget, slotOf, type RedisConnection } from './connect.js';
+import { explainCommandError, explainConnectionError, isRedirection, waitShortfall } from './connection-errors.js';
 import { KeyBuilder } from './keys.js';
 import { SCRIPTS } from './scripts.js';
 
@@ -17,7 +17,8 @@ export interface RedisCommand {
 
 export type Reply = { readonly error: Error | null; readonly value: unknown };
 
-export type RedisConnection = Redis | Cluster;
+export type { RedisConnection };
+export { slotOf };
 
 /**
  * Owns (or borrows) the ioredis connection: standalone, Sentinel or Cluster, with TLS and ACL
@@ -28,17 +29,35 @@ export class RedisStorageClient {
   readonly redis: RedisConnection;
   readonly keys: KeyBuilder;
   readonly #ownsConnection: boolean;
+  readonly #config: ResolvedConfig;
+  readonly #logger: Logger;
+  #lastError: Error | undefined;
+  #lastWarned = '';
+  #hasBeenReady = false;
 
   constructor(config: ResolvedConfig, logger: Logger, connection?: RedisConnection) {
     this.keys = new KeyBuilder(config.keyPrefix);
+    this.#config = config;
+    this.#logger = logger;
     this.#ownsConnection = connection === undefined;
+    // Where, never with whom: the URL is echoed with its password masked.
+    logger.debug('redis.connect', { target: describeTarget(config) });
+    const hasPassword = config.password !== undefined || config.sentinelPassword !== undefined || /^rediss?:\/\/[^/]*:[^/]*@/.test(config.url ?? '');
+    if (connection === undefined && hasPassword && /ioredis|^\*$/.test(process.env.DEBUG ?? '')) {
+      // The debug package's output is ioredis', not ours: it writes every command, AUTH included.
+      logger.warn('DEBUG enables ioredis debug output, which prints the AUTH command with the Redis password: do not keep these logs');
+    }
     this.redis = connection ?? createConnection(config, logger);
     for (const [name, script] of Object.entries(SCRIPTS)) {
       if (!(name in this.redis)) this.redis.defineCommand(name, script);
     }
     // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
-    this.redis.on('error', (error: Error) => logger.debug('redis.error', { message: error.message }));
+    this.redis.on('error', (error: Error) => this.#onConnectionError(error));
+    // A Cluster reports a node's own failure (TLS, AUTH) here, and only a summary as 'error'.
+    this.redis.on('node error', (error: Error) => this.#onConnectionError(error));
     this.redis.on('ready', () => {
+      this.#lastError = undefined;
+      this.#hasBeenReady = true;
       logger.debug('redis.ready');
       this.#setRef();
     });
@@ -61,10 +80,13 @@ export class RedisStorageClient {
   /**
    * Like prom-client, the library must never keep a process alive: sockets are unref()ed while
    * idle and ref()ed while a batch is in flight, so a flush started at exit still completes.
+   * (Sockets of Cluster nodes connected later are unref()ed at their next batch.)
    */
   #inFlight = 0;
 
   #setRef(): void {
+    // A borrowed connection is the caller's: whether it holds the process open is theirs to say.
+    if (!this.#ownsConnection) return;
     const sockets = this.redis instanceof Cluster ? this.redis.nodes().map((n) => n.stream) : [this.redis.stream];
     for (const socket of sockets) {
       if (!socket) continue;
@@ -77,24 +99,53 @@ export class RedisStorageClient {
     return this.redis instanceof Cluster;
   }
 
+  /** Why the connection is not ready, when Redis said so: TLS, credentials, ACL (each with its own `code`). */
+  get lastError(): Error | undefined {
+    return this.#lastError;
+  }
+
   /**
    * Sends the commands, one pipeline per node, all nodes in parallel, and returns one reply per
    * command in order. Fails as a whole only when not connected or past the timeout.
+   *
+   * With `waitReplicas`, each node's pipeline ends in `WAIT n timeout` on the same connection, and
+   * every reply of a node whose WAIT saw fewer replicas becomes a ReplicationError: the caller
+   * treats the flush as failed and re-sends it (a no-op for Redis if it was applied, by the seq).
+   * In a Cluster, commands redirected during a slot move or a failover (MOVED, ASK, TRYAGAIN,
+   * CLUSTERDOWN, a closed node connection) were not applied, or are idempotent: they are sent
+   * again with a fresh slot table while time remains.
    */
-  async run(commands: readonly RedisCommand[], timeoutMs: number, what: string): Promise<Reply[]> {
+  async run(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas = 0): Promise<Reply[]> {
     if (commands.length === 0) return [];
-    if (!this.isConnected()) throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})`);
+    if (!this.isConnected()) {
+      const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+      throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})${why}`);
+    }
+    const replies: Reply[] = new Array(commands.length);
+    const deadline = Date.now() + timeoutMs;
+    const attempts = async () => {
+      let todo = commands.map((_, i) => i);
+      for (let attempt = 1; ; attempt++) {
+        await Promise.all(this.#groupByNode(commands, todo).map((group) => this.#runGroup(commands, group, replies, what, waitReplicas)));
+        todo = todo.filter((i) => isRedirection(replies[i]!.error));
+        if (todo.length === 0 || !(this.redis instanceof Cluster) || Date.now() >= deadline) return;
+        if (attempt === 2) break;
+        await refreshSlots(this.redis);
+      }
+      // Still redirected: a slot is being migrated (ASK, TRYAGAIN), which a pipeline cannot follow.
+      // One by one, ioredis follows ASK with ASKING and waits out TRYAGAIN itself.
+      await Promise.all(todo.map((i) => this.#runAlone(commands[i]!, i, replies, what, waitReplicas)));
+    };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
       // The socket is ref()ed while a batch is in flight (see #setRef): that holds the process.
       timer.unref();
     });
-    const replies: Reply[] = new Array(commands.length);
     this.#inFlight++;
     this.#setRef();
     try {
-      const sent = this.#send(commands, replies, what);
+      const sent = attempts();
       sent.catch(() => {});
       await Promise.race([sent, timeout]);
     } catch (error) {
@@ -106,42 +157,20 @@ export class RedisStorageClient {
       this.#inFlight--;
       this.#setRef();
     }
+    // Rights granted since: the ACL error no longer describes the connection.
+    if (this.#lastError instanceof AuthError && this.isConnected() && !replies.some((r) => r.error instanceof AuthError)) this.#lastError = undefined;
     return replies;
-  }
-
-  async #send(commands: readonly RedisCommand[], replies: Reply[], what: string): Promise<void> {
-    const runs: Promise<void>[] = [];
-    // Encoding 100,000 series' worth of arguments at once would block the event loop: send each
-    // node's commands as several pipelines, one slice per tick. They share the connection, so Redis
-    // still runs them in order; a pipeline was never atomic anyway.
-    for (const indexes of this.#groupByNode(commands)) {
-      for (let start = 0; start < indexes.length; ) {
-        const slice: number[] = [];
-        let args = 0;
-        while (start < indexes.length && (slice.length === 0 || args < ARGS_PER_PIPELINE)) {
-          const i = indexes[start++]!;
-          slice.push(i);
-          args += commands[i]!.args.length;
-        }
-        const pipeline = this.redis.pipeline();
-        for (const i of slice) addCommand(pipeline, commands[i]!);
-        const run = pipeline.exec().then((results) => {
-          slice.forEach((i, j) => {
-            const r = results?.[j];
-            replies[i] = r === undefined ? { error: new RedisOperationError(`${what}: no reply`), value: null } : { error: r[0], value: r[1] };
-          });
-        });
-        run.catch(() => {});
-        runs.push(run);
-        if (start < indexes.length) await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    await Promise.all(runs);
   }
 
   /** QUIT (waits for the replies of commands in flight). A borrowed connection is left open. */
   async close(): Promise<void> {
     if (!this.#ownsConnection) return;
+    // QUIT on a connection that is not ready would wait for commandTimeout (a TLS connection the
+    // server already dropped, say): there is nothing to say goodbye to.
+    if (!this.isConnected()) {
+      this.redis.disconnect();
+      return;
+    }
     try {
       await this.redis.quit();
     } catch {
@@ -154,17 +183,103 @@ export class RedisStorageClient {
     if (this.#ownsConnection && this.redis.status !== 'end') this.redis.disconnect();
   }
 
-  #groupByNode(commands: readonly RedisCommand[]): number[][] {
-    if (!(this.redis instanceof Cluster)) return [commands.map((_, i) => i)];
+  async #runGroup(commands: readonly RedisCommand[], group: readonly number[], replies: Reply[], what: string, waitReplicas: number): Promise<void> {
+    // Encoding 100,000 series' worth of arguments at once would block the event loop: a node's
+    // commands go as several pipelines, one slice per tick. They share the node's connection, so
+    // Redis runs them in order (a pipeline was never atomic anyway), and the WAIT that ends the last
+    // one covers the writes of all of them.
+    const results: Array<[Error | null, unknown]> = new Array(group.length + (waitReplicas > 0 ? 1 : 0));
+    const execs: Promise<void>[] = [];
+    for (let start = 0; start < group.length; ) {
+      const from = start;
+      let args = 0;
+      while (start < group.length && (start === from || args < ARGS_PER_PIPELINE)) args += commands[group[start++]!]!.args.length;
+      const isLast = start === group.length;
+      const pipeline = this.redis.pipeline();
+      for (let j = from; j < start; j++) addCommand(pipeline, commands[group[j]!]!);
+      if (isLast && waitReplicas > 0) pipeline.call('wait', waitReplicas, this.#config.waitTimeoutMs);
+      const count = start - from + (isLast && waitReplicas > 0 ? 1 : 0);
+      execs.push(
+        pipeline.exec().then(
+          (r) => {
+            for (let j = 0; j < count; j++) results[from + j] = r?.[j] ?? [new RedisOperationError(`${what}: no reply`), null];
+          },
+          // ioredis refuses a whole Cluster pipeline whose keys its slot table places on two nodes
+          // (a stale table mid-failover): the other pipelines' replies still count.
+          (error: Error) => {
+            for (let j = 0; j < count; j++) results[from + j] = [error, null];
+          },
+        ),
+      );
+      if (!isLast) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(execs);
+    let shortfall: Error | undefined;
+    if (waitReplicas > 0) {
+      const [waitError, acknowledged] = results[group.length] ?? [new RedisOperationError(`${what}: no reply to WAIT`), 0];
+      if (waitError) shortfall = explainCommandError(waitError, this.#config, what) ?? waitError;
+      else if (Number(acknowledged) < waitReplicas) shortfall = waitShortfall(acknowledged, waitReplicas, this.#config.waitTimeoutMs);
+    }
+    group.forEach((i, j) => {
+      const r = results[j];
+      let error = r === undefined ? new RedisOperationError(`${what}: no reply`) : r[0];
+      if (error) error = explainCommandError(error, this.#config, what) ?? error;
+      else if (shortfall) error = shortfall;
+      if (error instanceof AuthError) this.#report(error);
+      replies[i] = error ? { error, value: null } : { error: null, value: r![1] };
+    });
+  }
+
+  async #runAlone(command: RedisCommand, i: number, replies: Reply[], what: string, waitReplicas: number): Promise<void> {
+    try {
+      const fn = (this.redis as unknown as Record<string, unknown>)[command.name];
+      const value = typeof fn === 'function' && command.name.replace(/Buffer$/, '') in SCRIPTS
+        ? await (fn as (...a: unknown[]) => Promise<unknown>).apply(this.redis, command.args as unknown[])
+        : await this.redis.call(command.name, ...command.args);
+      // Its WAIT would go to another connection than the write: let the next flush re-send it
+      // (a no-op by the seq) in a pipeline whose WAIT covers this write.
+      replies[i] = waitReplicas > 0 ? { error: waitShortfall('unknown', waitReplicas, this.#config.waitTimeoutMs), value: null } : { error: null, value };
+    } catch (error) {
+      const e = error as Error;
+      replies[i] = { error: explainCommandError(e, this.#config, what) ?? e, value: null };
+    }
+  }
+
+  #onConnectionError(error: Error): void {
+    // A Cluster's "Failed to refresh slots cache." carries the node's own reason.
+    const cause = (error as { lastNodeError?: Error }).lastNodeError;
+    const explained = explainConnectionError(error, this.#config, this.#hasBeenReady) ?? (cause && explainConnectionError(cause, this.#config, this.#hasBeenReady));
+    if (explained) this.#report(explained);
+    // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
+    else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;
+    this.#logger.debug('redis.error', { message: (explained ?? error).message });
+  }
+
+  /** Configuration faults are warned about once (per distinct message), debug or not. */
+  #report(error: Error): void {
+    this.#lastError = error;
+    if (error.message === this.#lastWarned) return;
+    this.#lastWarned = error.message;
+    this.#logger.warn(error.message, { code: (error as { code?: string }).code });
+  }
+
+  /**
+   * Groups command indexes by the nodes ioredis would send them to. The group is the slot's whole
+   * node list (master first), as ioredis itself checks a Cluster pipeline: grouping by master alone
+   * would mix slots whose lists differ after a MOVED and have the pipeline refused.
+   */
+  #groupByNode(commands: readonly RedisCommand[], indexes: readonly number[]): number[][] {
+    if (!(this.redis instanceof Cluster)) return [[...indexes]];
     const cluster = this.redis;
     const byNode = new Map<string, number[]>();
-    commands.forEach((command, i) => {
-      const node = command.key === undefined ? 'any' : (cluster.slots[slotOf(command.key)]?.[0] ?? 'any');
+    for (const i of indexes) {
+      const key = commands[i]!.key;
+      const node = key === undefined ? 'any' : (cluster.slots[slotOf(key)]?.join(';') ?? 'any');
       let list = byNode.get(node);
       if (!list) byNode.set(node, (list = []));
       list.push(i);
-    });
-    // Keyless commands ride with any node's pipeline.
+    }
+    // Keyless commands (TIME) ride with any node's pipeline.
     const any = byNode.get('any');
     if (any && byNode.size > 1) {
       byNode.delete('any');
@@ -177,6 +292,10 @@ export class RedisStorageClient {
 /** Arguments per pipeline: a few milliseconds of encoding. */
 const ARGS_PER_PIPELINE = 20_000;
 
+function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
+}
+
 function addCommand(pipeline: ChainableCommander, command: RedisCommand): void {
   const fn = (pipeline as unknown as Record<string, unknown>)[command.name];
   // `<script>Buffer` is ioredis' variant of a script command that leaves bulk replies as Buffers.
@@ -185,97 +304,4 @@ function addCommand(pipeline: ChainableCommander, command: RedisCommand): void {
   } else {
     pipeline.call(command.name, ...command.args);
   }
-}
-
-function createConnection(config: ResolvedConfig, logger: Logger): RedisConnection {
-  const tls = tlsOptions(config, logger);
-  const common: RedisOptions = {
-    username: config.username,
-    password: config.password,
-    db: config.db,
-    lazyConnect: false,
-    // The shadow store buffers while Redis is away; an offline queue would grow without bound.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: Math.max(config.flushTimeoutMs, config.collectTimeoutMs),
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    connectionName: 'prom-client-redis',
-    ...(tls ? { tls } : {}),
-  };
-  if (config.clusterNodes.length > 0) {
-    const options: ClusterOptions = {
-      redisOptions: common,
-      enableOfflineQueue: false,
-      clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
-      slotsRefreshTimeout: 2000,
-    };
-    return new Cluster(config.clusterNodes.map(parseHostPort), options);
-  }
-  if (config.sentinels.length > 0) {
-    return new Redis({
-      ...common,
-      sentinels: config.sentinels.map(parseHostPort),
-      name: config.sentinelName,
-      sentinelPassword: config.sentinelPassword,
-      ...(tls ? { sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
-    });
-  }
-  if (config.url !== undefined) {
-    // URL credentials and db win over the separate settings, as in ioredis.
-    const { username: _u, password: _p, db: _d, ...rest } = common;
-    const url = new URL(config.url);
-    return new Redis(config.url, {
-      ...rest,
-      ...(url.username || config.username === undefined ? {} : { username: config.username }),
-      ...(url.password || config.password === undefined ? {} : { password: config.password }),
-      ...(url.protocol === 'rediss:' && !tls ? { tls: {} } : {}),
-    });
-  }
-  return new Redis({ ...common, host: config.host, port: config.port });
-}
-
-function tlsOptions(config: ResolvedConfig, logger: Logger): ConnectionOptions | undefined {
-  const wanted = config.ssl || (config.url?.startsWith('rediss:') ?? false);
-  if (!wanted) return undefined;
-  const read = (file: string | undefined, variable: string): Buffer | undefined => {
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new ConfigError(`Cannot read ${variable} file \`${file}\`: ${(error as Error).message}`);
-    }
-  };
-  if (!config.sslVerify) {
-    logger.warn('TLS certificate verification is OFF (REDIS_SSL_VERIFY=false): the connection to Redis can be intercepted');
-  }
-  return {
-    ca: read(config.sslCaFile, 'REDIS_SSL_CA'),
-    cert: read(config.sslCertFile, 'REDIS_SSL_CERT'),
-    key: read(config.sslKeyFile, 'REDIS_SSL_KEY'),
-    rejectUnauthorized: config.sslVerify,
-  };
-}
-
-// CRC16/XMODEM as Redis Cluster uses it, on the hash tag when there is one.
-const CRC_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 8;
-    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
-    t[i] = c;
-  }
-  return t;
-})();
-
-export function slotOf(key: string): number {
-  let s = key;
-  const open = key.indexOf('{');
-  if (open !== -1) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) s = key.slice(open + 1, close);
-  }
-  const bytes = Buffer.from(s);
-  let crc = 0;
-  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ b) & 0xff]!;
-  return crc % 16384;
 }

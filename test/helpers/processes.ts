@@ -119,6 +119,9 @@ export function runNode(scriptPath: string, options: RunNodeOptions = {}): NodeC
             const match = stdoutLines[nextLineIndex]!.match(pattern);
             if (match) {
               nextLineIndex += 1;
+              // Unsubscribe now, not in finally(): a line arriving before that microtask would
+              // otherwise be consumed by this finished wait and skipped by the next one.
+              onChange.delete(listener);
               resolve(match);
               return;
             }
