@@ -5,9 +5,10 @@
  * - `beforeExit` (the event loop ran dry; our sockets and timer are unref()ed, so that is a normal
  *   end): every registered manager shuts down. The flush's own timer holds the loop until it is done.
  * - SIGTERM / SIGINT: Node's default is to die at once, losing up to one flush interval of data. If
- *   ours is the only listener, the managers shut down (each bounded by its `shutdownTimeoutMs`), our
- *   listeners are removed and the signal is raised again, so the process still ends by that signal
- *   (exit status, parent supervisors and a second Ctrl-C behave as without us). If the app has a
+ *   ours is the only listener, our listeners are removed, the managers shut down (each bounded by
+ *   its `shutdownTimeoutMs`) and the signal is raised again, so the process still ends by that
+ *   signal (exit status and parent supervisors see what they would without us, and a second Ctrl-C
+ *   during the final flush ends the process at once). If the app has a
  *   listener of its own, the app owns its shutdown: we do nothing, and it must
  *   `await manager.shutdown()` before it exits.
  *
