@@ -60,7 +60,13 @@ export class RedisMultiProcessCollector {
     this.#contentType = contentType;
   }
 
-  /** Every family, cluster-wide. Concurrent callers share one read. */
+  /**
+   * Every family, cluster-wide. Concurrent callers share one read. Like metrics(), it rejects
+   * with a TimeoutError (`ERR_PCR_TIMEOUT`) past `collectTimeoutMs` or a RedisOperationError
+   * (`ERR_PCR_REDIS`) when Redis cannot be read, never with this process's local figures alone: an
+   * HTTP endpoint should answer 503 then (as the metrics server of this package does), so that
+   * Prometheus marks the target down instead of recording a counter reset.
+   */
   async collect(): Promise<MetricObjectWithValues[]> {
     return [...(await this.#shared()).values()];
   }

@@ -92,7 +92,7 @@ export class SelfMetrics {
       this.#feed(`errors:${kind}`, n, (d) => this.#flushErrors.inc({ kind }, d));
     }
     this.#feed('errors:command', stats.flushFailures - classified, (d) => this.#flushErrors.inc({ kind: 'command' }, d));
-    this.#feed('dropped', dict.droppedSeries, (d) => this.#dropped.inc(d));
+    this.#feed('dropped', stats.droppedSeries, (d) => this.#dropped.inc(d));
     this.#feed('lost', stats.familiesLost, (d) => this.#lost.inc(d));
     for (const [kind, n] of stats.badData) this.#feed(`bad:${kind}`, n, (d) => this.#badData.inc({ kind }, d));
   }
