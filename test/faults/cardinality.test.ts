@@ -3,7 +3,7 @@
 // process; the series kept are exact and nothing crashes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Gauge, RedisStorageManager } from '../../src/index.js';
+import { Counter, Gauge, RedisStorageManager, selfMetricsFor } from '../../src/index.js';
 import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
 import { startScraper } from '../helpers/scraper.js';
 import { samples } from './support.js';
@@ -63,5 +63,9 @@ describe('cardinality limit', () => {
     // Nothing of the dropped label sets reached Redis.
     const fields = await server.cli('HKEYS', `${prefix}:counter:cluster:metric:{${counter.family.hash}}`);
     assert.deepEqual(fields.split('\n').sort(), ['["u0"]', '["u1"]', '["u2"]']);
+    // The self-monitoring counter carries the same number.
+    selfMetricsFor(writer, { sampleRedisUsage: false }).refresh();
+    const self = await writer.getCollector().getFamily('prom_client_redis_series_dropped_total');
+    assert.deepEqual(self.values.map((v) => v.value), [1005]);
   });
 });
