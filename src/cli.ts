@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `prom-client-redis` command: `run` (the cluster launcher), `serve` (the standalone exporter),
-// `status` (a short report). Configuration is the environment, as in the seed (docs/usage.md).
+// `status` (a short report). Configuration is the environment, as in the seed (README.md).
 import { parseArgs } from 'node:util';
 import { RedisStorageManager } from './manager.js';
 import { PromClientRedisError } from './errors.js';
@@ -21,7 +21,7 @@ const USAGE = `Usage:
       Prints what Redis holds under REDIS_KEY_PREFIX and the backend's own figures.
 
 Redis is configured by REDIS_URL or REDIS_HOST/REDIS_PORT/REDIS_DB/REDIS_PASSWORD, REDIS_KEY_PREFIX, ...
-(see docs/usage.md). REDIS_DEBUG=true logs flushes, collects and reconnects as JSON lines on stderr.`;
+(see README.md). REDIS_DEBUG=true logs flushes, collects and reconnects as JSON lines on stderr.`;
 
 class UsageError extends PromClientRedisError {
   constructor(message: string) {

@@ -6,7 +6,7 @@ import { GAUGE_MODES } from '../store/family.js';
 import type { FamilyMeta } from './snapshot.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
-// what we write is counted in SelfStats.badData and skipped (see docs/fault-matrix.md).
+// what we write is counted in SelfStats.badData and skipped (see the fault matrix in README.md).
 
 /** A reply's value; WRONGTYPE (garbage where our key should be) counts as bad data and reads as empty. */
 export function garbageOr(reply: Reply, stats: SelfStats): unknown {
