@@ -1,4 +1,4 @@
-import { SummaryValue, HDR_SCALE, newHdr } from '../store/values.js';
+import { SummaryValue, HDR_SCALE, newHdr, recordHdr } from '../store/values.js';
 import type { LabelValues, MetricFamily } from '../store/family.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue, validatePercentiles } from '../validation.js';
@@ -36,7 +36,7 @@ function record(family: MetricFamily<SummaryValue>, v: SummaryValue, x: number):
     v.current = h;
     v.currentSlot = slot;
   }
-  v.current!.recordValue(Math.round(x * HDR_SCALE));
+  recordHdr(v.current!, Math.round(x * HDR_SCALE));
   if (v.lastDirtySlot !== slot) {
     v.dirtySlots.add(slot);
     v.lastDirtySlot = slot;
