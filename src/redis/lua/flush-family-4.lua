@@ -12,8 +12,12 @@
   ARGV[4]  ttl seconds of the process hash
   ARGV[5]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
   ARGV[6]  clientNowMs: the process's clock when it built the batch ('@' fields are moved to Redis time)
-  ARGV[7]  nMeta, ARGV[8] nSum, ARGV[9] nSet, ARGV[10] nDel: counts of the lists that follow
-  ARGV[11..] meta field/value pairs, sum field/delta pairs, set field/value pairs, fields to delete
+  ARGV[7]  nMeta: the number of meta field/value pairs at ARGV[11..]
+  ARGV[8]  sums: field/delta pairs summed into the cluster hash, packed as one string:
+           'f1\nd1\nf2\nd2...' ('' for none; no field or value holds a raw newline)
+  ARGV[9]  sets: field/value pairs set in the process hash, packed the same way
+  ARGV[10] dels: fields deleted from the process hash, 'f1\nf2...'
+  ARGV[11..] meta field/value pairs (separate arguments: help text may hold a newline)
 
   Returns {status, epoch}:
     1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
@@ -43,25 +47,41 @@ if seq <= last then return {0, epoch} end
 local status = 1
 if expectProcess and not reset and redis.call('EXISTS', KEYS[3]) == 0 then status = 2 end
 
-local nMeta, nSum, nSet, nDel = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local i = 11
-if writeMeta or reset then
-  for j = 0, nMeta - 1 do redis.call('HSET', KEYS[4], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
+-- Calls fn(item, nextItem) for each pair of a packed list, or fn(item) for a list of single items.
+local function each(packed, paired, fn)
+  if packed == '' then return 0 end
+  local n, pos, len = 0, 1, #packed
+  while pos <= len do
+    local stop = string.find(packed, '\n', pos, true) or (len + 1)
+    local a = string.sub(packed, pos, stop - 1)
+    pos = stop + 1
+    if paired then
+      stop = string.find(packed, '\n', pos, true) or (len + 1)
+      fn(a, string.sub(packed, pos, stop - 1))
+      pos = stop + 1
+    else
+      fn(a)
+    end
+    n = n + 1
+  end
+  return n
 end
-i = i + 2 * nMeta
-for j = 0, nSum - 1 do redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
-i = i + 2 * nSum
-if nSet > 0 then
+
+if writeMeta or reset then
+  for j = 11, 10 + 2 * tonumber(ARGV[7]), 2 do redis.call('HSET', KEYS[4], ARGV[j], ARGV[j + 1]) end
+end
+local cluster, proc = KEYS[2], KEYS[3]
+each(ARGV[8], true, function(f, d) redis.call('HINCRBYFLOAT', cluster, f, d) end)
+local nSet = 0
+if ARGV[9] ~= '' then
   local t = redis.call('TIME')
   local offset = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[6])
-  for j = 0, nSet - 1 do
-    local f, v = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+  nSet = each(ARGV[9], true, function(f, v)
     if string.sub(f, 1, 1) == '@' then v = string.format('%d', tonumber(v) + offset) end
-    redis.call('HSET', KEYS[3], f, v)
-  end
+    redis.call('HSET', proc, f, v)
+  end)
 end
-i = i + 2 * nSet
-for j = 0, nDel - 1 do redis.call('HDEL', KEYS[3], ARGV[i + j]) end
+local nDel = each(ARGV[10], false, function(f) redis.call('HDEL', proc, f) end)
 if (nSet > 0 or nDel > 0) and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {status, epoch}
