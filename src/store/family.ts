@@ -72,7 +72,8 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
   /**
    * Lookup index over `values`: one Map level per label name, keyed by the label value as given
    * (a string, or a number as an alias of its string: `200` and `'200'` are one series); the last
-   * level holds the value. A hit builds no key string.
+   * level holds the value. A hit builds no key string. A one-label family keeps only its number
+   * aliases here (see #single).
    */
   #index: IndexNode = new Map();
 
@@ -99,12 +100,19 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
       if (labels !== undefined) this.#checkNoLabels(labels);
       return this.#lookup('', n === 0 ? EMPTY : names.map(() => ''));
     }
-    let node: IndexNode | undefined = this.#index;
+    let node: IndexNode | undefined;
     let matched = 0;
-    for (let i = 0; i < n && node !== undefined; i++) {
-      const raw = labels[names[i]!];
-      if (raw !== undefined) matched++;
-      node = node.get(raw === undefined ? '' : raw) as IndexNode | undefined;
+    if (n === 1) {
+      const raw = labels[names[0]!];
+      if (raw !== undefined) matched = 1;
+      node = this.#single(raw === undefined ? '' : raw) as IndexNode | undefined;
+    } else {
+      node = this.#index;
+      for (let i = 0; i < n && node !== undefined; i++) {
+        const raw = labels[names[i]!];
+        if (raw !== undefined) matched++;
+        node = node.get(raw === undefined ? '' : raw) as IndexNode | undefined;
+      }
     }
     let given = 0;
     for (const _ in labels) given++;
@@ -124,8 +132,12 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
       );
     }
     if (names.length === 0) return this.valueFor(undefined);
-    let node: IndexNode | undefined = this.#index;
-    for (let i = 0; i < args.length && node !== undefined; i++) node = node.get(args[i] as string) as IndexNode | undefined;
+    let node: IndexNode | undefined;
+    if (args.length === 1) node = args[0] === undefined ? undefined : (this.#single(args[0]) as IndexNode | undefined);
+    else {
+      node = this.#index;
+      for (let i = 0; i < args.length && node !== undefined; i++) node = node.get(args[i] as string) as IndexNode | undefined;
+    }
     const hit = node as V | undefined;
     if (hit !== undefined && !hit.removed) return hit;
     for (let i = 0; i < names.length; i++) {
@@ -158,10 +170,11 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
 
   /** Forgets a series; per-process fields are deleted from Redis at the next flush. */
   remove(value: V, perProcessFields: readonly string[]): void {
-    const key = value.labelValues.join('\u0001');
+    const labelValues = value.labelValues;
+    const key = labelValues.join('\u0001');
     if (this.values.get(key) !== value) return;
     this.values.delete(key);
-    this.#unindex(value.labelValues);
+    this.#unindex(labelValues);
     value.removed = true;
     if (perProcessFields.length > 0) {
       this.removedFields.push(...perProcessFields);
@@ -186,6 +199,10 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
     }
     const value = this.#lookup(strings.join('\u0001'), strings);
     if (value.dropped) return value;
+    if (names.length === 1) {
+      if (typeof raw[0] === 'number') this.#index.set(raw[0], value);
+      return value;
+    }
     let node = this.#index;
     const last = names.length - 1;
     for (let i = 0; i <= last; i++) {
@@ -203,6 +220,11 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
   /** Drops a removed value from the index, with its number aliases and the nodes left empty. */
   #unindex(labelValues: readonly string[]): void {
     if (labelValues.length === 0) return;
+    if (labelValues.length === 1) {
+      const asNumber = Number(labelValues[0]);
+      if (labelValues[0] !== '' && String(asNumber) === labelValues[0]) this.#index.delete(asNumber);
+      return;
+    }
     const path: IndexNode[] = [this.#index];
     for (let i = 0; i < labelValues.length - 1; i++) {
       const child = path[i]!.get(labelValues[i]!);
@@ -217,6 +239,14 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
       if (s !== '' && String(asNumber) === s) node.delete(asNumber);
       if (node.size > 0 || i === 0) return;
     }
+  }
+
+  /**
+   * Index lookup of a one-label family: `values` is keyed by the label value itself, so strings need
+   * no index of their own; the index holds only number aliases.
+   */
+  #single(raw: unknown): V | undefined {
+    return typeof raw === 'number' ? (this.#index.get(raw) as V | undefined) : this.values.get(raw as string);
   }
 
   #lookup(key: string, labelValues: readonly string[]): V {

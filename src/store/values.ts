@@ -14,11 +14,16 @@ export abstract class RedisValue {
   readonly dropped: boolean;
   removed = false;
 
-  constructor(readonly labelValues: readonly string[], dropped = false) {
+  constructor(labelValues: readonly string[], dropped = false) {
     this.field = JSON.stringify(labelValues);
     this.dropped = dropped;
     // A dropped value never joins a dirty list.
     if (dropped) this.dirty = true;
+  }
+
+  /** The label values in `labelNames` order, from `field`: not kept twice (~56 bytes a series). */
+  get labelValues(): string[] {
+    return JSON.parse(this.field) as string[];
   }
 }
 
@@ -35,9 +40,13 @@ export class GaugeValue extends RedisValue {
 }
 
 export class HistogramValue extends RedisValue {
-  /** Per-bucket counts since the last flush; the last slot is `+Inf`. Not cumulative. */
-  readonly bucketDeltas: Float64Array;
-  readonly bucketFlushed: Float64Array;
+  /**
+   * Per-bucket counts since the last flush; the last slot is `+Inf`. Not cumulative. Plain arrays,
+   * not Float64Arrays: counts are small integers that V8 keeps untagged in the array itself, where
+   * a typed array costs ~350 bytes of objects and off-heap backing store per series.
+   */
+  readonly bucketDeltas: number[];
+  readonly bucketFlushed: number[];
   sumDelta = 0;
   countDelta = 0;
   sumFlushed = 0;
@@ -45,9 +54,16 @@ export class HistogramValue extends RedisValue {
 
   constructor(labelValues: readonly string[], bucketCount: number, dropped = false) {
     super(labelValues, dropped);
-    this.bucketDeltas = new Float64Array(bucketCount + 1);
-    this.bucketFlushed = new Float64Array(bucketCount + 1);
+    this.bucketDeltas = zeros(bucketCount + 1);
+    this.bucketFlushed = zeros(bucketCount + 1);
   }
+}
+
+/** A packed array of small-integer zeros (`new Array(n).fill(0)` would be holey). */
+function zeros(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0);
+  return a;
 }
 
 /** Observations are stored as integers: value × HDR_SCALE (micro-units, so 3 significant digits hold from 0.001). */

@@ -26,6 +26,22 @@ describe('label index: the hot-path lookup of a label set', () => {
     ]);
   });
 
+  it('one label: a number and its string are one series, removed and made again', async () => {
+    const c = new Counter({ name: 'idx_one_total', help: 'I.', labelNames: ['code'], ...open() });
+    c.inc({ code: 200 });
+    c.inc({ code: '200' });
+    c.labels(200).inc();
+    c.labels('200').inc();
+    c.inc();
+    c.inc({});
+    assert.deepEqual((await c.get()).values, [{ labels: {}, value: 2 }, { labels: { code: '200' }, value: 4 }]);
+    c.remove('200');
+    c.inc({ code: 200 }, 5);
+    assert.deepEqual((await c.get()).values, [{ labels: {}, value: 2 }, { labels: { code: '200' }, value: 5 }]);
+    assert.throws(() => c.labels(undefined as never), { code: 'ERR_PCR_INVALID_LABEL' });
+    assert.throws(() => c.inc({ code: 200, other: 1 } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /`other`/ });
+  });
+
   it('a missing label is the empty value, given or not, explicitly undefined or not', async () => {
     const c = new Counter({ name: 'idx_missing_total', help: 'I.', labelNames: ['a', 'b'], ...open() });
     c.inc({ a: 'x' });
