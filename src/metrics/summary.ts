@@ -3,7 +3,7 @@ import type { LabelValues, MetricFamily } from '../store/family.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue, validatePercentiles } from '../validation.js';
 import { summarySlot } from '../flush/batch.js';
-import { Metric, splitArgs, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
   /** @default [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999] */
@@ -104,7 +104,7 @@ export class Summary<T extends string = string> extends Metric<T, SummaryValue> 
     const start = process.hrtime.bigint();
     return (endLabels) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      this.observe(timerLabels(labels, endLabels), seconds);
       return seconds;
     };
   }

@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Gauge, RedisStorageManager } from '../../src/index.js';
+import { Counter, Gauge, Histogram, RedisStorageManager } from '../../src/index.js';
 
 // The label index (MetricFamily.valueFor) answers repeated label sets without building a key;
 // these tests pin what it must keep: one series per label set however it is given, and misuse
 // rejected at once on a hit as on a miss.
 describe('label index: the hot-path lookup of a label set', () => {
-  const open = () => {
-    const m = new RedisStorageManager({ env: {}, maxSeriesPerMetric: 3 });
+  const open = (maxSeriesPerMetric = 3) => {
+    const m = new RedisStorageManager({ env: {}, maxSeriesPerMetric });
     return { storage: m, registers: [] };
   };
 
@@ -88,5 +88,17 @@ describe('label index: the hot-path lookup of a label set', () => {
     c.remove('1');
     c.inc({ a: '4' });
     assert.deepEqual((await c.get()).values.map((v) => [v.labels.a, v.value]), [['2', 1], ['3', 1], ['4', 1]]);
+  });
+
+  it('startTimer: the end labels are the start labels overridden by the end labels', async () => {
+    const h = new Histogram({ name: 'idx_timer', help: 'T.', labelNames: ['a', 'b'], buckets: [1e9], ...open(10) });
+    h.startTimer()({ a: 'end' });
+    h.startTimer({ a: 'start' })();
+    h.startTimer({ a: 'start', b: 'x' })({ a: 'end' });
+    const start = { a: 'kept' };
+    h.startTimer(start)({ b: 'y' });
+    assert.deepEqual(start, { a: 'kept' }, 'the caller\'s object is not changed');
+    const counts = (await h.get()).values.filter((v) => v.metricName === 'idx_timer_count').map((v) => [v.labels.a, v.labels.b ?? '', v.value]);
+    assert.deepEqual(counts, [['end', '', 1], ['end', 'x', 1], ['kept', 'y', 1], ['start', '', 1]]);
   });
 });
