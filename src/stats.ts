@@ -12,13 +12,28 @@ export class SelfStats {
   familiesLost = 0;
   collects = 0;
   collectFailures = 0;
-  lastCollectDurationMs = 0;
+  #lastCollectDurationMs = 0;
   /** Keys or fields in Redis under our prefix that could not be read (garbage), by kind. */
   readonly badData = new Map<string, number>();
   /** Processes live at the last collect. */
   processesLive = 0;
 
+  /** Hooks of the self-monitoring histograms (src/integrations/self-metrics.ts): called after each flush and collect. */
+  onFlush: ((durationMs: number, failures: number) => void) | undefined;
+  onCollect: ((durationMs: number) => void) | undefined;
+
+  get lastCollectDurationMs(): number {
+    return this.#lastCollectDurationMs;
+  }
+
+  /** Set by the collector once per successful collect. */
+  set lastCollectDurationMs(durationMs: number) {
+    this.#lastCollectDurationMs = durationMs;
+    this.onCollect?.(durationMs);
+  }
+
   flushDone(durationMs: number, batches: number, failures: number): void {
+    this.onFlush?.(durationMs, failures);
     this.flushes++;
     this.lastFlushDurationMs = durationMs;
     if (failures === 0) this.lastSuccessfulFlushAtMs = Date.now();

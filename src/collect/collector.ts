@@ -37,6 +37,9 @@ interface FamilyRead {
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
   #inflight: Promise<Map<string, MetricObjectWithValues>> | undefined;
+  /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
+  #pinned: Map<string, MetricObjectWithValues> | undefined;
+  readonly #wrapped = new WeakSet<Registry>();
 
   constructor(readonly parts: CollectorParts) {}
 
@@ -73,7 +76,38 @@ export class RedisMultiProcessCollector {
     return render(families, contentType);
   }
 
+  /**
+   * Makes a prom-client Registry render the cluster-wide view: every family in Redis (also those
+   * only other processes created), with the registry's ordinary metrics, once each and from one
+   * Redis read per scrape. Our metrics registered there show the same cluster-wide values.
+   */
+  registerIn(registry: Registry): void {
+    if (this.#wrapped.has(registry)) return;
+    this.#wrapped.add(registry);
+    const original = registry.metrics.bind(registry);
+    const originalJson = registry.getMetricsAsJSON.bind(registry);
+    const withFamilies = async <T>(render: () => Promise<T>): Promise<T> => {
+      const families = await this.#shared();
+      const added: string[] = [];
+      for (const family of families.values()) {
+        if (registry.getSingleMetric(family.name)) continue;
+        registry.registerMetric(proxy(family) as never);
+        added.push(family.name);
+      }
+      this.#pinned = families;
+      try {
+        return await render();
+      } finally {
+        this.#pinned = undefined;
+        for (const name of added) registry.removeSingleMetric(name);
+      }
+    };
+    registry.metrics = () => withFamilies(original);
+    registry.getMetricsAsJSON = () => withFamilies(originalJson) as never;
+  }
+
   #shared(): Promise<Map<string, MetricObjectWithValues>> {
+    if (this.#pinned) return Promise.resolve(this.#pinned);
     if (!this.#inflight) {
       this.#inflight = this.#collectOnce().finally(() => {
         this.#inflight = undefined;
@@ -253,22 +287,25 @@ function parseMeta(flat: unknown): FamilyMeta | null {
   }
 }
 
+/** A prom-client metric object serving one collected family. */
+function proxy(family: MetricObjectWithValues) {
+  return {
+    name: family.name,
+    help: family.help,
+    type: family.type,
+    aggregator: 'sum',
+    // prom-client renames OpenMetrics counters on the registered object (strips `_total`).
+    async get(this: { name: string }) {
+      return { ...family, name: this.name };
+    },
+    reset: () => {},
+  };
+}
+
 /** Renders families through prom-client's own formatting. */
 export async function render(families: readonly MetricObjectWithValues[], contentType: string): Promise<string> {
   const registry = new Registry();
   registry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE);
-  for (const family of families) {
-    registry.registerMetric({
-      name: family.name,
-      help: family.help,
-      type: family.type,
-      aggregator: 'sum',
-      // prom-client renames OpenMetrics counters on the registered object (strips `_total`).
-      async get(this: { name: string }) {
-        return { ...family, name: this.name };
-      },
-      reset: () => {},
-    } as never);
-  }
+  for (const family of families) registry.registerMetric(proxy(family) as never);
   return registry.metrics();
 }

@@ -160,4 +160,38 @@ describe('core behaviour against a real Redis', () => {
     );
     await m.shutdown();
   });
+
+  it('registerIn(registry): families only other processes created join the registry, read once per scrape', async () => {
+    const prefix = newPrefix('register-in');
+    const worker = manager(server, prefix, 'worker');
+    const primary = manager(server, prefix, 'primary');
+    await Promise.all([worker.waitUntilConnected(), primary.waitUntilConnected()]);
+    new Counter({ name: 'worker_jobs_total', help: 'Jobs.', storage: worker, registers: [] }).inc(3);
+    const shared = { name: 'shared_total', help: 'Shared.', registers: [] };
+    new Counter({ ...shared, storage: worker }).inc(1);
+    await worker.flush();
+    const registry = new Registry();
+    new PromCounter({ name: 'plain_total', help: 'Plain.', registers: [registry] }).inc(2);
+    new Counter({ ...shared, storage: primary, registers: [registry] }).inc(10);
+    primary.getCollector().registerIn(registry);
+    const before = await commandCalls(server);
+    const text = await registry.metrics();
+    assert.equal(
+      text,
+      [
+        '# HELP plain_total Plain.', '# TYPE plain_total counter', 'plain_total 2', '',
+        '# HELP shared_total Shared.', '# TYPE shared_total counter', 'shared_total 11', '',
+        '# HELP worker_jobs_total Jobs.', '# TYPE worker_jobs_total counter', 'worker_jobs_total 3', '',
+      ].join('\n'),
+    );
+    // One collect: HGETALL of the index, ZRANGE of both registries, TIME; then one read script per
+    // family (2), each doing HGETALL of meta and sums and HGET of this process's seq.
+    const calls = diff(before, await commandCalls(server));
+    assert.deepEqual(
+      { scripts: (calls.eval ?? 0) + (calls.evalsha ?? 0), hgetall: calls.hgetall, hget: calls.hget, zrange: calls.zrange, time: calls.time },
+      { scripts: 2, hgetall: 1 + 2 * 2, hget: 2, zrange: 2, time: 1 },
+    );
+    assert.deepEqual((await registry.getMetricsAsJSON()).map((m) => m.name), ['plain_total', 'shared_total', 'worker_jobs_total']);
+    await Promise.all([worker.shutdown(), primary.shutdown()]);
+  });
 });

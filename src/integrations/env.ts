@@ -1,0 +1,58 @@
+import { availableParallelism } from 'node:os';
+import { ConfigError } from '../errors.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Settings of the launcher and the exporter, as the seed names them, plus ours. */
+export interface ServeSettings {
+  /** `PROMETHEUS_METRICS_PORT` @default 9092 */
+  readonly metricsPort: number;
+  /** `PROMETHEUS_BIND_ADDRESS` @default '0.0.0.0' */
+  readonly bindAddress: string;
+}
+
+export interface LauncherSettings extends ServeSettings {
+  /** `WEB_CONCURRENCY` @default os.availableParallelism() */
+  readonly workers: number;
+  /** `PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS`: how long a stopping worker may finish its requests. @default 10000 */
+  readonly drainTimeoutMs: number;
+  /** `PROM_CLIENT_REDIS_BRIDGE`: mirror prom-client's global registry in the workers. @default true */
+  readonly bridge: boolean;
+}
+
+export function serveSettings(env: Env = process.env): ServeSettings {
+  return {
+    metricsPort: integer(env, 'PROMETHEUS_METRICS_PORT', 9092, 0, 65535),
+    bindAddress: env.PROMETHEUS_BIND_ADDRESS?.trim() || '0.0.0.0',
+  };
+}
+
+export function launcherSettings(env: Env = process.env): LauncherSettings {
+  return {
+    ...serveSettings(env),
+    workers: integer(env, 'WEB_CONCURRENCY', availableParallelism(), 1, 1024),
+    drainTimeoutMs: integer(env, 'PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    bridge: boolean(env, 'PROM_CLIENT_REDIS_BRIDGE', true),
+  };
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`Invalid environment variable ${name}: expected an integer from ${min} to ${max}, got \`${raw}\``);
+  }
+  return n;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`Invalid environment variable ${name}: expected true or false, got \`${env[name]}\``);
+}
+
+/** Set by the launcher for each worker: its identity nonce, so the primary knows the worker's processId. */
+export const NONCE_VARIABLE = 'PROM_CLIENT_REDIS_NONCE';
