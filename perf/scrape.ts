@@ -175,7 +175,8 @@ async function run(context: SectionContext) {
 
   const curves: Curve[] = [
     { name: 'prom-client cluster', points: CLUSTER_WORKERS.map((n) => [n, cluster.get(key(SMALL, n)) ?? 0] as const) },
-    { name: 'subject, real processes', points: REAL_PROCESSES.map((n) => [n, real.get(key(SMALL, n)) ?? 0] as const) },
+    { name: 'prom-client, interleaved', points: REAL_PROCESSES.map((n) => [n, clusterPaired.get(key(SMALL, n)) ?? 0] as const) },
+    { name: 'subject, interleaved', points: REAL_PROCESSES.map((n) => [n, real.get(key(SMALL, n)) ?? 0] as const) },
     { name: 'subject, simulated', points: SIMULATED_PROCESSES.map((n) => [n, simulated.get(n) ?? 0] as const) },
   ];
   return {
@@ -185,7 +186,7 @@ async function run(context: SectionContext) {
       `Every process (worker) holds the same label sets, so the merged output has the same series at any process count: ${shapeName(SMALL)} (default buckets) is ~2,400 exposition lines; ${shapeName(LARGE)} is ~11,400.`,
       `Real processes (the target rows): prom-client's cluster (a node:cluster primary timing AggregatorRegistry.clusterMetrics()) and the subject's writers (flushed once, alive) with a separate reader process (its own manager, no metrics, timing collector.metrics()) serve side by side, and their scrapes alternate for ${PAIRED_ROUNDS} rounds after one warm-up scrape each (*interleaved*); each figure is the median of its side. The prom-client curve and the simulated points: the median of ${ROUNDS} scrapes after one warm-up, a fresh primary or writer per point, measured one after another.`,
       'Simulated processes: one OS process with K RedisStorageManagers, each with its own `identity` and metrics created with `registers: []`.',
-      'Chart: [scaling.svg](scaling.svg), both axes logarithmic; a curve with no point is not measured yet.',
+      'Chart: [scaling.svg](scaling.svg), both axes logarithmic; *interleaved*: the real-process runs at 2 and 8 processes, both sides serving at once; *prom-client cluster* and *subject, simulated*: one point after another; a curve with no point is not measured yet.',
       ...mismatches.map((m) => `**Warning:** ${m}`),
     ],
   };
