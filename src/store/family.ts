@@ -47,6 +47,7 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
   readonly hash: string;
   /** `counter`, `gauge_max`, ...: the type segment of the family's keys. */
   readonly typeMode: string;
+  /** Values by label set, keyed by keyOf(label values). */
   readonly values = new Map<string, V>();
   dirty: V[] = [];
   isDirty = false;
@@ -98,7 +99,8 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
     const n = names.length;
     if (labels === undefined || n === 0) {
       if (labels !== undefined) this.#checkNoLabels(labels);
-      return this.#lookup('', n === 0 ? EMPTY : names.map(() => ''));
+      const empty = n === 0 ? EMPTY : names.map(() => '');
+      return this.#lookup(keyOf(empty), empty);
     }
     let node: IndexNode | undefined;
     let matched = 0;
@@ -150,13 +152,7 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
   /** Finds a value without creating it. */
   peek(labels: LabelValues | undefined): V | undefined {
     const names = this.def.labelNames;
-    if (labels === undefined || names.length === 0) return this.values.get('');
-    let key = '';
-    for (let i = 0; i < names.length; i++) {
-      const v = labelString(labels[names[i]!]);
-      key = i === 0 ? v : key + '\u0001' + v;
-    }
-    return this.values.get(key);
+    return this.values.get(keyOf(names.map((n) => labelString(labels?.[n]))));
   }
 
   markDirty(value: V): void {
@@ -171,7 +167,7 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
   /** Forgets a series; per-process fields are deleted from Redis at the next flush. */
   remove(value: V, perProcessFields: readonly string[]): void {
     const labelValues = value.labelValues;
-    const key = labelValues.join('\u0001');
+    const key = keyOf(labelValues);
     if (this.values.get(key) !== value) return;
     this.values.delete(key);
     this.#unindex(labelValues);
@@ -197,7 +193,7 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
       const r = raw[i];
       strings[i] = r === undefined ? '' : typeof r === 'string' ? r : this.#numberLabel(names[i]!, r);
     }
-    const value = this.#lookup(strings.join('\u0001'), strings);
+    const value = this.#lookup(keyOf(strings), strings);
     if (value.dropped) return value;
     if (names.length === 1) {
       if (typeof raw[0] === 'number') this.#index.set(raw[0], value);
@@ -258,7 +254,8 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
       return (this.#dropped ??= this.#create(labelValues, true));
     }
     const value = this.#create(labelValues, false);
-    this.values.set(key, value);
+    // With two labels or more the key is the field itself: keep one copy of the string.
+    this.values.set(key === value.field ? value.field : key, value);
     return value;
   }
 
@@ -280,6 +277,14 @@ export class MetricFamily<V extends RedisValue = RedisValue> {
 }
 
 const EMPTY: readonly string[] = Object.freeze([]);
+
+/**
+ * The key of a label set in `values`: the value itself for one label (what the hot path looks up),
+ * the JSON array (the Redis field) for more, which no label value can make ambiguous.
+ */
+function keyOf(labelValues: readonly string[]): string {
+  return labelValues.length === 1 ? labelValues[0]! : labelValues.length === 0 ? '' : JSON.stringify(labelValues);
+}
 
 /** A level of the label index: inner levels map to the next level, the last one to values. */
 type IndexNode = Map<string | number, unknown>;

@@ -42,6 +42,20 @@ describe('label index: the hot-path lookup of a label set', () => {
     assert.throws(() => c.inc({ code: 200, other: 1 } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /`other`/ });
   });
 
+  it('label values that hold any character stay apart', async () => {
+    const c = new Counter({ name: 'idx_chars_total', help: 'I.', labelNames: ['a', 'b'], ...open(10) });
+    c.inc({ a: 'x\u0001y', b: 'z' });
+    c.inc({ a: 'x', b: 'y\u0001z' }, 2);
+    c.inc({ a: '","', b: '' }, 3);
+    c.inc({ a: '', b: '","' }, 4);
+    assert.deepEqual(
+      (await c.get()).values.map((v) => [v.labels.a ?? '', v.labels.b ?? '', v.value]).sort(),
+      [['x\u0001y', 'z', 1], ['x', 'y\u0001z', 2], ['","', '', 3], ['', '","', 4]].sort(),
+    );
+    c.remove('x', 'y\u0001z');
+    assert.equal((await c.get()).values.length, 3);
+  });
+
   it('a missing label is the empty value, given or not, explicitly undefined or not', async () => {
     const c = new Counter({ name: 'idx_missing_total', help: 'I.', labelNames: ['a', 'b'], ...open() });
     c.inc({ a: 'x' });
