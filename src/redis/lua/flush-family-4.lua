@@ -47,41 +47,42 @@ if seq <= last then return {0, epoch} end
 local status = 1
 if expectProcess and not reset and redis.call('EXISTS', KEYS[3]) == 0 then status = 2 end
 
--- Calls fn(item, nextItem) for each pair of a packed list, or fn(item) for a list of single items.
-local function each(packed, paired, fn)
-  if packed == '' then return 0 end
-  local n, pos, len = 0, 1, #packed
-  while pos <= len do
-    local stop = string.find(packed, '\n', pos, true) or (len + 1)
-    local a = string.sub(packed, pos, stop - 1)
-    pos = stop + 1
-    if paired then
-      stop = string.find(packed, '\n', pos, true) or (len + 1)
-      fn(a, string.sub(packed, pos, stop - 1))
-      pos = stop + 1
-    else
-      fn(a)
-    end
-    n = n + 1
+-- ARGV[8..10] arrive packed (see above). They are unpacked into ARGV[11 + 2 * nMeta ...], after the
+-- meta pairs, in the layout of one argument per item that the loops below read.
+local nMeta = tonumber(ARGV[7])
+local counts = {}
+local at = 11 + 2 * nMeta
+for list = 8, 10 do
+  local s, n = ARGV[list], 0
+  if s ~= '' then
+    local pos, stop, len = 1, 0, #s
+    repeat
+      stop = string.find(s, '\n', pos, true) or (len + 1)
+      ARGV[at] = string.sub(s, pos, stop - 1)
+      at, n, pos = at + 1, n + 1, stop + 1
+    until pos > len + 1
   end
-  return n
+  counts[list - 7] = n
 end
-
+local nSum, nSet, nDel = counts[1] / 2, counts[2] / 2, counts[3]
+local i = 11
 if writeMeta or reset then
-  for j = 11, 10 + 2 * tonumber(ARGV[7]), 2 do redis.call('HSET', KEYS[4], ARGV[j], ARGV[j + 1]) end
+  for j = 0, nMeta - 1 do redis.call('HSET', KEYS[4], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
 end
-local cluster, proc = KEYS[2], KEYS[3]
-each(ARGV[8], true, function(f, d) redis.call('HINCRBYFLOAT', cluster, f, d) end)
-local nSet = 0
-if ARGV[9] ~= '' then
+i = i + 2 * nMeta
+for j = 0, nSum - 1 do redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
+i = i + 2 * nSum
+if nSet > 0 then
   local t = redis.call('TIME')
   local offset = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[6])
-  nSet = each(ARGV[9], true, function(f, v)
+  for j = 0, nSet - 1 do
+    local f, v = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
     if string.sub(f, 1, 1) == '@' then v = string.format('%d', tonumber(v) + offset) end
-    redis.call('HSET', proc, f, v)
-  end)
+    redis.call('HSET', KEYS[3], f, v)
+  end
 end
-local nDel = each(ARGV[10], false, function(f) redis.call('HDEL', proc, f) end)
+i = i + 2 * nSet
+for j = 0, nDel - 1 do redis.call('HDEL', KEYS[3], ARGV[i + j]) end
 if (nSet > 0 or nDel > 0) and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {status, epoch}
