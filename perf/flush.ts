@@ -129,7 +129,7 @@ async function run(context: SectionContext) {
       return {
         rows,
         notes: [
-          `Median of ${ROUNDS} rounds after ${WARMUP_ROUNDS} untimed round, the subject's and the bare baseline's rounds taking turns (order alternating) (it creates the keys and warms the JIT, as the first flushes of a long-lived process do); each round makes every series dirty (Counter.inc per label set, not timed) and then times one awaited flush. Client CPU is process.cpuUsage() over the flush, so it includes GC and JIT threads.`,
+          `Median of ${ROUNDS} rounds after ${WARMUP_ROUNDS} untimed round (it creates the keys and warms the JIT, as the first flushes of a long-lived process do); the subject's and the bare baseline's rounds take turns, order alternating. A subject round makes every series dirty (Counter.inc per label set, not timed) and then times one awaited flush. Client CPU is process.cpuUsage() over the flush, so it includes GC and JIT threads.`,
           'Event-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution, enabled only around the flush; a value includes the 1 ms timer interval, hence ~1 ms when idle.',
           `The bare baseline sends the same N fields (\`["<i>"]\`) as sequential awaited EVALSHA calls of ${CHUNK} field/delta pairs, arguments built per call.`,
         ],
