@@ -11,10 +11,10 @@ import type { Row } from './lib/results.js';
 import type { Section, SectionContext } from './lib/section.js';
 import { median } from './lib/stats.js';
 
-const SLICE_S = 2;
+const SLICE_S = 1;
 const WARMUP_S = 2;
 const CONNECTIONS = 32;
-const ROUNDS = 10;
+const ROUNDS = 16;
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
 
 const NONE = 'app without metrics';
@@ -139,8 +139,10 @@ async function run(context: SectionContext) {
       if (context.subject.subject !== null) apps.push(await startApp(SUBJECT, 'subject', [server.url, 'perf-e2e'], server.pid));
       for (const app of apps) await autocannon(app.url, WARMUP_S);
       for (let round = 0; round < ROUNDS; round++) {
+        // ABC, CBA, ABC, ...: a machine slowing down or speeding up through a pair of rounds
+        // weighs on every variant alike.
         for (let i = 0; i < apps.length; i++) {
-          const app = apps[(i + round) % apps.length] as App;
+          const app = apps[round % 2 === 0 ? i : apps.length - 1 - i] as App;
           const s = await slice(app);
           samples.set(app.name, [...(samples.get(app.name) ?? []), s]);
           const redisCpu = s.redisCpuUsPerRequest === null ? '' : `, redis-server ${formatNumber(s.redisCpuUsPerRequest)} µs CPU/req`;
@@ -199,7 +201,7 @@ async function run(context: SectionContext) {
   return {
     rows,
     notes: [
-      `The three apps run side by side for the whole section and take turns under load: ${ROUNDS} rounds, variants in rotated order, each slice autocannon ${CONNECTIONS} connections for ${SLICE_S} s, after a ${WARMUP_S} s warm-up of each; against a node:cluster app with 2 workers answering \`ok\`. Figures are medians over the rounds; req/s is autocannon's per-second average; CPU is the loaded app's primary + workers (utime + stime from /proc) over the slice, divided by the requests served.`,
+      `The three apps run side by side for the whole section and take turns under load: ${ROUNDS} rounds, variants in order then in reverse order (ABC, CBA, ...), each slice autocannon ${CONNECTIONS} connections for ${SLICE_S} s, after a ${WARMUP_S} s warm-up of each; against a node:cluster app with 2 workers answering \`ok\`. Figures are medians over the rounds; req/s is autocannon's per-second average; CPU is the loaded app's primary + workers (utime + stime from /proc) over the slice, divided by the requests served.`,
       `req/s of each round: ${spread.join('; ')}.`,
       `Per-round req/s ratios (slices seconds apart; their medians are the *paired by round* rows, less exposed to the machine's slow spells than the ratio of medians): subject ÷ no metrics ${paired(SUBJECT, NONE)}; subject ÷ prom-client ${paired(SUBJECT, PROM)}.`,
       `Per request in the metric modes: \`histogram.startTimer()\`, \`counter.inc(labels)\`, \`end(labels)\` (3 labels, one series). Each primary scrapes the merged view once a second (15× the usual Prometheus rate, pessimistic for both; scrapes served: ${[...scrapes].map(([n, c]) => `${n} ${c}`).join(', ')}); the subject's workers flush every 1,000 ms. Apps not under load idle meanwhile (their timers still run).`,
