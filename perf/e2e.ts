@@ -11,10 +11,10 @@ import type { Row } from './lib/results.js';
 import type { Section, SectionContext } from './lib/section.js';
 import { median } from './lib/stats.js';
 
-const DURATION_S = 5;
-const WARMUP_S = 1;
+const SLICE_S = 1;
+const WARMUP_S = 2;
 const CONNECTIONS = 32;
-const ROUNDS = 3;
+const ROUNDS = 16;
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
 
 const NONE = 'app without metrics';
@@ -34,7 +34,25 @@ interface Sample {
   readonly p99Ms: number;
   readonly appCpuUsPerRequest: number | null;
   readonly redisCpuUsPerRequest: number | null;
-  readonly scrapes: number;
+  /** redis-server CPU over the slice (ms, /proc ticks of 10 ms) and the requests served. */
+  readonly redisCpuMs: number | null;
+  readonly requests: number;
+}
+
+interface App {
+  readonly name: string;
+  readonly mode: string;
+  readonly url: string;
+  readonly pids: number[];
+  readonly redisPid: number | undefined;
+  /** SIGTERM, then the RESULT line's scrape count. */
+  stop(): Promise<number>;
+}
+
+function redisUsPerRequest(samples: readonly Sample[]): number | null {
+  const measured = samples.filter((s) => s.redisCpuMs !== null);
+  const requests = measured.reduce((a, s) => a + s.requests, 0);
+  return measured.length === 0 || requests === 0 ? null : (measured.reduce((a, s) => a + (s.redisCpuMs ?? 0), 0) * 1000) / requests;
 }
 
 function autocannon(url: string, seconds: number): Promise<AutocannonJson> {
@@ -53,14 +71,15 @@ function autocannon(url: string, seconds: number): Promise<AutocannonJson> {
   });
 }
 
-/** Starts the app, waits for READY, warms it up, loads it, stops it. */
-async function variant(mode: string, extra: string[], redisPid: number | undefined): Promise<Sample> {
+/** Starts an app and resolves once both workers listen; it serves until stop(). */
+async function startApp(name: string, mode: string, extra: string[], redisPid: number | undefined): Promise<App> {
   const port = await freePort();
   const app = spawn(process.execPath, [script('e2e-app.js'), mode, String(port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   app.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const ready = new Promise<number[]>((resolve, reject) => {
+  const exited = new Promise<void>((resolve) => app.once('exit', () => resolve()));
+  const pids = await new Promise<number[]>((resolve, reject) => {
     app.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const match = /READY ([\d,]+)\n/.exec(out);
@@ -68,53 +87,70 @@ async function variant(mode: string, extra: string[], redisPid: number | undefin
     });
     app.once('exit', (code) => reject(new Error(`e2e app (${mode}) exited with ${String(code)}: ${err.trim().slice(-300)}`)));
   });
-  const exited = new Promise<void>((resolve) => app.once('exit', () => resolve()));
-  try {
-    const pids = await ready;
-    const url = `http://127.0.0.1:${port}/`;
-    await autocannon(url, WARMUP_S);
-    const appBefore = processesCpuMs(pids);
-    const redisBefore = redisPid === undefined ? null : processesCpuMs([redisPid]);
-    const load = await autocannon(url, DURATION_S);
-    const appAfter = processesCpuMs(pids);
-    const redisAfter = redisPid === undefined ? null : processesCpuMs([redisPid]);
-    if (load.errors + load.timeouts > 0 || load.non2xx > 0) {
-      throw new Error(`${mode}: ${load.errors + load.timeouts} errors and ${load.non2xx} non-2xx responses under load`);
-    }
-    app.kill('SIGTERM');
-    await exited;
-    const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-    const perRequest = (before: number | null, after: number | null) =>
-      before === null || after === null || load.requests.total === 0 ? null : ((after - before) * 1000) / load.requests.total;
-    return {
-      requestsPerSec: load.requests.average,
-      p99Ms: load.latency.p99,
-      appCpuUsPerRequest: perRequest(appBefore, appAfter),
-      redisCpuUsPerRequest: perRequest(redisBefore, redisAfter),
-      scrapes: line === undefined ? 0 : (JSON.parse(line.slice(7)) as { scrapes: number }).scrapes,
-    };
-  } finally {
-    if (app.exitCode === null) app.kill('SIGKILL');
+  return {
+    name,
+    mode,
+    url: `http://127.0.0.1:${port}/`,
+    pids,
+    redisPid,
+    async stop() {
+      if (app.exitCode === null) app.kill('SIGTERM');
+      const timer = setTimeout(() => app.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      return line === undefined ? 0 : (JSON.parse(line.slice(7)) as { scrapes: number }).scrapes;
+    },
+  };
+}
+
+/** Loads one app for one slice; CPU of its processes (and of redis-server for the subject) per request. */
+async function slice(app: App): Promise<Sample> {
+  const appBefore = processesCpuMs(app.pids);
+  const redisBefore = app.redisPid === undefined ? null : processesCpuMs([app.redisPid]);
+  const load = await autocannon(app.url, SLICE_S);
+  const appAfter = processesCpuMs(app.pids);
+  const redisAfter = app.redisPid === undefined ? null : processesCpuMs([app.redisPid]);
+  if (load.errors + load.timeouts > 0 || load.non2xx > 0) {
+    throw new Error(`${app.mode}: ${load.errors + load.timeouts} errors and ${load.non2xx} non-2xx responses under load`);
   }
+  const perRequest = (before: number | null, after: number | null) =>
+    before === null || after === null || load.requests.total === 0 ? null : ((after - before) * 1000) / load.requests.total;
+  return {
+    requestsPerSec: load.requests.average,
+    p99Ms: load.latency.p99,
+    appCpuUsPerRequest: perRequest(appBefore, appAfter),
+    redisCpuUsPerRequest: perRequest(redisBefore, redisAfter),
+    redisCpuMs: redisBefore === null || redisAfter === null ? null : redisAfter - redisBefore,
+    requests: load.requests.total,
+  };
 }
 
 async function run(context: SectionContext) {
   const samples = new Map<string, Sample[]>();
+  const scrapes = new Map<string, number>();
   await withRedis(async (server) => {
-    const variants: Array<[string, string, string[]]> = [
-      [NONE, 'none', []],
-      [PROM, 'prom-client', []],
-      ...(context.subject.subject !== null ? [[SUBJECT, 'subject', [server.url, 'perf-e2e']] as [string, string, string[]]] : []),
-    ];
-    // Rounds in rotated order, so that a burst of other work does not always land on one variant.
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let i = 0; i < variants.length; i++) {
-        const [name, mode, extra] = variants[(i + round) % variants.length] as [string, string, string[]];
-        const s = await variant(mode, extra, mode === 'subject' ? server.pid : undefined);
-        samples.set(name, [...(samples.get(name) ?? []), s]);
-        const redisCpu = s.redisCpuUsPerRequest === null ? '' : `, redis-server ${formatNumber(s.redisCpuUsPerRequest)} µs CPU/req`;
-        context.log(`${name}: ${formatNumber(s.requestsPerSec)} req/s, p99 ${s.p99Ms} ms, app ${formatNumber(s.appCpuUsPerRequest)} µs CPU/req${redisCpu}, ${s.scrapes} scrapes`);
+    // All apps serve for the whole section and take turns under load in short slices, so that a
+    // burst of other work on this shared machine lands on every variant alike.
+    const apps: App[] = [];
+    try {
+      apps.push(await startApp(NONE, 'none', [], undefined));
+      apps.push(await startApp(PROM, 'prom-client', [], undefined));
+      if (context.subject.subject !== null) apps.push(await startApp(SUBJECT, 'subject', [server.url, 'perf-e2e'], server.pid));
+      for (const app of apps) await autocannon(app.url, WARMUP_S);
+      for (let round = 0; round < ROUNDS; round++) {
+        // ABC, CBA, ABC, ...: a machine slowing down or speeding up through a pair of rounds
+        // weighs on every variant alike.
+        for (let i = 0; i < apps.length; i++) {
+          const app = apps[round % 2 === 0 ? i : apps.length - 1 - i] as App;
+          const s = await slice(app);
+          samples.set(app.name, [...(samples.get(app.name) ?? []), s]);
+          const redisCpu = s.redisCpuUsPerRequest === null ? '' : `, redis-server ${formatNumber(s.redisCpuUsPerRequest)} µs CPU/req`;
+          context.log(`round ${round + 1}/${ROUNDS} ${app.name}: ${formatNumber(s.requestsPerSec)} req/s, p99 ${s.p99Ms} ms, app ${formatNumber(s.appCpuUsPerRequest)} µs CPU/req${redisCpu}`);
+        }
       }
+    } finally {
+      for (const app of apps) scrapes.set(app.name, await app.stop());
     }
   });
 
@@ -138,18 +174,38 @@ async function run(context: SectionContext) {
     {
       unit: 'CPU µs/request',
       better: 'lower',
-      figure: { label: 'redis-server, app with the subject', value: med(SUBJECT, (s) => s.redisCpuUsPerRequest).value },
+      // Summed over the rounds: one 2 s slice costs redis-server less than the 10 ms a tick counts.
+      figure: { label: 'redis-server, app with the subject', value: redisUsPerRequest(samples.get(SUBJECT) ?? []) },
       baseline: { label: `${NONE} (app CPU)`, value: med(NONE, cpu).value },
     },
   ];
   const spread = [...samples].map(([name, v]) => `${name} ${v.map((s) => formatNumber(s.requestsPerSec)).join(' / ')}`);
+  // Paired per round: each variant against another measured seconds apart, so a slow spell of the
+  // machine that spans a round cancels out.
+  const roundRatios = (a: string, b: string) => {
+    const x = samples.get(a) ?? [];
+    const y = samples.get(b) ?? [];
+    return x.map((s, i) => (y[i] === undefined ? Number.NaN : s.requestsPerSec / y[i]!.requestsPerSec)).filter((r) => Number.isFinite(r));
+  };
+  const pairedRow = (a: string, b: string): Row => {
+    const ratios = roundRatios(a, b);
+    return {
+      unit: '× (median of per-round req/s ratios)',
+      better: 'higher',
+      figure: { label: `${a} ÷ ${b}, paired by round`, value: ratios.length === 0 ? null : median(ratios) },
+      baseline: null,
+    };
+  };
+  rows.push(pairedRow(SUBJECT, NONE), pairedRow(SUBJECT, PROM), pairedRow(PROM, NONE));
+  const paired = (a: string, b: string) => roundRatios(a, b).map((r) => formatNumber(r)).join(', ') || 'not measured';
   return {
     rows,
     notes: [
-      `Median of ${ROUNDS} rounds, variants in rotated order, a fresh app each time: autocannon ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, then ${DURATION_S} s measured, against a node:cluster app with 2 workers answering \`ok\`. req/s is autocannon's per-second average; CPU is the app's primary + workers (utime + stime from /proc) over the measured ${DURATION_S} s, divided by the requests served.`,
+      `The three apps run side by side for the whole section and take turns under load: ${ROUNDS} rounds, variants in order then in reverse order (ABC, CBA, ...), each slice autocannon ${CONNECTIONS} connections for ${SLICE_S} s, after a ${WARMUP_S} s warm-up of each; against a node:cluster app with 2 workers answering \`ok\`. Figures are medians over the rounds; req/s is autocannon's per-second average; CPU is the loaded app's primary + workers (utime + stime from /proc) over the slice, divided by the requests served.`,
       `req/s of each round: ${spread.join('; ')}.`,
-      'Per request in the metric modes: `histogram.startTimer()`, `counter.inc(labels)`, `end(labels)` (3 labels, one series). The primary scrapes the merged view once a second (15× the usual Prometheus rate, pessimistic for both); the subject\'s workers flush every 1,000 ms.',
-      'Load generator, app and redis-server share the same 2 cores; latency is not tabled because autocannon records whole milliseconds (p99 0-4 ms here).',
+      `Per-round req/s ratios (slices seconds apart; their medians are the *paired by round* rows, less exposed to the machine's slow spells than the ratio of medians): subject ÷ no metrics ${paired(SUBJECT, NONE)}; subject ÷ prom-client ${paired(SUBJECT, PROM)}.`,
+      `Per request in the metric modes: \`histogram.startTimer()\`, \`counter.inc(labels)\`, \`end(labels)\` (3 labels, one series). Each primary scrapes the merged view once a second (15× the usual Prometheus rate, pessimistic for both; scrapes served: ${[...scrapes].map(([n, c]) => `${n} ${c}`).join(', ')}); the subject's workers flush every 1,000 ms. Apps not under load idle meanwhile (their timers still run).`,
+      'Load generator, apps and redis-server share the same 2 cores; latency is not tabled because autocannon records whole milliseconds.',
     ],
   };
 }

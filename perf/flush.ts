@@ -11,7 +11,9 @@ import { median, sleep, underLoopMonitor, type LoopFigures } from './lib/stats.j
 import { openManager, type SubjectModule } from './subject.js';
 
 const SIZES = [10_000, 100_000];
-const ROUNDS = 3;
+const ROUNDS = 7;
+/** Untimed rounds first: they create the keys and warm the JIT, as the first flushes of a process do. */
+const WARMUP_ROUNDS = 1;
 const CHUNK = 1000;
 
 interface FlushFigures {
@@ -28,43 +30,64 @@ function summarizeRounds(n: number, rounds: readonly LoopFigures[]): FlushFigure
   };
 }
 
-async function bareChunks(redis: Redis, n: number): Promise<FlushFigures> {
+/** One way of writing N series, a round at a time, so that the two ways can take turns. */
+interface Writer {
+  round(): Promise<LoopFigures>;
+  close(): Promise<void>;
+}
+
+async function bareWriter(redis: Redis, n: number): Promise<Writer> {
   const sha = await loadBulkScript(redis);
   const fields = labelKeys(n);
   const key = `bare:${n}`;
-  const rounds: LoopFigures[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    rounds.push(
-      await underLoopMonitor(async () => {
+  return {
+    round: () =>
+      underLoopMonitor(async () => {
         for (let from = 0; from < n; from += CHUNK) await sendBulk(redis, sha, key, fields, from, Math.min(n, from + CHUNK));
       }),
-    );
-  }
-  return summarizeRounds(n, rounds);
+    close: async () => {},
+  };
 }
 
-async function subjectFlush(subject: SubjectModule, server: RedisServer, redis: Redis, n: number): Promise<FlushFigures> {
+async function subjectWriter(subject: SubjectModule, server: RedisServer, redis: Redis, n: number): Promise<Writer> {
   const keyPrefix = `perf-flush-${n}`;
   const storage = await openManager(subject, { url: server.url, keyPrefix, flushIntervalMs: 3_600_000 });
   const counter = new subject.Counter({ name: `flush_counter_${n}`, help: 'flush benchmark', labelNames: ['id'], storage });
   const labels = Array.from({ length: n }, (_, i) => ({ id: String(i) }));
-  const rounds: LoopFigures[] = [];
-  try {
-    for (let r = 0; r < ROUNDS; r++) {
+  return {
+    round: async () => {
       for (let i = 0; i < n; i++) counter.inc(labels[i]!, 1 + (i % 7) * 0.5);
-      rounds.push(await underLoopMonitor(() => storage.flush()));
+      return underLoopMonitor(() => storage.flush());
+    },
+    close: async () => {
+      await storage.shutdown();
+      // A flush that wrote nothing, or dropped series, would look fast: check that every series is
+      // in some hash under the prefix (the cluster hash holds one field per counter series).
+      let widest = 0;
+      for (const key of await redis.keys(`${keyPrefix}:*`)) {
+        if ((await redis.type(key)) === 'hash') widest = Math.max(widest, await redis.hlen(key));
+      }
+      if (widest < n) throw new Error(`after flush() the widest hash under ${keyPrefix}: has ${widest} fields, expected >= ${n} series`);
+    },
+  };
+}
+
+/** The writers take turns, round by round (order alternating), after untimed warm-up rounds. */
+async function interleaved(n: number, writers: readonly Writer[]): Promise<FlushFigures[]> {
+  const rounds: LoopFigures[][] = writers.map(() => []);
+  try {
+    for (let r = 0; r < WARMUP_ROUNDS + ROUNDS; r++) {
+      const order = writers.map((_, i) => i);
+      if (r % 2 === 1) order.reverse();
+      for (const i of order) {
+        const figures = await writers[i]!.round();
+        if (r >= WARMUP_ROUNDS) rounds[i]!.push(figures);
+      }
     }
   } finally {
-    await storage.shutdown();
+    for (const w of writers) await w.close();
   }
-  // A flush that wrote nothing, or dropped series, would look fast: check that every series is in
-  // some hash under the prefix (the cluster hash holds one field per counter series).
-  let widest = 0;
-  for (const key of await redis.keys(`${keyPrefix}:*`)) {
-    if ((await redis.type(key)) === 'hash') widest = Math.max(widest, await redis.hlen(key));
-  }
-  if (widest < n) throw new Error(`after flush() the widest hash under ${keyPrefix}: has ${widest} fields, expected >= ${n} series`);
-  return summarizeRounds(n, rounds);
+  return rounds.map((r) => summarizeRounds(n, r));
 }
 
 async function run(context: SectionContext) {
@@ -79,13 +102,13 @@ async function run(context: SectionContext) {
       const bench = { label: 'redis-benchmark -P 64 HINCRBYFLOAT', value: benchOps };
       const rows: Row[] = [];
       for (const n of SIZES) {
-        const bare = await bareChunks(redis, n);
+        const writers = [await bareWriter(redis, n)];
+        if (context.subject.subject !== null) writers.push(await subjectWriter(context.subject.subject, server, redis, n));
+        const [bare, mine = null] = (await interleaved(n, writers)) as [FlushFigures, FlushFigures?];
         context.log(
           `bare EVALSHA chunks, ${n} series: ${formatNumber(bare.seriesPerSec)} series/s, ${formatNumber(bare.cpuUsPerSeries)} µs CPU/series, loop p99 ${formatNumber(bare.loopP99Ms)} ms`,
         );
-        let mine: FlushFigures | null = null;
-        if (context.subject.subject !== null) {
-          mine = await subjectFlush(context.subject.subject, server, redis, n);
+        if (mine !== null) {
           context.log(
             `subject flush, ${n} series: ${formatNumber(mine.seriesPerSec)} series/s, ${formatNumber(mine.cpuUsPerSeries)} µs CPU/series, loop p99 ${formatNumber(mine.loopP99Ms)} ms`,
           );
@@ -106,7 +129,7 @@ async function run(context: SectionContext) {
       return {
         rows,
         notes: [
-          `Median of ${ROUNDS} rounds; each round makes every series dirty (Counter.inc per label set, not timed) and then times one awaited flush. The first round also creates the keys.`,
+          `Median of ${ROUNDS} rounds after ${WARMUP_ROUNDS} untimed round (it creates the keys and warms the JIT, as the first flushes of a long-lived process do); the subject's and the bare baseline's rounds take turns, order alternating. A subject round makes every series dirty (Counter.inc per label set, not timed) and then times one awaited flush. Client CPU is process.cpuUsage() over the flush, so it includes GC and JIT threads.`,
           'Event-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution, enabled only around the flush; a value includes the 1 ms timer interval, hence ~1 ms when idle.',
           `The bare baseline sends the same N fields (\`["<i>"]\`) as sequential awaited EVALSHA calls of ${CHUNK} field/delta pairs, arguments built per call.`,
         ],

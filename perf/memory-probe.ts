@@ -1,11 +1,13 @@
-// Heap cost of N series in a fresh process (run with --expose-gc so the figure is after a full GC).
-// Usage: node --expose-gc dist/perf/memory-probe.js <map|prom-client|subject> <N> [redisUrl keyPrefix]
+// Memory cost of N series in a fresh process (run with --expose-gc so the figure is after a full GC):
+// V8 heap plus ArrayBuffer memory (typed arrays keep their data outside the heap).
+// Usage: node --expose-gc dist/perf/memory-probe.js <map|prom-client|subject> <counter|histogram> <N> [redisUrl keyPrefix]
 // Prints RESULT {bytesPerSeries, bytesPerSeriesAfterFlush?}.
-import { Counter, Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { printResult } from './lib/proc.js';
 import { loadSubject, openManager } from './subject.js';
 
-const [mode = '', countArg = '0', url = '', keyPrefix = 'perf-memory'] = process.argv.slice(2);
+const [mode = '', kind = 'counter', countArg = '0', url = '', keyPrefix = 'perf-memory'] = process.argv.slice(2);
+if (kind !== 'counter' && kind !== 'histogram') throw new Error(`Expected kind counter or histogram, got \`${kind}\``);
 const n = Number(countArg);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('memory-probe needs node --expose-gc');
@@ -16,7 +18,8 @@ async function heapUsed(): Promise<number> {
     gc?.();
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return process.memoryUsage().heapUsed;
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
 }
 
 // Label values are made before the first reading: the caller's strings are not the store's cost.
@@ -30,9 +33,16 @@ if (mode === 'map') {
   keepAlive = map;
   printResult({ bytesPerSeries: (await heapUsed() - before) / n });
 } else if (mode === 'prom-client') {
-  const counter = new Counter({ name: 'memory_counter', help: 'h', labelNames: ['id'], registers: [new Registry()] });
-  for (const id of ids) counter.inc({ id }, 1);
-  keepAlive = counter;
+  const registers = [new Registry()];
+  if (kind === 'counter') {
+    const counter = new Counter({ name: 'memory_counter', help: 'h', labelNames: ['id'], registers });
+    for (const id of ids) counter.inc({ id }, 1);
+    keepAlive = counter;
+  } else {
+    const histogram = new Histogram({ name: 'memory_histogram', help: 'h', labelNames: ['id'], registers });
+    for (const id of ids) histogram.observe({ id }, 0.04);
+    keepAlive = histogram;
+  }
   printResult({ bytesPerSeries: (await heapUsed() - before) / n });
 } else if (mode === 'subject') {
   const { subject, status } = await loadSubject();
@@ -40,12 +50,18 @@ if (mode === 'map') {
   const storage = await openManager(subject, { url, keyPrefix, flushIntervalMs: 3_600_000 });
   // The manager's own fixed cost (client, timers) is not a per-series cost.
   const afterManager = await heapUsed();
-  const counter = new subject.Counter({ name: 'memory_counter', help: 'h', labelNames: ['id'], storage });
-  for (const id of ids) counter.inc({ id }, 1);
+  if (kind === 'counter') {
+    const counter = new subject.Counter({ name: 'memory_counter', help: 'h', labelNames: ['id'], storage });
+    for (const id of ids) counter.inc({ id }, 1);
+    keepAlive = counter;
+  } else {
+    const histogram = new subject.Histogram({ name: 'memory_histogram', help: 'h', labelNames: ['id'], storage });
+    for (const id of ids) histogram.observe({ id }, 0.04);
+    keepAlive = histogram;
+  }
   const afterUpdates = await heapUsed();
   await storage.flush();
   const afterFlush = await heapUsed();
-  keepAlive = counter;
   await storage.shutdown();
   printResult({
     bytesPerSeries: (afterUpdates - afterManager) / n,

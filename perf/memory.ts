@@ -9,14 +9,17 @@ import type { Row } from './lib/results.js';
 import type { Section, SectionContext } from './lib/section.js';
 
 const SERIES = 100_000;
+const HISTOGRAM_SERIES = 20_000;
+type Kind = 'counter' | 'histogram';
 
 interface Probe {
   readonly bytesPerSeries: number;
   readonly bytesPerSeriesAfterFlush?: number;
 }
 
-function probe(mode: string, extra: string[] = []): Promise<Probe> {
-  return runScript<Probe>(script('memory-probe.js'), [mode, String(SERIES), ...extra], 180_000, ['--expose-gc']);
+function probe(mode: string, kind: Kind, extra: string[] = []): Promise<Probe> {
+  const n = kind === 'counter' ? SERIES : HISTOGRAM_SERIES;
+  return runScript<Probe>(script('memory-probe.js'), [mode, kind, String(n), ...extra], 180_000, ['--expose-gc']);
 }
 
 async function usedMemory(redis: Redis): Promise<number> {
@@ -34,10 +37,12 @@ async function keysBytes(redis: Redis, pattern: string): Promise<number> {
 }
 
 async function run(context: SectionContext) {
-  const map = await probe('map');
+  const map = await probe('map', 'counter');
   context.log(`Map<string, number>, ${SERIES} keys: ${formatNumber(map.bytesPerSeries)} B/series`);
-  const prom = await probe('prom-client');
+  const prom = await probe('prom-client', 'counter');
   context.log(`prom-client Counter, ${SERIES} series: ${formatNumber(prom.bytesPerSeries)} B/series`);
+  const promHistogram = await probe('prom-client', 'histogram');
+  context.log(`prom-client Histogram, ${HISTOGRAM_SERIES} series: ${formatNumber(promHistogram.bytesPerSeries)} B/series`);
 
   const redisFigures = await withRedis(async (server) => {
     const redis = new Redis(server.port, '127.0.0.1');
@@ -49,40 +54,48 @@ async function run(context: SectionContext) {
       const bareUsed = (await usedMemory(redis)) - start;
       const bareKey = await keysBytes(redis, 'bare:*');
       context.log(`bare hash of ${SERIES} fields: ${formatNumber(bareUsed / SERIES)} B/series used_memory, ${formatNumber(bareKey / SERIES)} B/series MEMORY USAGE`);
-      let subject: { heap: Probe; used: number; keys: number } | null = null;
+      const subjects = new Map<Kind, { heap: Probe; used: number; keys: number }>();
       if (context.subject.subject !== null) {
-        const before = await usedMemory(redis);
-        const heap = await probe('subject', [server.url, 'perf-memory']);
-        const used = (await usedMemory(redis)) - before;
-        const keys = await keysBytes(redis, 'perf-memory:*');
-        subject = { heap, used, keys };
-        context.log(
-          `subject Counter, ${SERIES} series: ${formatNumber(heap.bytesPerSeries)} B/series heap (${formatNumber(heap.bytesPerSeriesAfterFlush ?? Number.NaN)} after flush), ${formatNumber(used / SERIES)} B/series used_memory, ${formatNumber(keys / SERIES)} B/series MEMORY USAGE`,
-        );
+        for (const kind of ['counter', 'histogram'] as const) {
+          const prefix = `perf-memory-${kind}`;
+          const before = await usedMemory(redis);
+          const heap = await probe('subject', kind, [server.url, prefix]);
+          const used = (await usedMemory(redis)) - before;
+          const keys = await keysBytes(redis, `${prefix}:*`);
+          subjects.set(kind, { heap, used, keys });
+          const n = kind === 'counter' ? SERIES : HISTOGRAM_SERIES;
+          context.log(
+            `subject ${kind}, ${n} series: ${formatNumber(heap.bytesPerSeries)} B/series in the process (${formatNumber(heap.bytesPerSeriesAfterFlush ?? Number.NaN)} after flush), ${formatNumber(used / n)} B/series used_memory, ${formatNumber(keys / n)} B/series MEMORY USAGE`,
+          );
+        }
       }
-      return { bareUsed, bareKey, subject };
+      return { bareUsed, bareKey, subjects };
     } finally {
       redis.disconnect();
     }
   });
 
-  const s = redisFigures.subject;
-  const perSeries = (bytes: number | undefined) => (bytes === undefined ? null : bytes / SERIES);
-  const heap = { unit: 'B/series heap', better: 'lower' as const };
+  const c = redisFigures.subjects.get('counter');
+  const h = redisFigures.subjects.get('histogram');
+  const per = (bytes: number | undefined, n: number) => (bytes === undefined ? null : bytes / n);
+  const heap = { unit: 'B/series in the process', better: 'lower' as const };
   const inRedis = { unit: 'B/series in Redis', better: 'lower' as const };
   const rows: Row[] = [
-    { ...heap, figure: { label: 'subject Counter, before flush', value: s?.heap.bytesPerSeries ?? null }, baseline: { label: 'prom-client Counter', value: prom.bytesPerSeries } },
-    { ...heap, figure: { label: 'subject Counter, after flush', value: s?.heap.bytesPerSeriesAfterFlush ?? null }, baseline: { label: 'prom-client Counter', value: prom.bytesPerSeries } },
+    { ...heap, figure: { label: 'subject Counter, before flush', value: c?.heap.bytesPerSeries ?? null }, baseline: { label: 'prom-client Counter', value: prom.bytesPerSeries } },
+    { ...heap, figure: { label: 'subject Counter, after flush', value: c?.heap.bytesPerSeriesAfterFlush ?? null }, baseline: { label: 'prom-client Counter', value: prom.bytesPerSeries } },
+    { ...heap, figure: { label: 'subject Histogram, before flush', value: h?.heap.bytesPerSeries ?? null }, baseline: { label: 'prom-client Histogram', value: promHistogram.bytesPerSeries } },
+    { ...heap, figure: { label: 'subject Histogram, after flush', value: h?.heap.bytesPerSeriesAfterFlush ?? null }, baseline: { label: 'prom-client Histogram', value: promHistogram.bytesPerSeries } },
     { ...heap, figure: { label: 'prom-client Counter', value: prom.bytesPerSeries }, baseline: { label: 'Map<JSON label key, number>', value: map.bytesPerSeries } },
     { ...heap, figure: { label: 'Map<JSON label key, number>', value: map.bytesPerSeries }, baseline: null },
-    { ...inRedis, figure: { label: 'subject, used_memory difference', value: perSeries(s?.used) }, baseline: { label: 'bare hash, used_memory difference', value: redisFigures.bareUsed / SERIES } },
-    { ...inRedis, figure: { label: 'subject, MEMORY USAGE of its keys', value: perSeries(s?.keys) }, baseline: { label: 'bare hash, MEMORY USAGE', value: redisFigures.bareKey / SERIES } },
+    { ...inRedis, figure: { label: 'subject Counter, used_memory difference', value: per(c?.used, SERIES) }, baseline: { label: 'bare hash, used_memory difference', value: redisFigures.bareUsed / SERIES } },
+    { ...inRedis, figure: { label: 'subject Counter, MEMORY USAGE of its keys', value: per(c?.keys, SERIES) }, baseline: { label: 'bare hash, MEMORY USAGE', value: redisFigures.bareKey / SERIES } },
+    { ...inRedis, figure: { label: 'subject Histogram, MEMORY USAGE of its keys', value: per(h?.keys, HISTOGRAM_SERIES) }, baseline: { label: 'bare hash, MEMORY USAGE', value: redisFigures.bareKey / SERIES } },
   ];
   return {
     rows,
     notes: [
-      `${SERIES.toLocaleString('en-US')} counter series with one label \`id\`, each in a fresh \`node --expose-gc\` process; heapUsed after three full GCs 20 ms apart, the label value strings made before the first reading; the subject's manager is created before the first reading too (its fixed cost is not per series).`,
-      `Redis baseline: one hash with the same ${SERIES.toLocaleString('en-US')} fields (\`["<i>"]\`) written by HINCRBYFLOAT, the least the subject's cluster hash can take. MEMORY USAGE with SAMPLES 0 (exact).`,
+      `${SERIES.toLocaleString('en-US')} counter series, or ${HISTOGRAM_SERIES.toLocaleString('en-US')} histogram series (default buckets, one observation each), with one label \`id\`, each store in a fresh \`node --expose-gc\` process; *in the process* = heapUsed + arrayBuffers (typed arrays keep their data outside the heap) after three full GCs 20 ms apart, the label value strings made before the first reading; the subject's manager is created before the first reading too (its fixed cost is not per series).`,
+      `Redis baseline: one hash with the same ${SERIES.toLocaleString('en-US')} fields (\`["<i>"]\`) written by HINCRBYFLOAT, the least the subject's cluster hash can take per counter series. A histogram series with one observation is 3 fields in the cluster hash (its bucket, sum, count: buckets never observed are not written). MEMORY USAGE with SAMPLES 0 (exact).`,
     ],
   };
 }

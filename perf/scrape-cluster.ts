@@ -2,6 +2,8 @@
 // workers; each registers the series in its global registry; the primary times
 // AggregatorRegistry.clusterMetrics() (IPC to every worker, JSON merge, render).
 // Usage: node dist/perf/scrape-cluster.js <workers> <counters> <histograms> <rounds>
+//    or: fork it with `serve` instead of <rounds>: it says {type: 'ready'} over IPC, then answers
+//        each {type: 'scrape'} with {type: 'scraped', ms, bytes, lines} until {type: 'stop'}.
 import cluster from 'node:cluster';
 import { AggregatorRegistry, Counter, Histogram } from 'prom-client';
 import { printResult } from './lib/proc.js';
@@ -11,6 +13,7 @@ import { median } from './lib/stats.js';
 const args = process.argv.slice(2);
 const workers = Number(args[0]);
 const shape = parseShape(args, 1);
+const serve = args[3] === 'serve';
 const rounds = Number(args[3] ?? 7);
 
 // In both primary and workers: the constructor installs prom-client's cluster IPC listeners.
@@ -29,6 +32,19 @@ if (cluster.isPrimary) {
   const startupMs = Date.now() - spawnStart;
 
   let text = await aggregator.clusterMetrics(); // warm-up
+  if (serve) {
+    process.on('message', (message: { type?: string }) => {
+      if (message.type === 'stop') cluster.disconnect(() => process.exit(0));
+      if (message.type !== 'scrape') return;
+      const start = process.hrtime.bigint();
+      void aggregator.clusterMetrics().then((scraped) => {
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        process.send?.({ type: 'scraped', ms, bytes: Buffer.byteLength(scraped), lines: scraped.split('\n').length });
+      });
+    });
+    process.send?.({ type: 'ready' });
+    await new Promise(() => {});
+  }
   const times: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const start = process.hrtime.bigint();

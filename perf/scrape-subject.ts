@@ -5,6 +5,9 @@
 //       own identity ({ host, pid, nonce }) and its own metrics kept out of the global registry.
 //   reader <url> <prefix> <rounds>
 //       times collector.metrics() from a process that wrote nothing; prints RESULT.
+//   serve <url> <prefix>
+//       the reader, forked: says ready over IPC, answers each {type: 'scrape'} with
+//       {type: 'scraped', ms, bytes, lines} until {type: 'stop'}.
 import { randomBytes } from 'node:crypto';
 import { printResult } from './lib/proc.js';
 import { COUNTER_NAME, fill, HISTOGRAM_NAME, parseShape } from './lib/series.js';
@@ -54,6 +57,23 @@ async function reader(subject: SubjectModule, args: readonly string[]): Promise<
   process.exit(0);
 }
 
+async function serve(subject: SubjectModule, args: readonly string[]): Promise<void> {
+  const [url = '', keyPrefix = ''] = args;
+  const storage = await openManager(subject, { url, keyPrefix, flushIntervalMs: FLUSH_NEVER_MS });
+  const collector = storage.getCollector();
+  await collector.metrics(); // warm-up
+  process.on('message', (message: { type?: string }) => {
+    if (message.type === 'stop') void storage.shutdown().finally(() => process.exit(0));
+    if (message.type !== 'scrape') return;
+    const start = process.hrtime.bigint();
+    void collector.metrics().then((text) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      process.send?.({ type: 'scraped', ms, bytes: Buffer.byteLength(text), lines: text.split('\n').length });
+    });
+  });
+  process.send?.({ type: 'ready' });
+}
+
 const [mode, ...rest] = process.argv.slice(2);
 const { subject, status } = await loadSubject();
 if (subject === null) {
@@ -62,7 +82,8 @@ if (subject === null) {
 }
 if (mode === 'writer') await writer(subject, rest);
 else if (mode === 'reader') await reader(subject, rest);
+else if (mode === 'serve') await serve(subject, rest);
 else {
-  console.error(`Expected mode \`writer\` or \`reader\`, got \`${String(mode)}\``);
+  console.error(`Expected mode \`writer\`, \`reader\` or \`serve\`, got \`${String(mode)}\``);
   process.exit(2);
 }

@@ -2,6 +2,7 @@
 import { formatNumber, formatRatio } from './format.js';
 import { BUSY_WARNING, machineLine, type Machine } from './machine.js';
 import { ratio, type Results, type SectionResult } from './results.js';
+import { targetsSection } from './targets.js';
 
 function table(section: SectionResult): string[] {
   const lines = [
@@ -46,6 +47,7 @@ export function renderReadme(results: Results, order: readonly string[], current
     `Machine of the latest run: ${machineLine(current)}.`,
     '',
   ];
+  out.push(...targetsSection(results));
   for (const id of order) {
     const section = results[id];
     if (section === undefined) {

@@ -184,14 +184,21 @@ export function perProcessFields(family: MetricFamily, value: RedisValue): strin
   return [];
 }
 
-/** The script's ARGV after KEYS, for a batch. */
+/**
+ * The script's ARGV after KEYS, for a batch. The sums, sets and dels each travel as ONE string,
+ * items joined by '\n': ioredis spends CPU per argument (~1 µs of the 2 µs a series cost when every
+ * field and delta was an argument), one join costs far less, and the script splits it back.
+ * No item can hold a raw newline: fields are JSON arrays (JSON escapes it) with `#le`, `#sum`,
+ * `#count`, `#<slot>` or `@` added, and values are numbers or base64. The meta pairs (rare, and
+ * help text may hold a newline) stay separate arguments.
+ */
 export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: number, meta: readonly string[]): (string | number)[] {
   const withMeta = (batch.flags & FLAG_META) !== 0;
   const m = withMeta ? meta : [];
   return [
     processId, batch.seq, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
-    m.length / 2, batch.sums.length / 2, batch.sets.length / 2, batch.dels.length,
-    ...m, ...batch.sums, ...batch.sets, ...batch.dels,
+    m.length / 2, batch.sums.join('\n'), batch.sets.join('\n'), batch.dels.join('\n'),
+    ...m,
   ];
 }
 

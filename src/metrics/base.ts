@@ -138,6 +138,16 @@ function labelsOf(family: MetricFamily, args: readonly unknown[]): LabelValues |
   return labels;
 }
 
+/**
+ * The labels of a timer's end: `{ ...start, ...end }`, without the copy when one side is missing
+ * (the usual `startTimer()` then `end(labels)` costs no object per request).
+ */
+export function timerLabels<T extends string>(start: LabelValues<T> | undefined, end: LabelValues<T> | undefined): LabelValues<T> {
+  if (start === undefined) return end ?? {};
+  if (end === undefined) return start;
+  return { ...start, ...end };
+}
+
 /** Splits prom-client's `(labels?, value?)` arguments. */
 export function splitArgs(a: unknown, b: unknown): [LabelValues | undefined, unknown] {
   if (typeof a === 'object' && a !== null) return [a as LabelValues, b];

@@ -2,7 +2,7 @@ import { GaugeValue } from '../store/values.js';
 import { GAUGE_MODES, type GaugeMode, type LabelValues, type MetricFamily } from '../store/family.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue } from '../validation.js';
-import { Metric, splitArgs, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
   /**
@@ -113,7 +113,7 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeValue> {
     const start = process.hrtime.bigint();
     return (endLabels) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.set({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      this.set(timerLabels(labels, endLabels), seconds);
       return seconds;
     };
   }

@@ -1,7 +1,7 @@
 import { HistogramValue } from '../store/values.js';
 import type { LabelValues, MetricFamily } from '../store/family.js';
 import { invalidValue, validateBuckets } from '../validation.js';
-import { Metric, splitArgs, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   /** Upper bounds, increasing; `+Inf` is implied. @default prom-client's [0.005 ... 10] */
@@ -81,7 +81,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
     const start = process.hrtime.bigint();
     return (endLabels) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      this.observe(timerLabels(labels, endLabels), seconds);
       return seconds;
     };
   }

@@ -1,9 +1,9 @@
-import { SummaryValue, HDR_SCALE, newHdr } from '../store/values.js';
+import { SummaryValue, HDR_SCALE, newHdr, recordHdr } from '../store/values.js';
 import type { LabelValues, MetricFamily } from '../store/family.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue, validatePercentiles } from '../validation.js';
 import { summarySlot } from '../flush/batch.js';
-import { Metric, splitArgs, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
   /** @default [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999] */
@@ -36,7 +36,7 @@ function record(family: MetricFamily<SummaryValue>, v: SummaryValue, x: number):
     v.current = h;
     v.currentSlot = slot;
   }
-  v.current!.recordValue(Math.round(x * HDR_SCALE));
+  recordHdr(v.current!, Math.round(x * HDR_SCALE));
   if (v.lastDirtySlot !== slot) {
     v.dirtySlots.add(slot);
     v.lastDirtySlot = slot;
@@ -104,7 +104,7 @@ export class Summary<T extends string = string> extends Metric<T, SummaryValue> 
     const start = process.hrtime.bigint();
     return (endLabels) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      this.observe(timerLabels(labels, endLabels), seconds);
       return seconds;
     };
   }

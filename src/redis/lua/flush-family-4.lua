@@ -12,8 +12,12 @@
   ARGV[4]  ttl seconds of the process hash
   ARGV[5]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
   ARGV[6]  clientNowMs: the process's clock when it built the batch ('@' fields are moved to Redis time)
-  ARGV[7]  nMeta, ARGV[8] nSum, ARGV[9] nSet, ARGV[10] nDel: counts of the lists that follow
-  ARGV[11..] meta field/value pairs, sum field/delta pairs, set field/value pairs, fields to delete
+  ARGV[7]  nMeta: the number of meta field/value pairs at ARGV[11..]
+  ARGV[8]  sums: field/delta pairs summed into the cluster hash, packed as one string:
+           'f1\nd1\nf2\nd2...' ('' for none; no field or value holds a raw newline)
+  ARGV[9]  sets: field/value pairs set in the process hash, packed the same way
+  ARGV[10] dels: fields deleted from the process hash, 'f1\nf2...'
+  ARGV[11..] meta field/value pairs (separate arguments: help text may hold a newline)
 
   Returns {status, epoch, repaired}:
     1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
@@ -52,7 +56,24 @@ if seq <= last then return {0, epoch, 0} end
 local status = 1
 if expectProcess and not reset and redis.call('EXISTS', KEYS[3]) == 0 then status = 2 end
 
-local nMeta, nSum, nSet, nDel = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+-- ARGV[8..10] arrive packed (see above). They are unpacked into ARGV[11 + 2 * nMeta ...], after the
+-- meta pairs, in the layout of one argument per item that the loops below read.
+local nMeta = tonumber(ARGV[7])
+local counts = {}
+local at = 11 + 2 * nMeta
+for list = 8, 10 do
+  local s, n = ARGV[list], 0
+  if s ~= '' then
+    local pos, stop, len = 1, 0, #s
+    repeat
+      stop = string.find(s, '\n', pos, true) or (len + 1)
+      ARGV[at] = string.sub(s, pos, stop - 1)
+      at, n, pos = at + 1, n + 1, stop + 1
+    until pos > len + 1
+  end
+  counts[list - 7] = n
+end
+local nSum, nSet, nDel = counts[1] / 2, counts[2] / 2, counts[3]
 local i = 11
 if writeMeta or reset then
   for j = 0, nMeta - 1 do redis.call('HSET', KEYS[4], ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end

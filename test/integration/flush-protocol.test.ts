@@ -1,0 +1,100 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { Counter, Gauge, Histogram, Summary, RedisStorageManager } from '../../src/index.js';
+
+// The flush script receives sums, sets and dels packed into one '\n'-joined argument each. These
+// tests write through one process and read through another (or raw Redis), so that every list of
+// the protocol, and every character a label value may hold, is checked on what Redis applied.
+describe('flush protocol: packed sums, sets and dels', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  before(async () => {
+    server = await startRedis();
+    redis = new Redis(server.port, server.host);
+  });
+  after(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  const manager = (prefix: string, host: string) =>
+    new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, maxSeriesPerMetric: 100_000, identity: { host, pid: 1, nonce: 'n' } });
+
+  it('label values with newlines, quotes, backslashes, # and @ land as themselves', async () => {
+    const prefix = newPrefix('packed');
+    const writer = manager(prefix, 'writer');
+    const reader = manager(prefix, 'reader');
+    await Promise.all([writer.waitUntilConnected(), reader.waitUntilConnected()]);
+    const odd = ['a\nb', '"q"', 'back\\slash', 'x#sum', '@at', '', 'ünï\u2028', '\r\n\n'];
+    const c = new Counter({ name: 'odd_total', help: 'Help with\na newline.', labelNames: ['v'], storage: writer, registers: [] });
+    odd.forEach((v, i) => c.inc({ v }, i + 0.5));
+    await writer.flush();
+    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family.hash}}`);
+    assert.deepEqual(cluster, Object.fromEntries(odd.map((v, i) => [JSON.stringify([v]), String(i + 0.5)])));
+    assert.equal(await redis.hget(`${prefix}:counter:cluster:meta:{${c.family.hash}}`, 'help'), 'Help with\na newline.');
+    const values = (await reader.getCollector().getFamily('odd_total')).values;
+    assert.deepEqual(
+      values.map((v) => [v.labels.v ?? '', v.value]).sort(),
+      odd.map((v, i) => [v, i + 0.5]).sort(),
+    );
+    await Promise.all([writer.shutdown(), reader.shutdown()]);
+  });
+
+  it('histograms, gauges with stamps, summaries and removals, read by another process', async () => {
+    const prefix = newPrefix('kinds');
+    const writer = manager(prefix, 'writer');
+    const reader = manager(prefix, 'reader');
+    await Promise.all([writer.waitUntilConnected(), reader.waitUntilConnected()]);
+    const storage = { storage: writer, registers: [] };
+    const h = new Histogram({ name: 'p_h', help: 'H.', labelNames: ['k'], buckets: [1, 2], ...storage });
+    h.observe({ k: 'a' }, 0.5);
+    h.observe({ k: 'a' }, 1.5);
+    h.observe({ k: 'a' }, 9);
+    const g = new Gauge({ name: 'p_g', help: 'G.', labelNames: ['k'], multiprocessMode: 'mostrecent', ...storage });
+    g.set({ k: 'kept' }, 3);
+    g.set({ k: 'gone' }, 4);
+    const s = new Summary({ name: 'p_s', help: 'S.', percentiles: [0.5], ...storage });
+    [1, 2, 3].forEach((x) => s.observe(x));
+    await writer.flush();
+
+    const processKey = `${prefix}:gauge_mostrecent:writer:1:n:metric:{${g.family.hash}}`;
+    const before = await redis.hgetall(processKey);
+    assert.deepEqual(Object.keys(before).sort(), ['@["gone"]', '@["kept"]', '["gone"]', '["kept"]']);
+    // '@' stamps are moved to Redis time by the script: within a minute of Redis's clock.
+    const [sec] = await redis.time();
+    assert.ok(Math.abs(Number(before['@["kept"]']) - Number(sec) * 1000) < 60_000, `stamp ${before['@["kept"]']}`);
+
+    g.remove({ k: 'gone' });
+    await writer.flush();
+    assert.deepEqual(Object.keys(await redis.hgetall(processKey)).sort(), ['@["kept"]', '["kept"]']);
+
+    const text = await reader.getCollector().metrics();
+    assert.match(text, /^p_h_bucket\{k="a",le="1"\} 1$/m);
+    assert.match(text, /^p_h_bucket\{k="a",le="2"\} 2$/m);
+    assert.match(text, /^p_h_bucket\{k="a",le="\+Inf"\} 3$/m);
+    assert.match(text, /^p_h_sum\{k="a"\} 11$/m);
+    assert.match(text, /^p_g\{k="kept"\} 3$/m);
+    assert.doesNotMatch(text, /gone/);
+    assert.match(text, /^p_s\{quantile="0.5"\} 2$/m);
+    assert.match(text, /^p_s_count 3$/m);
+    await Promise.all([writer.shutdown(), reader.shutdown()]);
+  });
+
+  it('a family larger than one script call is split and summed exactly', async () => {
+    const prefix = newPrefix('split');
+    const writer = manager(prefix, 'writer');
+    await writer.waitUntilConnected();
+    const c = new Counter({ name: 'wide_total', help: 'W.', labelNames: ['i'], storage: writer, registers: [] });
+    const n = 12_345;
+    for (let round = 1; round <= 2; round++) {
+      for (let i = 0; i < n; i++) c.inc({ i }, 0.25 * round);
+      await writer.flush();
+    }
+    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family.hash}}`);
+    assert.equal(Object.keys(cluster).length, n);
+    for (let i = 0; i < n; i++) assert.equal(cluster[`["${i}"]`], '0.75');
+    await writer.shutdown();
+  });
+});
