@@ -57,6 +57,12 @@ export interface RedisStorageOptions {
    * (then re-raise the signal). @default true (`REDIS_EXIT_HOOKS`)
    */
   exitHooks?: boolean;
+  /**
+   * Longest run of synchronous flush or collect work before yielding to the event loop: lower keeps
+   * the loop more responsive with very many series, higher flushes them a little faster.
+   * @default 4 (`REDIS_SLICE_MS`)
+   */
+  sliceMs?: number;
   /** Most label sets a metric keeps; new ones past it are dropped and counted. @default 10000 (`REDIS_MAX_SERIES_PER_METRIC`) */
   maxSeriesPerMetric?: number;
   /** After each flush, wait for this many replicas to acknowledge it (`WAIT`). @default 0 (`REDIS_WAIT_REPLICAS`) */
@@ -92,6 +98,7 @@ export interface ResolvedConfig {
   readonly collectTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly exitHooks: boolean;
+  readonly sliceMs: number;
   readonly maxSeriesPerMetric: number;
   readonly waitReplicas: number;
   readonly waitTimeoutMs: number;
@@ -129,6 +136,7 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     liveTimeoutMs: pick(options.liveTimeoutMs, env, 'liveTimeoutMs', 'REDIS_LIVE_TIMEOUT_MS', 3 * flushIntervalMs, integer(1, 86_400_000)),
     flushTimeoutMs: pick(options.flushTimeoutMs, env, 'flushTimeoutMs', 'REDIS_FLUSH_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
     collectTimeoutMs: pick(options.collectTimeoutMs, env, 'collectTimeoutMs', 'REDIS_COLLECT_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
+    sliceMs: pick(options.sliceMs, env, 'sliceMs', 'REDIS_SLICE_MS', 4, integer(1, 1000)),
     shutdownTimeoutMs: pick(options.shutdownTimeoutMs, env, 'shutdownTimeoutMs', 'REDIS_SHUTDOWN_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
     exitHooks: pick(options.exitHooks, env, 'exitHooks', 'REDIS_EXIT_HOOKS', true, boolean),
     maxSeriesPerMetric: pick(options.maxSeriesPerMetric, env, 'maxSeriesPerMetric', 'REDIS_MAX_SERIES_PER_METRIC', 10_000, integer(1, 100_000_000)),

@@ -183,7 +183,7 @@ export class RedisMultiProcessCollector {
     const started = performance.now();
     const { dict, client, identity, stats } = this.parts;
     await Promise.all(this.parts.callbacks().map((cb) => cb()));
-    const pacer = new Pacer();
+    const pacer = new Pacer(this.parts.config.sliceMs);
     let snapshots: FamilySnapshot[] = [];
     let live = new Set<string>([identity.id]);
     if (client) {

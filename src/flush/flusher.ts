@@ -113,7 +113,7 @@ export class Flusher {
         batches.push(...family.pending);
       }
     }
-    const pacer = new Pacer();
+    const pacer = new Pacer(this.config.sliceMs);
     const sent = new Set<MetricFamily>(retrying);
     for (const family of dirty) {
       if (retrying.has(family) || !this.dict.families.has(family.def.name)) {

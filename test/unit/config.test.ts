@@ -21,7 +21,7 @@ describe('configuration: defaults', () => {
         ssl: false, sslCaFile: undefined, sslCertFile: undefined, sslKeyFile: undefined, sslVerify: true,
         clusterNodes: [], sentinels: [], sentinelName: 'mymaster', sentinelPassword: undefined,
         keyPrefix: 'prometheus', ttlSeconds: 300, flushIntervalMs: 1000, liveTimeoutMs: 3000, flushTimeoutMs: 5000,
-        collectTimeoutMs: 5000, shutdownTimeoutMs: 5000, exitHooks: true, maxSeriesPerMetric: 10000, waitReplicas: 0, waitTimeoutMs: 1000, identity: undefined,
+        collectTimeoutMs: 5000, shutdownTimeoutMs: 5000, exitHooks: true, sliceMs: 4, maxSeriesPerMetric: 10000, waitReplicas: 0, waitTimeoutMs: 1000, identity: undefined,
       },
     );
     assert.ok(Object.isFrozen(c));
@@ -52,6 +52,7 @@ describe('configuration: every error names the variable and the value', () => {
   it('REDIS_FLUSH_TIMEOUT_MS', () => rejects({ REDIS_FLUSH_TIMEOUT_MS: 'never' }, 'Invalid environment variable REDIS_FLUSH_TIMEOUT_MS: expected an integer from 1 to 3600000, got `never` (string)'));
   it('REDIS_COLLECT_TIMEOUT_MS', () => rejects({ REDIS_COLLECT_TIMEOUT_MS: '0' }, 'Invalid environment variable REDIS_COLLECT_TIMEOUT_MS: expected an integer from 1 to 3600000, got `0` (string)'));
   it('REDIS_MAX_SERIES_PER_METRIC', () => rejects({ REDIS_MAX_SERIES_PER_METRIC: '0' }, 'Invalid environment variable REDIS_MAX_SERIES_PER_METRIC: expected an integer from 1 to 100000000, got `0` (string)'));
+  it('REDIS_SLICE_MS', () => rejects({ REDIS_SLICE_MS: '0' }, 'Invalid environment variable REDIS_SLICE_MS: expected an integer from 1 to 1000, got `0` (string)'));
   it('REDIS_WAIT_REPLICAS', () => rejects({ REDIS_WAIT_REPLICAS: 'all' }, 'Invalid environment variable REDIS_WAIT_REPLICAS: expected an integer from 0 to 100, got `all` (string)'));
   it('REDIS_KEY_PREFIX with a brace', () => rejects({ REDIS_KEY_PREFIX: 'app{1}' }, 'Invalid environment variable REDIS_KEY_PREFIX: expected no braces or white space (they would break Redis Cluster hash tags), got `app{1}` (string)'));
   it('REDIS_HOST blank', () => rejects({ REDIS_HOST: '  ' }, 'Invalid environment variable REDIS_HOST: expected a non-empty string, got `  ` (string)'));
