@@ -36,6 +36,12 @@ function sourceRevision(): string {
 
 async function main(): Promise<number> {
   const requested = process.argv.slice(2);
+  if (requested.length === 1 && requested[0] === 'readme') {
+    // Rewrites README.md from results.json (and the scripts' own files) without measuring anything.
+    writeFileSync(`${PERF_DIR}README.md`, renderReadme(loadResults(`${PERF_DIR}results.json`), ORDER, describeMachine(await redisServerVersion())));
+    console.log('wrote perf/README.md');
+    return 0;
+  }
   const unknown = requested.filter((id) => !ORDER.includes(id));
   if (unknown.length > 0) {
     console.error(`Unknown section ${unknown.map((u) => `\`${u}\``).join(', ')}; expected some of: ${ORDER.join(', ')}`);

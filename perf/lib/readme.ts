@@ -1,4 +1,6 @@
 // Renders perf/README.md from perf/results.json. The README is generated: every run rewrites it.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { formatNumber, formatRatio } from './format.js';
 import { BUSY_WARNING, machineLine, type Machine } from './machine.js';
 import { ratio, type Results, type SectionResult } from './results.js';
@@ -65,5 +67,23 @@ export function renderReadme(results: Results, order: readonly string[], current
     if (section.notes.length > 0) out.push('');
     if (section.curves !== undefined) out.push('![Scrape time against the number of processes](scaling.svg)', '');
   }
+  out.push(...ownScripts());
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/**
+ * Figures of the benchmarks that run as scripts of their own (they start many processes or take
+ * minutes): their latest output, embedded so that this file has every figure.
+ */
+function ownScripts(): string[] {
+  const out: string[] = [];
+  for (const [file, title] of [['SCALE.md', 'scale: scrape time and Redis memory, 1 to 256 processes'], ['EVENT-LOOP.md', 'event-loop: delay while flushing and collecting 100,000 series']] as const) {
+    const path = fileURLToPath(new URL(`../../../perf/${file}`, import.meta.url));
+    if (!existsSync(path)) continue;
+    const body = readFileSync(path, 'utf8').split('\n');
+    // Drop the file's own title; its subsections become level 3.
+    const text = body.filter((line, i) => !(i === 0 && line.startsWith('#'))).map((line) => (line.startsWith('## ') ? `#${line}` : line));
+    out.push(`## ${title}`, '', `From \`perf/${file}\`, written by its script (see there how to run it).`, '', ...text, '');
+  }
+  return out;
 }
