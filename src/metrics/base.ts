@@ -148,6 +148,19 @@ export function timerLabels<T extends string>(start: LabelValues<T> | undefined,
   return { ...start, ...end };
 }
 
+/**
+ * prom-client's `startTimer()`: the returned function hands the seconds elapsed to `record`, with
+ * the end labels, and returns them.
+ */
+export function startClock<L>(record: (seconds: number, endLabels: L | undefined) => void): (endLabels?: L) => number {
+  const start = process.hrtime.bigint();
+  return (endLabels) => {
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    record(seconds, endLabels);
+    return seconds;
+  };
+}
+
 /** Splits prom-client's `(labels?, value?)` arguments. */
 export function splitArgs(a: unknown, b: unknown): [LabelValues | undefined, unknown] {
   if (typeof a === 'object' && a !== null) return [a as LabelValues, b];

@@ -2,7 +2,7 @@ import { GaugeValue } from '../store/values.js';
 import { GAUGE_MODES, type GaugeMode, type LabelValues, type MetricFamily } from '../store/family.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue } from '../validation.js';
-import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
   /**
@@ -45,12 +45,7 @@ export class GaugeChild {
   }
 
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.set(seconds);
-      return seconds;
-    };
+    return startClock((seconds) => this.set(seconds));
   }
 
   #write(x: number, add: boolean): void {
@@ -110,12 +105,7 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeValue> {
 
   /** Returns a function that sets the gauge to the seconds elapsed and returns them. */
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.set(timerLabels(labels, endLabels), seconds);
-      return seconds;
-    };
+    return startClock((seconds, endLabels: LabelValues<T> | undefined) => this.set(timerLabels(labels, endLabels), seconds));
   }
 
   labels(...values: Array<string | number>): GaugeChild;

@@ -1,7 +1,7 @@
 import { HistogramValue } from '../store/values.js';
 import type { LabelValues, MetricFamily } from '../store/family.js';
 import { invalidValue, validateBuckets } from '../validation.js';
-import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   /** Upper bounds, increasing; `+Inf` is implied. @default prom-client's [0.005 ... 10] */
@@ -46,12 +46,7 @@ export class HistogramChild {
   }
 
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe(seconds);
-      return seconds;
-    };
+    return startClock((seconds) => this.observe(seconds));
   }
 }
 
@@ -78,12 +73,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
   }
 
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe(timerLabels(labels, endLabels), seconds);
-      return seconds;
-    };
+    return startClock((seconds, endLabels: LabelValues<T> | undefined) => this.observe(timerLabels(labels, endLabels), seconds));
   }
 
   labels(...values: Array<string | number>): HistogramChild;

@@ -3,7 +3,7 @@ import type { LabelValues, MetricFamily } from '../store/family.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue, validatePercentiles } from '../validation.js';
 import { summarySlot } from '../flush/batch.js';
-import { Metric, splitArgs, timerLabels, type MetricConfiguration } from './base.js';
+import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
   /** @default [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999] */
@@ -63,12 +63,7 @@ export class SummaryChild {
   }
 
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe(seconds);
-      return seconds;
-    };
+    return startClock((seconds) => this.observe(seconds));
   }
 }
 
@@ -101,12 +96,7 @@ export class Summary<T extends string = string> extends Metric<T, SummaryValue> 
   }
 
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe(timerLabels(labels, endLabels), seconds);
-      return seconds;
-    };
+    return startClock((seconds, endLabels: LabelValues<T> | undefined) => this.observe(timerLabels(labels, endLabels), seconds));
   }
 
   labels(...values: Array<string | number>): SummaryChild;

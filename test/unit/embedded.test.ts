@@ -69,4 +69,21 @@ describe('REDIS_ENABLED=false: the same API in one process, no Redis', () => {
     assert.equal(collector.contentType, Registry.OPENMETRICS_CONTENT_TYPE);
     assert.equal(await collector.metrics(), '# HELP om OM.\n# TYPE om counter\nom_total 3\n# EOF\n');
   });
+
+  it('startTimer() records the seconds it returns, with start and end labels merged', async () => {
+    const m = new RedisStorageManager({ env: {} });
+    const storage = { storage: m, registers: [] };
+    const h = new Histogram({ name: 't_seconds', help: 'T.', labelNames: ['route', 'code'], buckets: [10], ...storage });
+    const g = new Gauge({ name: 't_gauge', help: 'T.', multiprocessMode: 'max', ...storage });
+    const s = new Summary({ name: 't_summary', help: 'T.', percentiles: [0.5], ...storage });
+    const hs = h.startTimer({ route: '/a' })({ code: '200' });
+    const gs = g.startTimer()();
+    const ss = s.labels().startTimer()();
+    const values = async (metric: { get(): Promise<{ values: Array<{ value: number; labels: object; metricName?: string }> }> }, name: string) =>
+      (await metric.get()).values.filter((v) => v.metricName === name);
+    assert.deepEqual(await values(h, 't_seconds_sum'), [{ labels: { route: '/a', code: '200' }, value: hs, metricName: 't_seconds_sum' }]);
+    assert.deepEqual((await g.get()).values, [{ labels: {}, value: gs }]);
+    assert.deepEqual(await values(s, 't_summary_sum'), [{ labels: {}, value: ss, metricName: 't_summary_sum' }]);
+    assert.ok(hs > 0 && gs > 0 && ss > 0);
+  });
 });
