@@ -108,7 +108,13 @@ export class FamilyMerger {
   }
 
   async #histogram(s: FamilySnapshot, emit: SampleSink): Promise<void> {
-    const name = s.meta.name;
+    const bucketName = `${s.meta.name}_bucket`;
+    const sumName = `${s.meta.name}_sum`;
+    const countName = `${s.meta.name}_count`;
+    // The family's own bounds, sorted and formatted once: a series with no other bound (the usual
+    // case) reuses them; one with bounds of another deploy gets the union.
+    const metaLes = [...s.meta.buckets].sort((x, y) => x - y).map(String);
+    const known = new Set(metaLes);
     const groups = await this.#bySeries(s.sums);
     for (const key of await sortPaced([...groups.keys()], byCodeUnits, this.pacer)) {
       const pause = this.pacer.step();
@@ -116,23 +122,34 @@ export class FamilyMerger {
       const labels = this.#labelsOnce(key, s.meta.labelNames);
       if (!labels) continue;
       const g = groups.get(key)!;
-      const bounds = new Set<number>(s.meta.buckets);
+      let les = metaLes;
       for (const suffix of g.keys()) {
-        if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf') continue;
-        const b = Number(suffix);
-        if (Number.isFinite(b)) bounds.add(b);
-        else this.stats.bad('field');
+        if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf' || known.has(suffix)) continue;
+        les = this.#unionOfBounds(s.meta.buckets, g.keys());
+        break;
       }
       let acc = 0;
-      for (const b of [...bounds].sort((x, y) => x - y)) {
-        acc += g.get(String(b)) ?? 0;
-        emit({ ...labels, le: String(b) }, acc, `${name}_bucket`);
+      for (const le of les) {
+        acc += g.get(le) ?? 0;
+        emit({ ...labels, le }, acc, bucketName);
       }
       acc += g.get('+Inf') ?? 0;
-      emit({ ...labels, le: '+Inf' }, acc, `${name}_bucket`);
-      emit(labels, g.get('sum') ?? 0, `${name}_sum`);
-      emit(labels, g.get('count') ?? 0, `${name}_count`);
+      emit({ ...labels, le: '+Inf' }, acc, bucketName);
+      emit(labels, g.get('sum') ?? 0, sumName);
+      emit(labels, g.get('count') ?? 0, countName);
     }
+  }
+
+  /** The family's bounds and a series' own, sorted, as `le` strings; a suffix that is no number is counted. */
+  #unionOfBounds(buckets: readonly number[], suffixes: Iterable<string>): string[] {
+    const bounds = new Set<number>(buckets);
+    for (const suffix of suffixes) {
+      if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf') continue;
+      const b = Number(suffix);
+      if (Number.isFinite(b)) bounds.add(b);
+      else this.stats.bad('field');
+    }
+    return [...bounds].sort((x, y) => x - y).map(String);
   }
 
   async #summary(s: FamilySnapshot, emit: SampleSink): Promise<void> {

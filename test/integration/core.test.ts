@@ -196,4 +196,29 @@ describe('core behaviour against a real Redis', () => {
     assert.deepEqual((await registry.getMetricsAsJSON()).map((m) => m.name), ['plain_total', 'shared_total', 'worker_jobs_total']);
     await Promise.all([worker.shutdown(), primary.shutdown()]);
   });
+
+  it('a histogram whose buckets changed between deploys shows the union of both, cumulated', async () => {
+    const prefix = newPrefix('buckets');
+    const old = manager(server, prefix, 'old');
+    const next = manager(server, prefix, 'new');
+    const reader = manager(server, prefix, 'reader');
+    await Promise.all([old.waitUntilConnected(), next.waitUntilConnected(), reader.waitUntilConnected()]);
+    const opts = { name: 'lat_seconds', help: 'Latency.', registers: [] };
+    const before = new Histogram({ ...opts, buckets: [1, 5], storage: old });
+    const after = new Histogram({ ...opts, buckets: [1, 2, 5], storage: next });
+    [0.5, 1.5, 3, 9].forEach((x) => before.observe(x));
+    [0.5, 1.5, 3, 9].forEach((x) => after.observe(x));
+    await next.flush();
+    await old.flush(); // its meta (buckets 1, 5) is the one in Redis now: le="2" comes from the data
+    assert.deepEqual((await reader.getCollector().metrics()).split('\n').slice(2, 9), [
+      'lat_seconds_bucket{le="1"} 2',
+      'lat_seconds_bucket{le="2"} 3', // only the new process knows this bound: 1.5 of the old one is in its le="5"
+      'lat_seconds_bucket{le="5"} 6',
+      'lat_seconds_bucket{le="+Inf"} 8',
+      'lat_seconds_sum 28',
+      'lat_seconds_count 8',
+      '',
+    ]);
+    await Promise.all([old.shutdown(), next.shutdown(), reader.shutdown()]);
+  });
 });
