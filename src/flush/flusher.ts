@@ -22,7 +22,8 @@ export class Flusher {
   #queued: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
-  #lastTtlRefreshMs = 0;
+  /** The first refresh is due a third of the TTL after start: the flush script sets the TTL itself. */
+  #lastTtlRefreshMs = Date.now();
   /** Processes the heartbeat pruned: their fields are removed from every family's seq hash. */
   #pruned: string[] = [];
   readonly #indexed = new Set<MetricFamily>();
@@ -52,6 +53,9 @@ export class Flusher {
       this.#verify = true;
       if (!this.#isStopped) this.flush().catch(() => {});
     });
+    // A Redis Cluster client stays `ready` while one shard fails over (maybe to an empty replica);
+    // it reports the new master as a new node.
+    if (client.isCluster()) client.redis.on('+node', () => (this.#verify = true));
   }
 
   start(): void {
@@ -168,6 +172,9 @@ export class Flusher {
     // Idle per-process hashes of a live process must not expire: refresh them well within the TTL.
     if (nowMs - this.#lastTtlRefreshMs >= (this.config.ttlSeconds * 1000) / 3) {
       this.#lastTtlRefreshMs = nowMs;
+      // And check every family's epoch at the next flush: a safety net for a loss no event told of
+      // (one Cluster node restarted empty behind the same address).
+      this.#verify = true;
       for (const f of this.dict.families.values()) {
         // Also re-index, in case the node holding the index lost it.
         if (this.#indexed.has(f)) commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
