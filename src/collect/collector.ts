@@ -11,7 +11,7 @@ import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import type { SelfStats } from '../stats.js';
 import type { MetricObjectWithValues } from '../metrics/base.js';
-import { FamilyMerger, type SampleSink } from './merge.js';
+import { FamilyMerger, type SampleSink, type SeriesOrder } from './merge.js';
 import { addLocalSums, localProcessFields, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 
 export interface CollectorParts {
@@ -45,6 +45,8 @@ export class RedisMultiProcessCollector {
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
   readonly #wrapped = new WeakSet<Registry>();
+  /** Counter series orders of the last collect (see SeriesOrder). */
+  #orders = new Map<string, SeriesOrder>();
 
   constructor(readonly parts: CollectorParts) {}
 
@@ -172,7 +174,9 @@ export class RedisMultiProcessCollector {
       const family: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
       out.set(meta.name, family);
       return (labels, value, metricName) => {
-        family.values.push(metricName === undefined ? { labels, value } : { labels, value, metricName });
+        // A copy: the merge's labels objects are kept for the next scrape, and get() hands these out.
+        const own = { ...labels };
+        family.values.push(metricName === undefined ? { labels: own, value } : { labels: own, value, metricName });
       };
     });
     return out;
@@ -193,7 +197,8 @@ export class RedisMultiProcessCollector {
     } else {
       for (const family of dict.families.values()) snapshots.push(localSnapshot(family, identity.id, -1, 0));
     }
-    const merger = new FamilyMerger(stats, Date.now(), pacer);
+    const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
+    const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
     const seen = new Set<string>();
     for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
       if (seen.has(s.meta.name)) {
@@ -203,6 +208,8 @@ export class RedisMultiProcessCollector {
       seen.add(s.meta.name);
       await merger.mergeInto(s, live, open(s.meta));
     }
+    // Only the families of this collect are kept: one gone from Redis is forgotten.
+    this.#orders = orders.next;
     stats.collects++;
     stats.processesLive = live.size;
     stats.lastCollectDurationMs = performance.now() - started;

@@ -9,6 +9,18 @@ import { byCodeUnits, sortPaced } from './paced-sort.js';
 
 type Labels = Record<string, string>;
 
+/**
+ * A counter family's series in exposition order with their parsed labels, kept from one scrape to
+ * the next: while the set of fields stays the same (the usual case), a scrape neither sorts nor
+ * parses them again. The labels objects are shared between scrapes: sinks must not change them.
+ */
+export interface SeriesOrder {
+  readonly labelNames: string;
+  readonly fields: readonly string[];
+  readonly labels: readonly (Labels | null)[];
+  readonly known: ReadonlySet<string>;
+}
+
 /** Receives the samples of a family in exposition order. */
 export type SampleSink = (labels: Labels, value: number, metricName?: string) => void;
 
@@ -21,7 +33,16 @@ export class FamilyMerger {
   /** Per family (the label names are fixed within one): a gauge field recurs in every process. */
   #labelCache = new Map<string, Labels | null>();
 
-  constructor(readonly stats: SelfStats, readonly nowMs: number, readonly pacer = new Pacer()) {}
+  /**
+   * @param orders series orders of the last scrape by family name (read), and where this scrape's
+   *   go (written); the caller swaps them so that families gone from Redis are forgotten.
+   */
+  constructor(
+    readonly stats: SelfStats,
+    readonly nowMs: number,
+    readonly pacer = new Pacer(),
+    readonly orders: { readonly last: ReadonlyMap<string, SeriesOrder>; readonly next: Map<string, SeriesOrder> } = { last: new Map(), next: new Map() },
+  ) {}
 
   /** Merges one family into prom-client's `get()` shape; yields to the event loop between slices of a large one. */
   async merge(s: FamilySnapshot, live: ReadonlySet<string>): Promise<MetricObjectWithValues> {
@@ -51,30 +72,66 @@ export class FamilyMerger {
     const cacheKey = field;
     let labels = this.#labelCache.get(cacheKey);
     if (labels !== undefined) return labels;
-    labels = null;
-    try {
-      const values = JSON.parse(field) as unknown;
-      if (Array.isArray(values) && values.length === names.length && values.every((v) => typeof v === 'string')) {
-        labels = {};
-        names.forEach((n, i) => {
-          if (values[i] !== '') labels![n] = values[i] as string;
-        });
-      }
-    } catch {
-      // counted below
-    }
+    labels = this.#parseLabels(field, names);
     if (labels === null) this.stats.bad('field');
     this.#labelCache.set(cacheKey, labels);
     return labels;
   }
 
+  /** Parses a field into labels (empty values left out), or null when it is not one of ours. */
+  #parseLabels(field: string, names: readonly string[]): Labels | null {
+    try {
+      const values = JSON.parse(field) as unknown;
+      if (!Array.isArray(values) || values.length !== names.length || !values.every((v) => typeof v === 'string')) return null;
+      const labels: Labels = {};
+      names.forEach((n, i) => {
+        if (values[i] !== '') labels[n] = values[i] as string;
+      });
+      return labels;
+    } catch {
+      return null;
+    }
+  }
+
   async #counter(s: FamilySnapshot, emit: SampleSink): Promise<void> {
-    for (const field of await sortPaced([...s.sums.keys()], byCodeUnits, this.pacer)) {
-      const labels = this.#labelsOnce(field, s.meta.labelNames);
-      if (labels) emit(labels, s.sums.get(field)!);
+    const order = await this.#orderOf(s);
+    for (let i = 0; i < order.fields.length; i++) {
+      const labels = order.labels[i]!;
+      // A field that is not a label set is counted at every scrape, as when it was parsed.
+      if (labels) emit(labels, s.sums.get(order.fields[i]!)!);
+      else this.stats.bad('field');
       const pause = this.pacer.step();
       if (pause) await pause;
     }
+  }
+
+  /** The family's fields sorted, with their labels: the last scrape's when the fields are the same. */
+  async #orderOf(s: FamilySnapshot): Promise<SeriesOrder> {
+    const labelNames = s.meta.labelNames.join(',');
+    const last = this.orders.last.get(s.meta.name);
+    let same = last !== undefined && last.labelNames === labelNames && last.fields.length === s.sums.size;
+    if (same) {
+      for (const field of s.sums.keys()) {
+        if (!last!.known.has(field)) {
+          same = false;
+          break;
+        }
+      }
+    }
+    let order: SeriesOrder;
+    if (same) order = last!;
+    else {
+      const fields = await sortPaced([...s.sums.keys()], byCodeUnits, this.pacer);
+      const labels: (Labels | null)[] = new Array(fields.length);
+      for (let i = 0; i < fields.length; i++) {
+        labels[i] = this.#parseLabels(fields[i]!, s.meta.labelNames);
+        const pause = this.pacer.step();
+        if (pause) await pause;
+      }
+      order = { labelNames, fields, labels, known: new Set(fields) };
+    }
+    this.orders.next.set(s.meta.name, order);
+    return order;
   }
 
   /** labels() without the cache, for fields seen once per family (no garbage for the collector). */

@@ -86,4 +86,22 @@ describe('REDIS_ENABLED=false: the same API in one process, no Redis', () => {
     assert.deepEqual(await values(s, 't_summary_sum'), [{ labels: {}, value: ss, metricName: 't_summary_sum' }]);
     assert.ok(hs > 0 && gs > 0 && ss > 0);
   });
+
+  it('a scrape after the set of series changed shows the new set (the order kept between scrapes is not reused)', async () => {
+    const m = new RedisStorageManager({ env: {} });
+    const c = new Counter({ name: 'set_total', help: 'S.', labelNames: ['k'], storage: m, registers: [] });
+    const samples = async () => (await m.getCollector().metrics()).split('\n').filter((l) => l.startsWith('set_total'));
+    c.inc({ k: 'b' }, 2);
+    c.inc({ k: 'a' }, 1);
+    assert.deepEqual(await samples(), ['set_total{k="a"} 1', 'set_total{k="b"} 2']);
+    assert.deepEqual(await samples(), ['set_total{k="a"} 1', 'set_total{k="b"} 2'], 'the same set again');
+    c.remove({ k: 'a' });
+    c.inc({ k: 'c' }, 3); // as many series as before, not the same ones
+    assert.deepEqual(await samples(), ['set_total{k="b"} 2', 'set_total{k="c"} 3']);
+    c.inc({ k: '0' }, 4);
+    assert.deepEqual(await samples(), ['set_total{k="0"} 4', 'set_total{k="b"} 2', 'set_total{k="c"} 3']);
+    const json = await c.get();
+    (json.values[0]!.labels as Record<string, string>).k = 'mutated by the caller';
+    assert.deepEqual(await samples(), ['set_total{k="0"} 4', 'set_total{k="b"} 2', 'set_total{k="c"} 3'], 'get() hands out copies');
+  });
 });
