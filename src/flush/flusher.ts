@@ -148,11 +148,15 @@ export class Flusher {
     }
 
     commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode], key: keys.processes() });
+    // The family of each index HSET, by command position: its reply marks the family indexed.
+    const indexing = new Map<number, MetricFamily>();
+    const index = (f: MetricFamily): void => {
+      indexing.set(commands.length, f);
+      commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
+    };
     for (const batch of batches) {
       const f = batch.family;
-      if (!this.#indexed.has(f) || (batch.flags & 1) !== 0) {
-        commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
-      }
+      if (!this.#indexed.has(f) || (batch.flags & 1) !== 0) index(f);
       commands.push({
         name: 'pcrFlushFamily',
         args: [
@@ -177,7 +181,7 @@ export class Flusher {
       this.#verify = true;
       for (const f of this.dict.families.values()) {
         // Also re-index, in case the node holding the index lost it.
-        if (this.#indexed.has(f)) commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
+        if (this.#indexed.has(f)) index(f);
         if ((f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
           commands.push({ name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
         }
@@ -199,7 +203,8 @@ export class Flusher {
     let firstError: Error | undefined;
     let ci = 0;
     for (const command of commands) {
-      const reply = replies[ci++]!;
+      const reply = replies[ci]!;
+      const indexed = indexing.get(ci++);
       if (command.name === 'pcrHeartbeat') {
         if (reply.error) {
           failures++;
@@ -211,8 +216,8 @@ export class Flusher {
           if (this.#hasBeaten && wasKnown === 0 && mode === 'beat') this.#verify = true;
           this.#hasBeaten = true;
         }
-      } else if (command.name === 'hset' && command.args[0] === keys.families()) {
-        if (!reply.error) this.#indexed.add(this.#familyByHash(command.args[1] as string)!);
+      } else if (indexed !== undefined && !reply.error) {
+        this.#indexed.add(indexed);
       }
     }
     // Family replies, in batch order.
@@ -283,11 +288,6 @@ export class Flusher {
         this.dict.onFamilyDirty(f);
       }
     }
-  }
-
-  #familyByHash(hash: string): MetricFamily | undefined {
-    for (const f of this.dict.families.values()) if (f.hash === hash) return f;
-    return undefined;
   }
 }
 
