@@ -1,32 +1,23 @@
 // Issue 3, item 9: garbage under our prefix (a string where a hash belongs, a non-numeric field, a
 // field that is not a label set, a meta hash with an unknown type, a truncated HDR blob) is skipped
 // and counted in SelfStats.badData; the rest of the scrape is served; the scrape never crashes.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Gauge, Summary, RedisStorageManager, selfMetricsFor } from '../../src/index.js';
-import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { redisSuite } from '../helpers/redis-suite.js';
 import { startScraper } from '../helpers/scraper.js';
 import { samples } from './support.js';
 
 describe('bad data in Redis', () => {
-  let server: RedisServer;
-  const managers: RedisStorageManager[] = [];
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    await Promise.all(managers.map((m) => m.shutdown()));
-    await server?.stop();
-  });
+  const redis = redisSuite();
 
   async function writeGoodData(prefix: string) {
     const writer = new RedisStorageManager({
-      enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false,
+      enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false,
       identity: { host: 'w', pid: 1, nonce: 'n' },
     });
-    managers.push(writer);
+    redis.track(writer);
     const storage = { storage: writer, registers: [] };
     const jobs = new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['k'], ...storage });
     const victim = new Counter({ name: 'victim_total', help: 'Overwritten.', ...storage });
@@ -43,8 +34,8 @@ describe('bad data in Redis', () => {
   }
 
   async function scrapeOnce(prefix: string) {
-    const scraper = await startScraper(server, prefix, { exitHooks: false });
-    managers.push(scraper);
+    const scraper = await startScraper(redis.server, prefix, { exitHooks: false });
+    redis.track(scraper);
     const text = await scraper.getCollector().metrics();
     return { scraper, text, bad: Object.fromEntries([...scraper.stats.badData].sort()), total: scraper.stats.badDataTotal };
   }
@@ -56,22 +47,22 @@ describe('bad data in Redis', () => {
     assert.deepEqual(before.bad, {});
 
     // A string where the victim's cluster hash belongs.
-    await server.cli('DEL', `${prefix}:counter:cluster:metric:{${hashes.victim}}`);
-    await server.cli('SET', `${prefix}:counter:cluster:metric:{${hashes.victim}}`, 'garbage');
+    await redis.server.cli('DEL', `${prefix}:counter:cluster:metric:{${hashes.victim}}`);
+    await redis.server.cli('SET', `${prefix}:counter:cluster:metric:{${hashes.victim}}`, 'garbage');
     // A non-numeric value, and a field that is not a label set, in the counter's hash.
-    await server.cli('HSET', `${prefix}:counter:cluster:metric:{${hashes.jobs}}`, '["c"]', 'abc', 'not-json', '1');
+    await redis.server.cli('HSET', `${prefix}:counter:cluster:metric:{${hashes.jobs}}`, '["c"]', 'abc', 'not-json', '1');
     // A family in the index whose meta hash has an unknown type.
-    await server.cli('HSET', `${prefix}:families`, 'badbadbadbadbad0', 'counter');
-    await server.cli('HSET', `${prefix}:counter:cluster:meta:{badbadbadbadbad0}`, 'name', 'bogus', 'help', 'x', 'type', 'bogus');
-    await server.cli('HSET', `${prefix}:counter:cluster:metric:{badbadbadbadbad0}`, '[]', '7');
+    await redis.server.cli('HSET', `${prefix}:families`, 'badbadbadbadbad0', 'counter');
+    await redis.server.cli('HSET', `${prefix}:counter:cluster:meta:{badbadbadbadbad0}`, 'name', 'bogus', 'help', 'x', 'type', 'bogus');
+    await redis.server.cli('HSET', `${prefix}:counter:cluster:metric:{badbadbadbadbad0}`, '[]', '7');
     // A truncated HDR blob in the writer's summary hash.
     const procKey = `${prefix}:summary:w:1:n:metric:{${hashes.dur}}`;
-    const blob = await server.cli('HGET', procKey, '[]#0');
+    const blob = await redis.server.cli('HGET', procKey, '[]#0');
     assert.ok(blob.length > 20);
-    await server.cli('HSET', procKey, '[]#0', blob.slice(0, blob.length / 2));
+    await redis.server.cli('HSET', procKey, '[]#0', blob.slice(0, blob.length / 2));
     // A process whose gauge value is not a number.
-    await server.cli('ZADD', `${prefix}:processes:{registry}`, String(Date.now()), 'ghost');
-    await server.cli('HSET', `${prefix}:gauge_sum:ghost:metric:{${hashes.load}}`, '[]', 'xyz');
+    await redis.server.cli('ZADD', `${prefix}:processes:{registry}`, String(Date.now()), 'ghost');
+    await redis.server.cli('HSET', `${prefix}:gauge_sum:ghost:metric:{${hashes.load}}`, '[]', 'xyz');
 
     const after = await scrapeOnce(prefix);
     assert.equal(
@@ -102,8 +93,8 @@ describe('bad data in Redis', () => {
     const prefix = newPrefix('bad-index');
     const { writer } = await writeGoodData(prefix);
     for (const key of [`${prefix}:families`, `${prefix}:processes:{registry}`, `${prefix}:live:{registry}`]) {
-      await server.cli('DEL', key);
-      await server.cli('SET', key, 'garbage');
+      await redis.server.cli('DEL', key);
+      await redis.server.cli('SET', key, 'garbage');
     }
     const text = await writer.getCollector().metrics();
     assert.equal(samples(text, 'jobs_total', 'victim_total', 'load'), 'jobs_total{k="a"} 1\njobs_total{k="b"} 2\nload 4\nvictim_total 5');
@@ -120,28 +111,28 @@ describe('bad data in Redis', () => {
     const clusterKey = `${prefix}:counter:cluster:metric:{${hashes.jobs}}`;
 
     // A field of ours that holds no number: HINCRBYFLOAT would fail half-way through the batch.
-    await server.cli('HSET', clusterKey, '["b"]', 'garbage');
+    await redis.server.cli('HSET', clusterKey, '["b"]', 'garbage');
     jobs.inc({ k: 'a' }, 10);
     jobs.inc({ k: 'b' }, 3);
     jobs.inc({ k: 'c' }, 4);
     await writer.flush();
     await writer.flush();
     // `b` restarted from its delta; `a` and `c` were added exactly once.
-    assert.deepEqual(await server.cli('HMGET', clusterKey, '["a"]', '["b"]', '["c"]'), '11\n3\n4');
+    assert.deepEqual(await redis.server.cli('HMGET', clusterKey, '["a"]', '["b"]', '["c"]'), '11\n3\n4');
     assert.equal(writer.stats.badData.get('repaired'), 1);
 
     // A string where the whole cluster hash belongs: the script writes nothing, the batch waits.
-    await server.cli('DEL', clusterKey);
-    await server.cli('SET', clusterKey, 'garbage');
+    await redis.server.cli('DEL', clusterKey);
+    await redis.server.cli('SET', clusterKey, 'garbage');
     jobs.inc({ k: 'a' }, 5);
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS', message: /holds something else than a hash: family `jobs_total` waits until it is removed/ });
     jobs.inc({ k: 'a' }, 1);
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
     assert.equal(jobs.family.pending.length, 1);
     assert.equal(writer.stats.badData.get('flush-key'), 2);
-    await server.cli('DEL', clusterKey);
+    await redis.server.cli('DEL', clusterKey);
     await writer.flush(); // the waiting batch (+5)
     await writer.flush(); // then what came after it (+1)
-    assert.equal(await server.cli('HGET', clusterKey, '["a"]'), '6');
+    assert.equal(await redis.server.cli('HGET', clusterKey, '["a"]'), '6');
   });
 });

@@ -1,33 +1,24 @@
 // Issue 3, item 7: bounded memory under a cardinality explosion. Past maxSeriesPerMetric, new label
 // sets are dropped (never flushed) and counted in SelfStats.droppedSeries, with one warning per
 // process; the series kept are exact and nothing crashes.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Gauge, RedisStorageManager, selfMetricsFor } from '../../src/index.js';
-import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { redisSuite } from '../helpers/redis-suite.js';
 import { startScraper } from '../helpers/scraper.js';
 import { samples } from './support.js';
 
 describe('cardinality limit', () => {
-  let server: RedisServer;
-  const managers: RedisStorageManager[] = [];
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    await Promise.all(managers.map((m) => m.shutdown()));
-    await server?.stop();
-  });
+  const redis = redisSuite();
 
   it('drops label sets past the limit, counts every refused update, warns once, flushes the rest exactly', async () => {
     const prefix = newPrefix('cardinality');
     const writer = new RedisStorageManager({
-      enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: 3,
+      enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: 3,
       identity: { host: 'w', pid: 1, nonce: 'n' },
     });
-    managers.push(writer);
+    redis.track(writer);
     const storage = { storage: writer, registers: [] };
     const counter = new Counter({ name: 'req_total', help: 'Requests.', labelNames: ['user'], ...storage });
     const gauge = new Gauge({ name: 'sessions', help: 'Sessions.', labelNames: ['user'], multiprocessMode: 'sum', ...storage });
@@ -56,12 +47,12 @@ describe('cardinality limit', () => {
 
     await writer.waitUntilConnected(5000);
     await writer.flush();
-    const scraper = await startScraper(server, prefix, { exitHooks: false });
-    managers.push(scraper);
+    const scraper = await startScraper(redis.server, prefix, { exitHooks: false });
+    redis.track(scraper);
     const text = await scraper.getCollector().metrics();
     assert.equal(samples(text, 'req_total', 'sessions'), ['req_total{user="u0"} 2', 'req_total{user="u1"} 3', 'req_total{user="u2"} 2', 'sessions{user="u0"} 0', 'sessions{user="u1"} 1', 'sessions{user="u2"} 2'].join('\n'));
     // Nothing of the dropped label sets reached Redis.
-    const fields = await server.cli('HKEYS', `${prefix}:counter:cluster:metric:{${counter.family.hash}}`);
+    const fields = await redis.server.cli('HKEYS', `${prefix}:counter:cluster:metric:{${counter.family.hash}}`);
     assert.deepEqual(fields.split('\n').sort(), ['["u0"]', '["u1"]', '["u2"]']);
     // The self-monitoring counter carries the same number.
     selfMetricsFor(writer, { sampleRedisUsage: false }).refresh();

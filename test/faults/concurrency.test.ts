@@ -2,35 +2,26 @@
 // several ticks and sends it as several pipelines. Updates made while it runs are neither lost nor
 // counted twice, and a collect of the writing process started meanwhile counts every series once.
 // (The invariants at each single turn of the drain are checked in test/unit/drain.test.ts.)
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Counter, Histogram, RedisStorageManager } from '../../src/index.js';
-import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { redisSuite } from '../helpers/redis-suite.js';
 import { startScraper } from '../helpers/scraper.js';
 
 const SERIES = 60_000;
 
 describe('updates and collects during a sliced drain', () => {
-  let server: RedisServer;
-  const managers: RedisStorageManager[] = [];
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    await Promise.all(managers.map((m) => m.shutdown()));
-    await server?.stop();
-  });
+  const redis = redisSuite();
 
   it('nothing lost, nothing twice', async () => {
     const prefix = newPrefix('concurrency');
     const writer = new RedisStorageManager({
-      enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: SERIES,
+      enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: SERIES,
       collectTimeoutMs: 30_000, flushTimeoutMs: 30_000, sliceMs: 1, identity: { host: 'w', pid: 1, nonce: 'n' },
     });
-    managers.push(writer);
+    redis.track(writer);
     const counter = new Counter({ name: 'c_total', help: 'C.', labelNames: ['id'], storage: writer, registers: [] });
     const histogram = new Histogram({ name: 'h', help: 'H.', labelNames: ['id'], buckets: [1], storage: writer, registers: [] });
     await writer.waitUntilConnected(5000);
@@ -66,8 +57,8 @@ describe('updates and collects during a sliced drain', () => {
     assert.equal(total(byName.get('c_total')), 3 * SERIES + 2000);
     assert.equal(total(byName.get('h'), 'h_count'), 1001);
 
-    const scraper = await startScraper(server, prefix, { exitHooks: false, collectTimeoutMs: 30_000 });
-    managers.push(scraper);
+    const scraper = await startScraper(redis.server, prefix, { exitHooks: false, collectTimeoutMs: 30_000 });
+    redis.track(scraper);
     const families = new Map((await scraper.getCollector().collect()).map((f) => [f.name, f]));
     const values = families.get('c_total')!.values;
     assert.equal(values.length, SERIES);

@@ -1,42 +1,33 @@
 // A family's keys vanish while the connection stays up and the process registry is intact (one
 // Redis Cluster shard restarted empty behind the same address looks like this): no event tells the
 // writer, so the periodic epoch check (every third of the TTL) must find it and re-send the family.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, RedisStorageManager } from '../../src/index.js';
-import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { redisSuite } from '../helpers/redis-suite.js';
 import { startScraper } from '../helpers/scraper.js';
 
 describe('a family lost with no event', () => {
-  let server: RedisServer;
-  const managers: RedisStorageManager[] = [];
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    await Promise.all(managers.map((m) => m.shutdown()));
-    await server?.stop();
-  });
+  const redis = redisSuite();
 
   it('comes back within a third of the TTL and a flush interval, counted once', async () => {
     const prefix = newPrefix('silent-loss');
     const writer = new RedisStorageManager({
-      enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 100, ttlSeconds: 3, exitHooks: false, identity: { host: 'w', pid: 1, nonce: 'n' },
+      enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 100, ttlSeconds: 3, exitHooks: false, identity: { host: 'w', pid: 1, nonce: 'n' },
     });
-    managers.push(writer);
+    redis.track(writer);
     await writer.waitUntilConnected(5000);
     const counter = new Counter({ name: 'idle_total', help: 'Idle.', storage: writer, registers: [] });
     counter.inc(7);
     await writer.flush();
-    const scraper = await startScraper(server, prefix, { exitHooks: false });
-    managers.push(scraper);
+    const scraper = await startScraper(redis.server, prefix, { exitHooks: false });
+    redis.track(scraper);
     const sample = async () => (await scraper.getCollector().metrics()).split('\n').find((l) => l.startsWith('idle_total')) ?? '(none)';
     assert.equal(await sample(), 'idle_total 7');
 
     const h = counter.family.hash;
-    const deleted = await server.cli('DEL', `${prefix}:counter:cluster:seq:{${h}}`, `${prefix}:counter:cluster:metric:{${h}}`, `${prefix}:counter:cluster:meta:{${h}}`);
+    const deleted = await redis.server.cli('DEL', `${prefix}:counter:cluster:seq:{${h}}`, `${prefix}:counter:cluster:metric:{${h}}`, `${prefix}:counter:cluster:meta:{${h}}`);
     assert.equal(deleted, '3');
     const lostAt = Date.now();
     assert.equal(await sample(), '(none)');

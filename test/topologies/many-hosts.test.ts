@@ -1,6 +1,7 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { redisSuite } from '../helpers/redis-suite.js';
 import { familyText } from '../helpers/scraper.js';
 import { Counter, Gauge, Histogram, RedisStorageManager, type ProcessIdentityOptions } from '../../src/index.js';
 
@@ -16,22 +17,12 @@ const IDENTITIES: ReadonlyArray<Required<ProcessIdentityOptions>> = [
 ];
 
 describe('many hosts: processes with distinct identities share one Redis', () => {
-  let server: RedisServer;
+  const redis = redisSuite();
   const prefix = newPrefix('hosts');
-  const managers: RedisStorageManager[] = [];
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    await Promise.all(managers.map((m) => m.shutdown()));
-    await server?.stop();
-  });
 
   const manager = (identity: ProcessIdentityOptions) => {
-    const m = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 100, identity });
-    managers.push(m);
+    const m = new RedisStorageManager({ enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 100, identity });
+    redis.track(m);
     return m;
   };
 
