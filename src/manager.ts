@@ -85,15 +85,15 @@ export class RedisStorageManager {
   }
 
   /**
-   * Resolves once connected. Rejects after `timeoutMs`, or at once on a TLS or credentials error
-   * (TlsError, AuthError): waiting longer would not fix the configuration.
+   * Resolves once connected. Rejects after `timeoutMs`, or at once on a TLS, credentials or database
+   * error (TlsError, AuthError, ConfigError): waiting longer would not fix the configuration.
    */
   async waitUntilConnected(timeoutMs = this.config.flushTimeoutMs): Promise<void> {
     const client = this.client;
     if (!client) throw new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
     if (client.isConnected()) return;
     const known = client.lastError;
-    if (known instanceof TlsError || known instanceof AuthError) throw known;
+    if (isFatal(known)) throw known;
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
@@ -111,7 +111,7 @@ export class RedisStorageManager {
       // The client's own listener ran first and explained the error.
       const onError = () => {
         const error = client.lastError;
-        if (error instanceof TlsError || error instanceof AuthError) {
+        if (isFatal(error)) {
           done();
           reject(error);
         }
@@ -170,6 +170,11 @@ export class RedisStorageManager {
   addCollectCallback(name: string, callback: () => void | Promise<void>): void {
     this.#callbacks.set(name, callback);
   }
+}
+
+/** Errors that waiting longer would not fix: the configuration is wrong. */
+function isFatal(error: Error | undefined): error is Error {
+  return error instanceof TlsError || error instanceof AuthError || error instanceof ConfigError;
 }
 
 function validateIdentity(identity: NonNullable<ResolvedConfig['identity']>): void {

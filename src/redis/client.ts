@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
-import { AuthError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
+import { AuthError, ConfigError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { createConnection, describeTarget, slotOf, type RedisConnection } from './connect.js';
@@ -250,6 +250,8 @@ export class RedisStorageClient {
     const cause = (error as { lastNodeError?: Error }).lastNodeError;
     const explained = explainConnectionError(error, this.#config, this.#hasBeenReady) ?? (cause && explainConnectionError(cause, this.#config, this.#hasBeenReady));
     if (explained) this.#report(explained);
+    // A database the server lacks: ioredis would go on on database 0. Retrying cannot fix it.
+    if (explained instanceof ConfigError && this.#ownsConnection) this.redis.disconnect();
     // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
     else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;
     this.#logger.debug('redis.error', { message: (explained ?? error).message });

@@ -3,7 +3,7 @@ import { Redis, Cluster } from 'ioredis';
 import type { RedisOptions, ClusterOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
-import { parseHostPort, type ResolvedConfig } from '../config.js';
+import { isTlsConfig, parseHostPort, type ResolvedConfig } from '../config.js';
 import { redact, type Logger } from '../log.js';
 
 export type RedisConnection = Redis | Cluster;
@@ -23,6 +23,9 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: Math.max(config.flushTimeoutMs, config.collectTimeoutMs),
+    // ioredis' 10 s would also be how long a TLS handshake with a plaintext server hangs before
+    // anything says so.
+    connectTimeout: Math.max(config.flushTimeoutMs, config.collectTimeoutMs),
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     connectionName: 'prom-client-redis',
     ...(tls ? { tls } : {}),
@@ -60,8 +63,7 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
 }
 
 function tlsOptions(config: ResolvedConfig, logger: Logger): ConnectionOptions | undefined {
-  const wanted = config.ssl || (config.url?.startsWith('rediss:') ?? false);
-  if (!wanted) return undefined;
+  if (!isTlsConfig(config)) return undefined;
   const read = (file: string | undefined, variable: string): Buffer | undefined => {
     if (file === undefined) return undefined;
     try {
