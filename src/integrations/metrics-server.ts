@@ -97,7 +97,7 @@ export interface Health {
 /** Healthy when Redis answers PING within the collect timeout. */
 export async function checkHealth(storage: RedisStorageManager): Promise<Health> {
   const client = storage.client;
-  if (!client) return { ok: false, body: { status: 'unavailable', redis: 'disabled', error: 'Redis is not enabled (REDIS_ENABLED)' } };
+  if (!client) return { ok: false, body: { status: 'unavailable', redis: 'disabled', error: storage.lastError?.message ?? 'Redis is not enabled (REDIS_ENABLED)' } };
   try {
     const [reply] = await client.run([{ name: 'ping', args: [] }], storage.config.collectTimeoutMs, 'health');
     if (reply?.error) throw reply.error;
