@@ -34,6 +34,7 @@ export class RedisStorageClient {
   #lastError: Error | undefined;
   #lastWarned = '';
   #hasBeenReady = false;
+  #isClosing = false;
 
   constructor(config: ResolvedConfig, logger: Logger, connection?: RedisConnection) {
     this.keys = new KeyBuilder(config.keyPrefix);
@@ -165,6 +166,7 @@ export class RedisStorageClient {
   /** QUIT (waits for the replies of commands in flight). A borrowed connection is left open. */
   async close(): Promise<void> {
     if (!this.#ownsConnection) return;
+    this.#isClosing = true;
     // QUIT on a connection that is not ready would wait for commandTimeout (a TLS connection the
     // server already dropped, say): there is nothing to say goodbye to.
     if (!this.isConnected()) {
@@ -180,7 +182,10 @@ export class RedisStorageClient {
 
   /** Drops an owned connection at once, without waiting for Redis, and stops reconnecting. */
   disconnect(): void {
-    if (this.#ownsConnection && this.redis.status !== 'end') this.redis.disconnect();
+    if (this.#ownsConnection && this.redis.status !== 'end') {
+      this.#isClosing = true;
+      this.redis.disconnect();
+    }
   }
 
   async #runGroup(commands: readonly RedisCommand[], group: readonly number[], replies: Reply[], what: string, waitReplicas: number): Promise<void> {
@@ -246,12 +251,20 @@ export class RedisStorageClient {
   }
 
   #onConnectionError(error: Error): void {
+    // Our own close() cuts a connection short (a TLS handshake in progress): not news.
+    if (this.#isClosing) {
+      this.#logger.debug('redis.error', { message: error.message, closing: true });
+      return;
+    }
     // A Cluster's "Failed to refresh slots cache." carries the node's own reason.
     const cause = (error as { lastNodeError?: Error }).lastNodeError;
     const explained = explainConnectionError(error, this.#config, this.#hasBeenReady) ?? (cause && explainConnectionError(cause, this.#config, this.#hasBeenReady));
     if (explained) this.#report(explained);
     // A database the server lacks: ioredis would go on on database 0. Retrying cannot fix it.
-    if (explained instanceof ConfigError && this.#ownsConnection) this.redis.disconnect();
+    if (explained instanceof ConfigError && this.#ownsConnection) {
+      this.#isClosing = true;
+      this.redis.disconnect();
+    }
     // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
     else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;
     this.#logger.debug('redis.error', { message: (explained ?? error).message });

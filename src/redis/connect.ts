@@ -49,13 +49,15 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
     });
   }
   if (config.url !== undefined) {
-    // URL credentials and db win over the separate settings, as in ioredis.
+    // URL credentials and db win over the separate settings, as in ioredis; the settings fill what the URL leaves out.
     const { username: _u, password: _p, db: _d, ...rest } = common;
     const url = new URL(config.url);
     return new Redis(config.url, {
       ...rest,
       ...(url.username || config.username === undefined ? {} : { username: config.username }),
       ...(url.password || config.password === undefined ? {} : { password: config.password }),
+      // Without a database in the URL, REDIS_DB still counts: ignoring it would write to database 0.
+      ...(url.pathname.length > 1 || url.searchParams.has('db') ? {} : { db: config.db }),
       ...(url.protocol === 'rediss:' && !tls ? { tls: {} } : {}),
     });
   }

@@ -38,7 +38,7 @@ export function explainConnectionError(error: Error, config: ResolvedConfig, has
   }
   if (!isTls && !hasBeenReady && /ECONNRESET/.test(`${code} ${message}`)) {
     return new RedisOperationError(
-      `The Redis server closed the connection before it ever answered (${message}): if it speaks only TLS (tls-port), set REDIS_SSL=true or use a rediss:// URL`,
+      `The Redis server closed the connection before it ever answered (${code || message}): it stopped, or it speaks only TLS on this port (then set REDIS_SSL=true or use a rediss:// URL)`,
     );
   }
   if (isTls && !hasBeenReady && config.sslCertFile === undefined && /ECONNRESET|EPIPE/.test(`${code} ${message}`)) {

@@ -114,7 +114,7 @@ describe('connection errors name the setting to fix', () => {
     assert.equal(explainConnectionError(reset, resolveConfig({}, {}), false)?.code, 'ERR_PCR_REDIS');
     assert.equal(
       explainConnectionError(reset, resolveConfig({}, {}), false)?.message,
-      'The Redis server closed the connection before it ever answered (read ECONNRESET): if it speaks only TLS (tls-port), set REDIS_SSL=true or use a rediss:// URL',
+      'The Redis server closed the connection before it ever answered (ECONNRESET): it stopped, or it speaks only TLS on this port (then set REDIS_SSL=true or use a rediss:// URL)',
     );
     assert.equal(explainConnectionError(reset, resolveConfig({}, {}), true), undefined);
   });
