@@ -13,8 +13,8 @@ const PROBE = fileURLToPath(new URL('../fixtures/connect-probe.js', import.meta.
 /** Every character a URL, a shell or a JSON log could mangle. */
 const PASSWORD = `p@ss:w/rd %#?&=+"'\\ü€!$*{}`;
 const WRONG_PASSWORD = `wr0ng:@/%"'\\ pass`;
-/** The minimal rights, as docs/scale-out.md lists them (standalone, no WAIT, db 0). */
-const MINIMAL_COMMANDS = '-@all +eval +evalsha +hset +hget +hdel +hgetall +hincrbyfloat +hkeys +type +exists +expire +zadd +zrem +zrange +zrangebyscore +zscore +time +info +client|setname';
+/** The minimal rights, as README.md and docs/scale-out.md list them (standalone, no WAIT, db 0); acl-readme.test.ts checks the printed line itself. */
+const MINIMAL_COMMANDS = '-@all +eval +evalsha +hset +hget +hdel +hgetall +hincrbyfloat +hkeys +type +exists +expire +zadd +zrem +zrange +zrangebyscore +zscore +time +info +client|setname +ping +memory|usage';
 
 interface ProbeResult {
   connected: boolean;
