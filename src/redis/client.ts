@@ -57,6 +57,7 @@ export class RedisStorageClient {
     // A Cluster reports a node's own failure (TLS, AUTH) here, and only a summary as 'error'.
     this.redis.on('node error', (error: Error) => this.#onConnectionError(error));
     this.redis.on('ready', () => {
+      if (this.#isClosing) return;
       this.#lastError = undefined;
       this.#hasBeenReady = true;
       logger.debug('redis.ready');
@@ -264,6 +265,8 @@ export class RedisStorageClient {
     if (explained instanceof ConfigError && this.#ownsConnection) {
       this.#isClosing = true;
       this.redis.disconnect();
+      // disconnect() only half-closes: the ready check's reply could still arrive and make it `ready`.
+      if (!(this.redis instanceof Cluster)) this.redis.stream?.destroy();
     }
     // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
     else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;
