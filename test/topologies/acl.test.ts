@@ -103,6 +103,16 @@ describe('ACL users: a user limited to our prefix and commands, a password with 
     assertNoPassword(output, WRONG_PASSWORD);
   });
 
+  it('a wrong password in REDIS_URL names the URL\'s user and the URL, never the password', async () => {
+    const url = `redis://metrics:${encodeURIComponent(WRONG_PASSWORD)}@${server.host}:${server.port}`;
+    const { result, output } = await probe({ REDIS_URL: url, REDIS_KEY_PREFIX: prefix });
+    assert.deepEqual(result.error, {
+      code: 'ERR_PCR_AUTH',
+      message: 'Redis refused the credentials of user `metrics` (WRONGPASS invalid username-password pair or user is disabled.): check the user and password in REDIS_URL (url)',
+    });
+    assertNoPassword(output, WRONG_PASSWORD);
+  });
+
   it('DEBUG=ioredis:* (ioredis prints AUTH with the password) is warned about', async () => {
     const { result, output } = await probe({ ...base, REDIS_DEBUG: 'false', DEBUG: 'ioredis:*', REDIS_USERNAME: 'metrics', REDIS_PASSWORD: PASSWORD });
     assert.equal(result.flushed, true);
