@@ -8,15 +8,18 @@ import { runCluster } from './integrations/launcher.js';
 import { startMetricsServer } from './integrations/metrics-server.js';
 import { selfMetricsFor } from './integrations/self-metrics.js';
 import { serveSettings } from './integrations/env.js';
+import { loadWebConfig } from './integrations/web-config.js';
 import { statusReport } from './integrations/status.js';
 
 const USAGE = `Usage:
-  prom-client-redis run [--workers N] [--port P] [--bind ADDR] app.js [app args...]
+  prom-client-redis run [--workers N] [--port P] [--bind ADDR] [--web.config.file FILE] app.js [app args...]
       Runs app.js in N node:cluster workers (WEB_CONCURRENCY, else one per CPU), instruments
       every HTTP server it creates, restarts crashed workers, and serves the cluster-wide
       /metrics on PROMETHEUS_METRICS_PORT (9092) at PROMETHEUS_BIND_ADDRESS (0.0.0.0).
-  prom-client-redis serve [--port P] [--bind ADDR]
+  prom-client-redis serve [--port P] [--bind ADDR] [--web.config.file FILE]
       Serves /metrics and /health from Redis alone (no app in this process).
+  --web.config.file FILE (PROM_CLIENT_REDIS_WEB_CONFIG_FILE): TLS and basic auth of /metrics, in the
+      web config format of Prometheus' exporters (README.md, Security).
   prom-client-redis status
       Prints what Redis holds under REDIS_KEY_PREFIX and the backend's own figures.
 
@@ -51,9 +54,9 @@ async function main(argv: string[]): Promise<number> {
 
 /** Options before the app path are ours; everything from the app path on belongs to the app. */
 async function run(argv: string[]): Promise<number> {
-  const firstPositional = argv.findIndex((a, i) => !a.startsWith('-') && !['--workers', '-w', '--port', '-p', '--bind', '-b'].includes(argv[i - 1] ?? ''));
+  const firstPositional = argv.findIndex((a, i) => !a.startsWith('-') && !['--workers', '-w', '--port', '-p', '--bind', '-b', '--web.config.file'].includes(argv[i - 1] ?? ''));
   const own = firstPositional === -1 ? argv : argv.slice(0, firstPositional);
-  const { values } = parseArgs({ args: own, options: { workers: { type: 'string', short: 'w' }, port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' } } });
+  const { values } = parseArgs({ args: own, options: { workers: { type: 'string', short: 'w' }, port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' }, 'web.config.file': { type: 'string' } } });
   if (firstPositional === -1) throw new UsageError('Expected the path of the app script: prom-client-redis run [--workers N] app.js');
   const handle = await runCluster({
     app: argv[firstPositional]!,
@@ -61,6 +64,7 @@ async function run(argv: string[]): Promise<number> {
     ...(values.workers === undefined ? {} : { workers: integerOption('--workers', values.workers, 1) }),
     ...(values.port === undefined ? {} : { metricsPort: integerOption('--port', values.port, 0) }),
     ...(values.bind === undefined ? {} : { bindAddress: values.bind }),
+    ...(values['web.config.file'] === undefined ? {} : { webConfigFile: values['web.config.file'] }),
   });
   await untilSignal();
   await handle.stop();
@@ -68,8 +72,11 @@ async function run(argv: string[]): Promise<number> {
 }
 
 async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' } } });
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' }, 'web.config.file': { type: 'string' } } });
   const settings = serveSettings();
+  const webConfigFile = values['web.config.file'] ?? settings.webConfigFile;
+  // Checked before Redis is waited for: a bad file fails the start at once.
+  const webConfig = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
   // The exporter only reads Redis: it is pointless without it, so it is on whatever REDIS_ENABLED says.
   const storage = new RedisStorageManager({ enabled: true });
   selfMetricsFor(storage);
@@ -79,6 +86,8 @@ async function serve(argv: string[]): Promise<number> {
     storage,
     port: values.port === undefined ? settings.metricsPort : integerOption('--port', values.port, 0),
     bindAddress: values.bind ?? settings.bindAddress,
+    maxConnections: settings.maxConnections,
+    ...(webConfig ? { webConfig } : {}),
   });
   process.stdout.write(`[prom-client-redis] exporter: metrics on ${server.url}/metrics, health on ${server.url}/health\n`);
   await untilSignal();

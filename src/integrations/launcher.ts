@@ -8,6 +8,7 @@ import { RedisStorageManager, type RedisStorageManagerOptions } from '../manager
 import { ConfigError } from '../errors.js';
 import { launcherSettings, NONCE_VARIABLE } from './env.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { loadWebConfig } from './web-config.js';
 import { selfMetricsFor } from './self-metrics.js';
 
 
@@ -22,6 +23,10 @@ export interface ClusterOptions {
   metricsPort?: number;
   /** @default PROMETHEUS_BIND_ADDRESS, else '0.0.0.0' */
   bindAddress?: string;
+  /** exporter-toolkit web config file of /metrics (TLS, basic auth), checked before any worker starts. @default PROM_CLIENT_REDIS_WEB_CONFIG_FILE, else none */
+  webConfigFile?: string;
+  /** Connections /metrics accepts at once. @default PROM_CLIENT_REDIS_MAX_CONNECTIONS, else 64 */
+  maxConnections?: number;
   /** How long a stopping worker may finish its requests. @default PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS, else 10000 */
   drainTimeoutMs?: number;
   /** Options of the primary's storage manager (workers read the environment). @default Redis enabled unless REDIS_ENABLED=false */
@@ -57,6 +62,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   if (!Number.isInteger(workers) || workers < 1) throw new ConfigError(`Expected option \`workers\` to be an integer >= 1, got \`${workers}\``);
   const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
   const log = options.log ?? ((line: string) => process.stdout.write(`[prom-client-redis] ${line}\n`));
+  const webConfigFile = options.webConfigFile ?? settings.webConfigFile;
+  // Before Redis and the workers: a bad file stops the start with nothing to undo.
+  const webConfig = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
   // The launcher exists to merge workers through Redis: on unless turned off explicitly.
   const redisEnabled = process.env.REDIS_ENABLED === undefined || process.env.REDIS_ENABLED === '';
   const storage = new RedisStorageManager({ ...(redisEnabled ? { enabled: true } : {}), ...options.storage });
@@ -115,7 +123,13 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
 
   let server: MetricsServer;
   try {
-    server = await startMetricsServer({ storage, port: options.metricsPort ?? settings.metricsPort, bindAddress: options.bindAddress ?? settings.bindAddress });
+    server = await startMetricsServer({
+      storage,
+      port: options.metricsPort ?? settings.metricsPort,
+      bindAddress: options.bindAddress ?? settings.bindAddress,
+      maxConnections: options.maxConnections ?? settings.maxConnections,
+      ...(webConfig ? { webConfig } : {}),
+    });
   } catch (error) {
     await storage.shutdown();
     throw error;
