@@ -1,31 +1,23 @@
 // The library's own timers come from node:timers, not the globals: an app's fake timers (Jest's
 // useFakeTimers) must not stop a collect or a flush.
-import { setTimeout, clearTimeout, setImmediate } from 'node:timers';
+import { setTimeout, clearTimeout } from 'node:timers';
 import { Cluster } from 'ioredis';
-import type { ChainableCommander } from 'ioredis';
 import { AuthError, ConfigError, PromClientRedisError, RedisOperationError, TimeoutError, TlsError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { createConnection, describeTarget, slotOf, type RedisConnection } from './connect.js';
-import { explainCommandError, explainConnectionError, isRedirection, waitShortfall } from './connection-errors.js';
+import { explainConnectionError } from './connection-errors.js';
+import { deliver, type RedisCommand, type Reply } from './dispatch.js';
 import { KeyBuilder } from './keys.js';
 import { SCRIPTS } from './scripts.js';
 
-/** One command of a batch; `key` routes it to its node in Redis Cluster. */
-export interface RedisCommand {
-  readonly name: string;
-  readonly args: readonly (string | number)[];
-  readonly key?: string;
-}
-
-export type Reply = { readonly error: Error | null; readonly value: unknown };
-
-export type { RedisConnection };
+export type { RedisCommand, Reply, RedisConnection };
 export { slotOf };
 
 /**
  * Owns (or borrows) the ioredis connection: standalone, Sentinel or Cluster, with TLS and ACL
- * users. Runs batches as one pipeline per Redis node and never queues commands while offline:
+ * users. Runs batches as one pipeline per Redis node, each node on its own (see dispatch.ts), and
+ * never queues commands while offline:
  * the shadow store is the buffer, not the client.
  */
 export class RedisStorageClient {
@@ -111,67 +103,113 @@ export class RedisStorageClient {
 
   /**
    * Sends the commands, one pipeline per node, all nodes in parallel, and returns one reply per
-   * command in order. Fails as a whole only when not connected or past the timeout.
+   * command in order once every node has answered. Fails as a whole only when not connected or
+   * past the timeout. See send() for the replies node by node.
+   */
+  async run(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas = 0): Promise<Reply[]> {
+    const replies: Reply[] = new Array(commands.length);
+    const failed = await this.#dispatch(commands, timeoutMs, what, waitReplicas, (i, reply) => (replies[i] = reply));
+    if (failed) throw failed;
+    return replies;
+  }
+
+  /**
+   * Sends the commands like run(), but returns one promise per command, settled as soon as the
+   * command's node has answered (or failed): a dead Cluster master or a slot stuck in migration
+   * delays its own commands only. The promises never reject: a command that fails, is not sent
+   * (not connected) or is not answered within `timeoutMs` (counted from now, for each node on its
+   * own) settles with its error.
    *
    * With `waitReplicas`, each node's pipeline ends in `WAIT n timeout` on the same connection, and
    * every reply of a node whose WAIT saw fewer replicas becomes a ReplicationError: the caller
-   * treats the flush as failed and re-sends it (a no-op for Redis if it was applied, by the seq).
-   * In a Cluster, commands redirected during a slot move or a failover (MOVED, ASK, TRYAGAIN,
-   * CLUSTERDOWN, a closed node connection) were not applied, or are idempotent: they are sent
-   * again with a fresh slot table while time remains.
+   * treats those commands as failed and re-sends them (a no-op for Redis if applied, by the seq).
    */
-  async run(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas = 0): Promise<Reply[]> {
-    if (commands.length === 0) return [];
+  send(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas = 0): Promise<Reply>[] {
+    const settlers: Array<(reply: Reply) => void> = new Array(commands.length);
+    const promises = commands.map((_, i) => new Promise<Reply>((resolve) => (settlers[i] = resolve)));
+    void this.#dispatch(commands, timeoutMs, what, waitReplicas, (i, reply) => settlers[i]!(reply));
+    return promises;
+  }
+
+  /**
+   * Delivers the commands (see dispatch.ts) and calls `onReply` once per command. Resolves with the
+   * error that failed the batch as a whole (not connected, past the deadline), if any; never rejects.
+   */
+  async #dispatch(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas: number, onReply: (i: number, reply: Reply) => void): Promise<Error | undefined> {
+    if (commands.length === 0) return undefined;
     const deadline = Date.now() + timeoutMs;
+    const open = new Set(commands.map((_, i) => i));
+    let isRefused = false;
+    const settle = (i: number, reply: Reply): void => {
+      if (!open.delete(i)) return;
+      if (reply.error instanceof AuthError) isRefused = true;
+      onReply(i, reply);
+    };
+    const failAll = (error: Error): Error => {
+      for (const i of [...open]) settle(i, { error, value: null });
+      return error;
+    };
     if (!this.isConnected()) {
       // Right after start, the first connection is still being made: wait for it (within the
       // timeout) rather than fail every first scrape and flush of a process. Later, a connection
       // that is down fails at once: the caller keeps its data and a scrape answers 503 quickly.
-      if (this.#hasBeenReady) throw this.notConnected(what);
-      await this.waitUntilReady(timeoutMs, what).catch((error: unknown) => {
+      if (this.#hasBeenReady) return failAll(this.notConnected(what));
+      try {
+        await this.waitUntilReady(timeoutMs, what);
+      } catch (error) {
         // A configuration fault (TLS, credentials, database): said as for a connection that is down.
-        throw isFatal(error as Error) ? this.notConnected(what) : error;
-      });
-    }
-    const replies: Reply[] = new Array(commands.length);
-    const attempts = async () => {
-      let todo = commands.map((_, i) => i);
-      for (let attempt = 1; ; attempt++) {
-        await Promise.all(this.#groupByNode(commands, todo).map((group) => this.#runGroup(commands, group, replies, what, waitReplicas)));
-        todo = todo.filter((i) => isRedirection(replies[i]!.error));
-        if (todo.length === 0 || !(this.redis instanceof Cluster) || Date.now() >= deadline) return;
-        if (attempt === 2) break;
-        await refreshSlots(this.redis);
+        return failAll(isFatal(error as Error) ? this.notConnected(what) : (error as Error));
       }
-      // Still redirected: a slot is being migrated (ASK, TRYAGAIN), which a pipeline cannot follow.
-      // One by one, ioredis follows ASK with ASKING and waits out TRYAGAIN itself.
-      await Promise.all(todo.map((i) => this.#runAlone(commands[i]!, i, replies, what, waitReplicas)));
-    };
+    }
+    let timedOut: TimeoutError | undefined;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      const left = Math.max(1, deadline - Date.now());
-      timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), left);
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`);
+        failAll(timedOut);
+        resolve();
+      }, Math.max(1, deadline - Date.now()));
       // The socket is ref()ed while a batch is in flight (see #setRef): that holds the process.
       timer.unref();
     });
     this.#inFlight++;
     this.#setRef();
     try {
-      const sent = attempts();
-      sent.catch(() => {});
-      await Promise.race([sent, timeout]);
-    } catch (error) {
-      // ioredis' own errors (connection lost mid-pipeline, ...) get our code, the original as cause.
-      if (error instanceof PromClientRedisError) throw error;
-      throw new RedisOperationError(`${what}: ${(error as Error).message}`, { cause: error });
+      const delivered = deliver(commands, [...open], {
+        redis: this.redis,
+        config: this.#config,
+        what,
+        waitReplicas,
+        deadline,
+        settle,
+        onAuthError: (error) => this.#report(error),
+        refreshSlots: () => this.#refreshSlots(),
+      }).catch((error: unknown) => {
+        // ioredis' own errors (connection lost mid-pipeline, ...) get our code, the original as cause.
+        const e = error as Error;
+        failAll(e instanceof PromClientRedisError ? e : new RedisOperationError(`${what}: ${e.message}`, { cause: e }));
+      });
+      await Promise.race([delivered, expired]);
     } finally {
       clearTimeout(timer);
       this.#inFlight--;
       this.#setRef();
     }
     // Rights granted since: the ACL error no longer describes the connection.
-    if (this.#lastError instanceof AuthError && this.isConnected() && !replies.some((r) => r.error instanceof AuthError)) this.#lastError = undefined;
-    return replies;
+    if (this.#lastError instanceof AuthError && this.isConnected() && !isRefused) this.#lastError = undefined;
+    return timedOut;
+  }
+
+  #refreshing: Promise<void> | undefined;
+
+  /** One slot-table refresh shared by every node that asks while it runs. */
+  #refreshSlots(): Promise<void> {
+    const cluster = this.redis;
+    if (!(cluster instanceof Cluster)) return Promise.resolve();
+    this.#refreshing ??= new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve())).finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
   }
 
   /** True once the connection has been ready at least once. */
@@ -250,68 +288,6 @@ export class RedisStorageClient {
     }
   }
 
-  async #runGroup(commands: readonly RedisCommand[], group: readonly number[], replies: Reply[], what: string, waitReplicas: number): Promise<void> {
-    // Encoding 100,000 series' worth of arguments at once would block the event loop: a node's
-    // commands go as several pipelines, one slice per tick. They share the node's connection, so
-    // Redis runs them in order (a pipeline was never atomic anyway), and the WAIT that ends the last
-    // one covers the writes of all of them.
-    const results: Array<[Error | null, unknown]> = new Array(group.length + (waitReplicas > 0 ? 1 : 0));
-    const execs: Promise<void>[] = [];
-    for (let start = 0; start < group.length; ) {
-      const from = start;
-      let args = 0;
-      while (start < group.length && (start === from || args < ARGS_PER_PIPELINE)) args += commands[group[start++]!]!.args.length;
-      const isLast = start === group.length;
-      const pipeline = this.redis.pipeline();
-      for (let j = from; j < start; j++) addCommand(pipeline, commands[group[j]!]!);
-      if (isLast && waitReplicas > 0) pipeline.call('wait', waitReplicas, this.#config.waitTimeoutMs);
-      const count = start - from + (isLast && waitReplicas > 0 ? 1 : 0);
-      execs.push(
-        pipeline.exec().then(
-          (r) => {
-            for (let j = 0; j < count; j++) results[from + j] = r?.[j] ?? [new RedisOperationError(`${what}: no reply`), null];
-          },
-          // ioredis refuses a whole Cluster pipeline whose keys its slot table places on two nodes
-          // (a stale table mid-failover): the other pipelines' replies still count.
-          (error: Error) => {
-            for (let j = 0; j < count; j++) results[from + j] = [error, null];
-          },
-        ),
-      );
-      if (!isLast) await new Promise((resolve) => setImmediate(resolve));
-    }
-    await Promise.all(execs);
-    let shortfall: Error | undefined;
-    if (waitReplicas > 0) {
-      const [waitError, acknowledged] = results[group.length] ?? [new RedisOperationError(`${what}: no reply to WAIT`), 0];
-      if (waitError) shortfall = explainCommandError(waitError, this.#config, what) ?? waitError;
-      else if (Number(acknowledged) < waitReplicas) shortfall = waitShortfall(acknowledged, waitReplicas, this.#config.waitTimeoutMs);
-    }
-    group.forEach((i, j) => {
-      const r = results[j];
-      let error = r === undefined ? new RedisOperationError(`${what}: no reply`) : r[0];
-      if (error) error = explainCommandError(error, this.#config, what) ?? error;
-      else if (shortfall) error = shortfall;
-      if (error instanceof AuthError) this.#report(error);
-      replies[i] = error ? { error, value: null } : { error: null, value: r![1] };
-    });
-  }
-
-  async #runAlone(command: RedisCommand, i: number, replies: Reply[], what: string, waitReplicas: number): Promise<void> {
-    try {
-      const fn = (this.redis as unknown as Record<string, unknown>)[command.name];
-      const value = typeof fn === 'function' && command.name.replace(/Buffer$/, '') in SCRIPTS
-        ? await (fn as (...a: unknown[]) => Promise<unknown>).apply(this.redis, command.args as unknown[])
-        : await this.redis.call(command.name, ...command.args);
-      // Its WAIT would go to another connection than the write: let the next flush re-send it
-      // (a no-op by the seq) in a pipeline whose WAIT covers this write.
-      replies[i] = waitReplicas > 0 ? { error: waitShortfall('unknown', waitReplicas, this.#config.waitTimeoutMs), value: null } : { error: null, value };
-    } catch (error) {
-      const e = error as Error;
-      replies[i] = { error: explainCommandError(e, this.#config, what) ?? e, value: null };
-    }
-  }
-
   #onConnectionError(error: Error): void {
     // Our own close() cuts a connection short (a TLS handshake in progress): not news.
     if (this.#isClosing) {
@@ -341,51 +317,9 @@ export class RedisStorageClient {
     this.#lastWarned = error.message;
     this.#logger.warn(error.message, { code: (error as { code?: string }).code });
   }
-
-  /**
-   * Groups command indexes by the nodes ioredis would send them to. The group is the slot's whole
-   * node list (master first), as ioredis itself checks a Cluster pipeline: grouping by master alone
-   * would mix slots whose lists differ after a MOVED and have the pipeline refused.
-   */
-  #groupByNode(commands: readonly RedisCommand[], indexes: readonly number[]): number[][] {
-    if (!(this.redis instanceof Cluster)) return [[...indexes]];
-    const cluster = this.redis;
-    const byNode = new Map<string, number[]>();
-    for (const i of indexes) {
-      const key = commands[i]!.key;
-      const node = key === undefined ? 'any' : (cluster.slots[slotOf(key)]?.join(';') ?? 'any');
-      let list = byNode.get(node);
-      if (!list) byNode.set(node, (list = []));
-      list.push(i);
-    }
-    // Keyless commands (TIME) ride with any node's pipeline.
-    const any = byNode.get('any');
-    if (any && byNode.size > 1) {
-      byNode.delete('any');
-      byNode.values().next().value!.push(...any);
-    }
-    return [...byNode.values()];
-  }
 }
 
 /** Errors that waiting longer would not fix: the configuration is wrong. */
 function isFatal(error: Error | undefined): error is Error {
   return error instanceof TlsError || error instanceof AuthError || error instanceof ConfigError;
-}
-
-/** Arguments per pipeline: a few milliseconds of encoding. */
-const ARGS_PER_PIPELINE = 20_000;
-
-function refreshSlots(cluster: Cluster): Promise<void> {
-  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
-}
-
-function addCommand(pipeline: ChainableCommander, command: RedisCommand): void {
-  const fn = (pipeline as unknown as Record<string, unknown>)[command.name];
-  // `<script>Buffer` is ioredis' variant of a script command that leaves bulk replies as Buffers.
-  if (typeof fn === 'function' && command.name.replace(/Buffer$/, '') in SCRIPTS) {
-    (fn as (...a: unknown[]) => unknown).apply(pipeline, command.args as unknown[]);
-  } else {
-    pipeline.call(command.name, ...command.args);
-  }
 }

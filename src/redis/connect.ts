@@ -36,6 +36,16 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
       enableOfflineQueue: false,
       clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
       slotsRefreshTimeout: 2000,
+      // The client retries a command the Cluster turned away once, after a slot-table refresh
+      // (src/redis/dispatch.ts); what still fails stays in the outbox for the next flush. ioredis'
+      // own retries of CLUSTERDOWN and of a closed node connection (up to 16 × 100 ms) would keep
+      // a dead master's commands in flight for seconds instead: they come back at once.
+      retryDelayOnClusterDown: 0,
+      retryDelayOnFailover: 0,
+      // TRYAGAIN (a multi-key call while its slot's keys are being moved) is waited out for 8 × 50 ms
+      // at most: a reshard left half done must not hold a flush (or the final one) for long.
+      retryDelayOnTryAgain: 50,
+      maxRedirections: 8,
     };
     return new Cluster(config.clusterNodes.map(parseHostPort), options);
   }

@@ -101,9 +101,59 @@ function urlHasCredentials(config: Pick<ResolvedConfig, 'url'>): boolean {
   return url.username !== '' || url.password !== '';
 }
 
+/**
+ * How a Cluster command was turned away without being applied, so that sending it again is right:
+ * `moved` (the slot table is stale), `ask` and `tryagain` (the slot is being migrated), `down`
+ * (CLUSTERDOWN: the slot has no master right now), `closed` (the node's connection is gone) and
+ * `regroup` (ioredis refused a pipeline whose keys its slot table, refreshed meanwhile, puts on two
+ * nodes). Undefined for anything else.
+ */
+export type Redirection = 'moved' | 'ask' | 'tryagain' | 'down' | 'closed' | 'regroup';
+
+export function redirectionOf(error: Error | null): Redirection | undefined {
+  if (error === null) return undefined;
+  const m = error.message;
+  if (m.startsWith('MOVED ')) return 'moved';
+  if (m.startsWith('ASK ')) return 'ask';
+  if (m.startsWith('TRYAGAIN ')) return 'tryagain';
+  if (m.startsWith('CLUSTERDOWN ')) return 'down';
+  if (/^Connection is closed|isn't ready/.test(m)) return 'closed';
+  if (m.startsWith('All keys in the pipeline should belong to the same slots allocation group')) return 'regroup';
+  return undefined;
+}
+
 /** Errors that say a cluster command was not run where it was sent, so sending it again is right. */
 export function isRedirection(error: Error | null): boolean {
-  return error !== null && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) |^Connection is closed|isn't ready/.test(error.message);
+  return redirectionOf(error) !== undefined;
+}
+
+/**
+ * The kind a failed flush is counted under (`prom_client_redis_flush_errors_total{kind}`), from
+ * its first error: `timeout` (no answer in time), `replication` (WAIT saw too few replicas),
+ * `cluster` (the Cluster turned the command away: MOVED, ASK, TRYAGAIN, CLUSTERDOWN, too many
+ * redirections), `connection` (not connected, or a node's connection closed), `command` (Redis
+ * refused the command itself: ACL rights, `maxmemory` with noeviction, any other error reply) and
+ * `other` (anything else: garbage where one of our keys belongs, a bug).
+ */
+export type FlushErrorKind = 'timeout' | 'replication' | 'cluster' | 'connection' | 'command' | 'other';
+
+export function flushErrorKind(error: Error): FlushErrorKind {
+  const code = (error as { code?: string }).code;
+  if (code === 'ERR_PCR_TIMEOUT') return 'timeout';
+  if (code === 'ERR_PCR_REPLICAS') return 'replication';
+  if (code === 'ERR_PCR_AUTH') return 'command';
+  // Our wrapper of an ioredis error: its cause says what happened.
+  const cause = (error as { cause?: unknown }).cause;
+  if (code === 'ERR_PCR_REDIS' && cause instanceof Error) return flushErrorKind(cause);
+  const m = error.message;
+  if (/holds something else than a hash/.test(m)) return 'other';
+  const kind = redirectionOf(error);
+  if (kind === 'closed') return 'connection';
+  if (kind !== undefined || /^Too many Cluster redirections|Failed to refresh slots cache|Cluster (isn't ready|is ended|is disconnected)/.test(m)) return 'cluster';
+  if (/not connected|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|Connection (is )?closed|socket/i.test(m)) return 'connection';
+  // Redis' own error replies: OOM, NOPERM (already an AuthError), NOSCRIPT, ERR ... , BUSY ...
+  if (error.name === 'ReplyError' || /^[A-Z]{2,}[A-Z_]* /.test(m)) return 'command';
+  return 'other';
 }
 
 export function waitShortfall(acknowledged: unknown, wanted: number, timeoutMs: number): ReplicationError {
