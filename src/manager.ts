@@ -140,8 +140,10 @@ export class RedisStorageManager {
       });
       try {
         const final = (async () => {
-          // A short-lived process may end before its first connection is ready.
-          if (!client.isConnected()) await this.waitUntilConnected(Math.max(1, deadline - Date.now()));
+          // A short-lived process may end before its first connection is ready. The wait gets the
+          // whole shutdown time: the timer above (same duration, started first) always fires first
+          // and is the one that says the final flush was not done in time.
+          if (!client.isConnected()) await this.waitUntilConnected(this.config.shutdownTimeoutMs);
           await flusher.flush('exit');
           return 'flushed' as const;
         })();
