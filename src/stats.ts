@@ -1,3 +1,5 @@
+import { flushErrorKind } from './redis/connection-errors.js';
+
 /**
  * The backend's own numbers, kept in memory and exposed by the self-monitoring metrics and the
  * `status` command. Plain fields: reading them costs nothing.
@@ -5,7 +7,7 @@
 export class SelfStats {
   flushes = 0;
   flushFailures = 0;
-  /** Flush errors by kind: `timeout`, `connection`, `script`, `other`. */
+  /** Failed flushes by the kind of their first error: `timeout`, `replication`, `cluster`, `connection`, `command`, `other` (see flushErrorKind). */
   readonly flushErrors = new Map<string, number>();
   lastFlushDurationMs = 0;
   lastSuccessfulFlushAtMs = 0;
@@ -46,19 +48,25 @@ export class SelfStats {
     this.onCollect?.(durationMs);
   }
 
-  flushDone(durationMs: number, batches: number, failures: number): void {
+  /** A flush's replies are all in: `failures` of its commands failed, the first with `firstError`. */
+  flushDone(durationMs: number, batches: number, failures: number, firstError?: Error): void {
     this.onFlush?.(durationMs, failures);
     this.flushes++;
     this.lastFlushDurationMs = durationMs;
     if (failures === 0) this.lastSuccessfulFlushAtMs = Date.now();
-    else this.flushFailures++;
+    else this.#failed(firstError);
     void batches;
   }
 
+  /** A flush that could not be sent at all. */
   flushFailed(error: Error): void {
     this.flushes++;
+    this.#failed(error);
+  }
+
+  #failed(error: Error | undefined): void {
     this.flushFailures++;
-    const kind = error.name === 'TimeoutError' ? 'timeout' : /not connected|ECONNREFUSED|Connection|closed|ECONNRESET/i.test(error.message) ? 'connection' : 'other';
+    const kind = error ? flushErrorKind(error) : 'other';
     this.flushErrors.set(kind, (this.flushErrors.get(kind) ?? 0) + 1);
   }
 

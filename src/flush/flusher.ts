@@ -1,6 +1,6 @@
 // The library's own timers come from node:timers, not the globals: an app's fake timers (Jest's
 // useFakeTimers) must not stop a collect or a flush.
-import { setInterval, clearInterval } from 'node:timers';
+import { setInterval, clearInterval, setImmediate } from 'node:timers';
 import PQueue from 'p-queue';
 import { PromClientRedisError, RedisOperationError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import { drainFamily, flushArgs, flushKeys, metaPairs } from './batch.js';
+import { FamilyReplies } from './replies.js';
 import { Pacer } from '../pacer.js';
 import { FLAG_META, FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
@@ -16,27 +17,60 @@ import type { SelfStats } from '../stats.js';
 /** Field/value pairs per Lua call: bounds the time one call holds Redis. */
 const MAX_PAIRS_PER_CALL = 2000;
 
+/** One family's part of a round: its batches and the positions of its commands. */
+interface FamilyWork {
+  readonly family: MetricFamily;
+  readonly batches: FamilyBatch[];
+  readonly commands: number[];
+  /** Pruned process ids whose seq fields this round removes. */
+  pruned: readonly string[];
+  /** This round refreshes the family's TTL and index entry. */
+  refresh: boolean;
+}
+
+/** What a round (or a flush of several rounds) ended with. */
+interface Outcome {
+  commands: number;
+  failures: number;
+  error: Error | undefined;
+}
+
+interface Round {
+  /** Settles once every command of the round has its reply. */
+  readonly done: Promise<Outcome>;
+  /** Families this round left alone because an earlier round's commands for them were in flight. */
+  readonly deferred: ReadonlySet<MetricFamily>;
+}
+
 /**
- * Writes the shadow store to Redis on an interval: one flush in flight (p-queue), an `unref()`ed
- * timer, errors counted and reported but never thrown from the timer. A batch stays in its family's
- * outbox until acknowledged and is re-sent unchanged, so a lost reply never double counts.
+ * Writes the shadow store to Redis on an interval: an `unref()`ed timer, errors counted and
+ * reported but never thrown from the timer. A batch stays in its family's outbox until
+ * acknowledged and is re-sent unchanged, so a lost reply never double counts.
+ *
+ * A round drains and sends; it does not wait for the replies. Each family's commands (one Redis
+ * Cluster slot, so one node) are acknowledged when that node answers, and a family whose commands
+ * are still in flight is left out of later rounds until they settle (its new deltas wait in the
+ * store). So a dead master or a slot stuck in migration delays its own families only: the others,
+ * and the heartbeat, go on every interval. One round drains at a time (p-queue).
  */
 export class Flusher {
   readonly #queue = new PQueue({ concurrency: 1 });
-  #queued: Promise<void> | undefined;
+  #queued: Promise<Round> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
   /** The first refresh is due a third of the TTL after start: the flush script sets the TTL itself. */
   #lastTtlRefreshMs = Date.now();
-  /** Processes the heartbeat pruned: their fields are removed from every family's seq hash. */
-  #pruned: string[] = [];
-  readonly #indexed = new Set<MetricFamily>();
-  /** Check every flushed family's epoch at the next flush: Redis may have lost data (set on reconnection, and when the heartbeat finds our registry entry gone). */
-  #verify = false;
-  #hasBeaten = false;
+  /** Families whose TTL refresh (and re-index) is due but were in flight when it was. */
+  readonly #ttlDue = new Set<MetricFamily>();
+  /** Commands in flight, by family: settle with the family's first error. */
+  readonly #inFlight = new Map<MetricFamily, Promise<Error | undefined>>();
+  #beat: Promise<void> | undefined;
+  /** Process ids the heartbeat pruned, still to be removed from each family's seq hash. */
+  readonly #pruneDue = new Map<MetricFamily, string[]>();
+  readonly #replies: FamilyReplies;
   #isStopped = false;
-  /** Families whose keys hold garbage, warned about once. */
-  readonly #warned = new WeakSet<MetricFamily>();
+  #isSoon = false;
+  #hasBeaten = false;
 
   constructor(
     readonly dict: RedisStorageDict,
@@ -46,6 +80,7 @@ export class Flusher {
     readonly logger: Logger,
     readonly stats: SelfStats,
   ) {
+    this.#replies = new FamilyReplies(stats, logger);
     // A new connection may lead to a server that lost our data (restart without persistence,
     // failover to an empty replica); families nobody updates would never learn it by themselves.
     let isFirst = true;
@@ -54,22 +89,22 @@ export class Flusher {
         isFirst = false;
         return;
       }
-      this.#verify = true;
-      if (!this.#isStopped) this.flush().catch(() => {});
+      this.#replies.verifyAll = true;
+      this.#soon();
     });
-    // A Redis Cluster client stays `ready` while one shard fails over (maybe to an empty replica);
-    // it reports the new master as a new node.
-    if (client.isCluster()) client.redis.on('+node', () => (this.#verify = true));
+    // A Redis Cluster client stays `ready` while one shard fails over (maybe to an empty replica)
+    // or a master restarts empty behind its address: it reports the node as a new one. Checked once
+    // the node answers: ioredis re-adds a dead master at every slot refresh, and it never does.
+    if (client.isCluster()) {
+      client.redis.on('+node', (node: { once(event: 'ready', listener: () => void): void }) => node.once('ready', () => (this.#replies.verifyAll = true)));
+    }
   }
 
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
       // Before the first connection the flush would only wait for it: the first `ready` flushes.
-      if (!this.client.hasBeenReady) return;
-      this.flush().catch(() => {
-        // Counted and logged by #flushOnce; the data stays for the next tick.
-      });
+      if (this.client.hasBeenReady) this.#tick();
     }, this.config.flushIntervalMs);
     this.#timer.unref();
   }
@@ -80,24 +115,36 @@ export class Flusher {
     this.#timer = undefined;
   }
 
-  /** Forces a flush; calls made while one waits to start share it. */
-  flush(mode: 'beat' | 'exit' = 'beat'): Promise<void> {
-    if (mode === 'beat' && this.#queued) return this.#queued;
-    let started = false;
-    let run: Promise<void> | undefined;
-    // p-queue may start the task synchronously, before `run` is assigned.
-    run = this.#queue.add(async () => {
-      started = true;
-      if (run !== undefined && this.#queued === run) this.#queued = undefined;
-      await this.#flushOnce(mode);
-    }) as Promise<void>;
-    // A flush that has started has drained already: later callers need the next one.
-    if (mode === 'beat' && !started) this.#queued = run;
-    return run;
+  /**
+   * Forces a flush: resolves once everything updated before the call is acknowledged by Redis, or
+   * rejects with the first error (the data is kept for the next flush). Calls made while a round
+   * waits to start share it.
+   */
+  async flush(mode: 'beat' | 'exit' = 'beat'): Promise<void> {
+    const outcome: Outcome = { commands: 0, failures: 0, error: undefined };
+    // A family in flight when a round starts is sent by the round after its commands settle.
+    for (let pass = 0; pass < 2; pass++) {
+      const round = await this.#enqueue(mode);
+      add(outcome, await round.done);
+      for (const f of round.deferred) {
+        const error = await this.#inFlight.get(f);
+        if (error) add(outcome, { commands: 1, failures: 1, error });
+      }
+      if (round.deferred.size === 0) break;
+    }
+    // Acknowledged batches leave the outbox one turn later (see FamilyReplies): let them.
+    await new Promise((resolve) => setImmediate(resolve));
+    const error = outcome.error;
+    if (!error) return;
+    // Errors the client already explained (AuthError, ReplicationError, ...) keep their code.
+    if (error instanceof PromClientRedisError) throw error;
+    throw new RedisOperationError(`flush: ${outcome.failures} of ${outcome.commands} commands failed, first: ${error.message}`, { cause: error });
   }
 
+  /** Resolves once no round is running and no command is in flight. */
   async idle(): Promise<void> {
     await this.#queue.onIdle();
+    await Promise.all([...this.#inFlight.values(), this.#beat]);
   }
 
   /** Batches not yet acknowledged, by family (for the collector's read-your-writes). */
@@ -105,29 +152,64 @@ export class Flusher {
     return family.pending;
   }
 
-  async #flushOnce(mode: 'beat' | 'exit'): Promise<void> {
+  #tick(): void {
+    this.#enqueue('beat').catch(() => {
+      // Counted and logged when the round's replies settle; the data stays for the next tick.
+    });
+  }
+
+  /** A round soon (once per turn of the event loop): data Redis lost goes back at once, not one interval later. */
+  #soon(): void {
+    if (this.#isSoon || this.#isStopped) return;
+    this.#isSoon = true;
+    setImmediate(() => {
+      this.#isSoon = false;
+      if (!this.#isStopped) this.#tick();
+    });
+  }
+
+  #enqueue(mode: 'beat' | 'exit'): Promise<Round> {
+    if (mode === 'beat' && this.#queued) return this.#queued;
+    let started = false;
+    let run: Promise<Round> | undefined;
+    // p-queue may start the task synchronously, before `run` is assigned.
+    run = this.#queue.add(async () => {
+      started = true;
+      if (run !== undefined && this.#queued === run) this.#queued = undefined;
+      return this.#round(mode);
+    }) as Promise<Round>;
+    // A round that has started has drained already: later callers need the next one.
+    if (mode === 'beat' && !started) this.#queued = run;
+    return run;
+  }
+
+  async #round(mode: 'beat' | 'exit'): Promise<Round> {
     const started = performance.now();
     const keys = this.client.keys;
     const id = this.identity.id;
-    const seqField = seqFieldOf(this.identity);
     const nowMs = Date.now();
-    const commands: RedisCommand[] = [];
-    const batches: FamilyBatch[] = [];
+    const work = new Map<MetricFamily, FamilyWork>();
+    const deferred = new Set<MetricFamily>();
+    const workOf = (family: MetricFamily): FamilyWork => {
+      let w = work.get(family);
+      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false }));
+      return w;
+    };
 
     // Families with unacknowledged batches re-send them first, unchanged; their new deltas wait.
     const dirty = this.dict.takeDirtyFamilies();
-    const retrying = new Set<MetricFamily>();
     for (const family of this.dict.families.values()) {
-      if (family.pending.length > 0) {
-        retrying.add(family);
-        batches.push(...family.pending);
-      }
+      const unacknowledged = this.#replies.unacknowledged(family);
+      if (unacknowledged.length === 0) continue;
+      if (this.#inFlight.has(family)) deferred.add(family);
+      else workOf(family).batches.push(...unacknowledged);
     }
     const pacer = new Pacer(this.config.sliceMs);
-    const sent = new Set<MetricFamily>(retrying);
     for (const family of dirty) {
-      if (retrying.has(family) || this.dict.families.get(family.def.name) !== family) {
-        if (retrying.has(family)) this.dict.onFamilyDirty(family);
+      if (this.dict.families.get(family.def.name) !== family) continue;
+      if (this.#inFlight.has(family) || work.has(family)) {
+        this.dict.onFamilyDirty(family);
+        if (this.#inFlight.has(family)) deferred.add(family);
         continue;
       }
       const reset = family.needsReset;
@@ -137,157 +219,137 @@ export class Flusher {
       const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer);
       for (const chunk of split(batch, () => ++this.#seq)) {
         family.pending.push(chunk);
-        batches.push(chunk);
+        workOf(family).batches.push(chunk);
       }
-      sent.add(family);
     }
     // An empty batch runs the epoch check of the script for a family with nothing to send.
-    const verify = this.#verify;
-    this.#verify = false;
-    if (verify) {
-      for (const family of this.dict.families.values()) {
-        if (sent.has(family) || family.knownEpoch === '') continue;
-        const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [] };
-        family.pending.push(check);
-        batches.push(check);
-      }
-    }
-
-    commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode], key: keys.processes() });
-    // The family of each index HSET, by command position: its reply marks the family indexed.
-    const indexing = new Map<number, MetricFamily>();
-    const index = (f: MetricFamily): void => {
-      indexing.set(commands.length, f);
-      commands.push({ name: 'hset', args: [keys.families(), f.hash, f.typeMode], key: keys.families() });
-    };
-    for (const batch of batches) {
-      const f = batch.family;
-      if (!this.#indexed.has(f) || (batch.flags & FLAG_RESET) !== 0) index(f);
-      const named = flushKeys(batch, keys, id);
-      commands.push({
-        name: 'pcrFlushFamily',
-        args: [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f))],
-        key: named.keys[0],
-      });
-    }
-    const pruned = this.#pruned;
-    this.#pruned = [];
-    if (pruned.length > 0) {
-      for (const f of this.dict.families.values()) {
-        commands.push({ name: 'pcrPruneSeq', args: [keys.seq(f.typeMode, f.hash), ...pruned], key: keys.seq(f.typeMode, f.hash) });
-      }
+    for (const family of this.#replies.toVerify(this.dict.families.values())) {
+      if (this.#inFlight.has(family)) continue;
+      this.#replies.verified(family);
+      if (work.has(family) || family.knownEpoch === '') continue;
+      const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [] };
+      family.pending.push(check);
+      workOf(family).batches.push(check);
     }
     // Idle per-process hashes of a live process must not expire: refresh them well within the TTL.
     if (nowMs - this.#lastTtlRefreshMs >= (this.config.ttlSeconds * 1000) / 3) {
       this.#lastTtlRefreshMs = nowMs;
       // And check every family's epoch at the next flush: a safety net for a loss no event told of
       // (one Cluster node restarted empty behind the same address).
-      this.#verify = true;
-      for (const f of this.dict.families.values()) {
-        // Also re-index, in case the node holding the index lost it.
-        if (this.#indexed.has(f)) index(f);
-        if ((f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
-          commands.push({ name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
-        }
-      }
+      this.#replies.verifyAll = true;
+      for (const f of this.dict.families.values()) this.#ttlDue.add(f);
     }
 
-    let replies: Reply[];
-    try {
-      replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
-    } catch (error) {
+    const commands: RedisCommand[] = [];
+    const sendsBeat = mode === 'exit' || this.#beat === undefined;
+    if (sendsBeat) commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode], key: keys.processes() });
+    const seqField = seqFieldOf(this.identity);
+    const indexing = new Map<number, MetricFamily>();
+    const push = (w: FamilyWork, command: RedisCommand): number => {
+      w.commands.push(commands.length);
+      commands.push(command);
+      return commands.length - 1;
+    };
+    const index = (w: FamilyWork): void => {
+      indexing.set(push(w, { name: 'hset', args: [keys.families(), w.family.hash, w.family.typeMode], key: keys.families() }), w.family);
+    };
+    for (const f of this.dict.families.values()) {
+      const w = work.get(f) ?? (this.#inFlight.has(f) ? undefined : this.#extraWork(f, workOf));
+      if (!w) continue;
+      const refresh = (w.refresh = this.#ttlDue.delete(f));
+      if (w.batches.some((b) => (b.flags & FLAG_RESET) !== 0) || (w.batches.length > 0 && !this.#replies.isIndexed(f)) || (refresh && this.#replies.isIndexed(f))) index(w);
+      for (const batch of w.batches) {
+        const named = flushKeys(batch, keys, id);
+        push(w, { name: 'pcrFlushFamily', args: [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f))], key: named.keys[0] });
+      }
+      w.pruned = this.#pruneDue.get(f) ?? [];
+      if (w.pruned.length > 0) push(w, { name: 'pcrPruneSeq', args: [keys.seq(f.typeMode, f.hash), ...w.pruned], key: keys.seq(f.typeMode, f.hash) });
+      if (refresh && (f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
+        push(w, { name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
+      }
+      if (w.commands.length === 0) work.delete(f);
+    }
+
+    const replies = this.client.send(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
+    const settled: Promise<Outcome>[] = [];
+    if (sendsBeat) {
+      const beat = replies[0]!.then((reply) => this.#onHeartbeat(reply, mode));
+      if (mode === 'beat') this.#beat = beat.then(() => void (this.#beat = undefined), () => void (this.#beat = undefined));
+      settled.push(beat);
+    }
+    for (const w of work.values()) {
+      const outcome = Promise.all(w.commands.map((i) => replies[i]!)).then((r) => this.#onFamily(w, r, commands, indexing));
+      const error = outcome.then((o) => o.error);
+      this.#inFlight.set(w.family, error);
+      settled.push(outcome.finally(() => this.#inFlight.delete(w.family)));
+    }
+    const batchCount = [...work.values()].reduce((n, w) => n + w.batches.length, 0);
+    const done = Promise.all(settled).then((outcomes) => {
+      const total: Outcome = { commands: 0, failures: 0, error: undefined };
+      for (const o of outcomes) add(total, o);
       // A flush that never saw a connection is a deploy starting, not a fault to alert on.
-      if (this.client.hasBeenReady) this.stats.flushFailed(error as Error);
-      if (pruned.length > 0) this.#pruned.push(...pruned);
-      if (verify) this.#verify = true;
-      this.logger.debug('flush.failed', { message: (error as Error).message, batches: batches.length });
-      throw error;
-    }
+      if (total.failures === 0 || this.client.hasBeenReady) this.stats.flushDone(performance.now() - started, batchCount, total.failures, total.error);
+      this.logger.debug(total.error ? 'flush.failed' : 'flush', { batches: batchCount, failures: total.failures, ms: Math.round(performance.now() - started), message: total.error?.message });
+      if (mode === 'beat' && this.#replies.hasResets(this.dict.families.values())) this.#soon();
+      return total;
+    });
+    return { done, deferred };
+  }
 
-    let failures = 0;
-    let firstError: Error | undefined;
-    let ci = 0;
-    for (const command of commands) {
-      const reply = replies[ci]!;
-      const indexed = indexing.get(ci++);
-      if (command.name === 'pcrHeartbeat') {
-        if (reply.error) {
-          failures++;
-          firstError ??= reply.error;
-        } else {
-          const [, wasKnown, ...dead] = reply.value as [string, number, ...string[]];
-          this.#pruned.push(...dead);
-          // Our registry entry vanished: the node may have lost the families too. Check them now.
-          if (this.#hasBeaten && wasKnown === 0 && mode === 'beat') this.#verify = true;
-          this.#hasBeaten = true;
-        }
-      } else if (indexed !== undefined && !reply.error) {
-        this.#indexed.add(indexed);
+  /** Work for a family with no batch this round: an index or TTL refresh, a prune. */
+  #extraWork(f: MetricFamily, workOf: (f: MetricFamily) => FamilyWork): FamilyWork | undefined {
+    return this.#ttlDue.has(f) || (this.#pruneDue.get(f)?.length ?? 0) > 0 ? workOf(f) : undefined;
+  }
+
+  #onHeartbeat(reply: Reply, mode: 'beat' | 'exit'): Outcome {
+    if (reply.error) return { commands: 1, failures: 1, error: reply.error };
+    const [, wasKnown, ...dead] = reply.value as [string, number, ...string[]];
+    if (dead.length > 0) {
+      for (const f of this.dict.families.values()) {
+        const due = this.#pruneDue.get(f);
+        if (due) due.push(...dead);
+        else this.#pruneDue.set(f, [...dead]);
       }
     }
-    // Family replies, in batch order.
-    ci = 0;
+    // Our registry entry vanished: the node may have lost the families too. Check them now.
+    if (this.#hasBeaten && wasKnown === 0 && mode === 'beat') {
+      this.#replies.verifyAll = true;
+      this.#soon();
+    }
+    this.#hasBeaten = true;
+    return { commands: 1, failures: 0, error: undefined };
+  }
+
+  #onFamily(w: FamilyWork, replies: readonly Reply[], commands: readonly RedisCommand[], indexing: ReadonlyMap<number, MetricFamily>): Outcome {
+    const outcome: Outcome = { commands: w.commands.length, failures: 0, error: undefined };
     let bi = 0;
-    for (const command of commands) {
-      const reply = replies[ci++]!;
-      if (command.name !== 'pcrFlushFamily') continue;
-      const batch = batches[bi++]!;
-      if (reply.error) {
-        failures++;
-        firstError ??= reply.error;
-        continue;
+    w.commands.forEach((ci, j) => {
+      const reply = replies[j]!;
+      const name = commands[ci]!.name;
+      if (name === 'pcrFlushFamily') {
+        const error = this.#replies.onBatch(w.batches[bi++]!, reply);
+        if (error) add(outcome, { commands: 0, failures: 1, error });
+      } else if (reply.error) {
+        // An index, prune or TTL refresh that failed is sent again later; not a lost update.
+        add(outcome, { commands: 0, failures: 1, error: reply.error });
+      } else if (indexing.has(ci)) {
+        this.#replies.markIndexed(w.family);
+      } else if (name === 'pcrPruneSeq') {
+        const due = this.#pruneDue.get(w.family);
+        if (due) due.splice(0, w.pruned.length);
       }
-      const [status, epochOrKey, repaired] = reply.value as [number, string, number];
-      if (status === -2) {
-        // Garbage where one of the family's keys should be: nothing was applied. The batch waits
-        // (and the family's newer deltas behind it) until someone removes the garbage.
-        failures++;
-        this.stats.bad('flush-key');
-        firstError ??= new RedisOperationError(`flush: key \`${epochOrKey}\` holds something else than a hash: family \`${batch.family.def.name}\` waits until it is removed`);
-        if (!this.#warned.has(batch.family)) {
-          this.#warned.add(batch.family);
-          this.logger.warn(`key \`${epochOrKey}\` holds something else than a hash: updates of \`${batch.family.def.name}\` are kept in memory until it is removed`);
-        }
-        continue;
-      }
-      if (repaired > 0) this.stats.bad('repaired', repaired);
-      this.#acknowledge(batch, [status, epochOrKey]);
-    }
-    this.stats.flushDone(performance.now() - started, batches.length, failures);
-    this.logger.debug('flush', { batches: batches.length, failures, ms: Math.round(performance.now() - started) });
-    // Data Redis lost goes back at once, not one interval later.
-    if (mode === 'beat' && !this.#isStopped && (this.#verify || batches.some((b) => b.family.needsReset))) {
-      this.flush().catch(() => {});
-    }
-    if (firstError) {
-      // Errors the client already explained (AuthError, ReplicationError, ...) keep their code.
-      if (firstError instanceof PromClientRedisError) throw firstError;
-      throw new RedisOperationError(`flush: ${failures} of ${commands.length} commands failed, first: ${firstError.message}`, { cause: firstError });
-    }
+    });
+    // A refresh that failed is due again at the next round.
+    if (outcome.error && w.refresh) this.#ttlDue.add(w.family);
+    if (w.family.needsReset) this.#soon();
+    return outcome;
   }
+}
 
-  #acknowledge(batch: FamilyBatch, [status, epoch]: [number, string]): void {
-    const f = batch.family;
-    if (status === -1) {
-      // Redis lost the family: drop what is unacknowledged and re-send everything, flagged reset.
-      f.pending = [];
-      f.needsReset = true;
-      f.knownEpoch = '';
-      f.metaSent = false;
-      this.#indexed.delete(f);
-      this.stats.familyLost();
-      f.markDirty();
-      return;
-    }
-    const i = f.pending.indexOf(batch);
-    if (i !== -1) f.pending.splice(i, 1);
-    f.knownEpoch = epoch;
-    f.metaSent = true;
-    if (status === 2) {
-      f.resendAll = true;
-      f.markDirty();
-    }
-  }
+function add(total: Outcome, o: Outcome): void {
+  total.commands += o.commands;
+  total.failures += o.failures;
+  total.error ??= o.error;
 }
 
 /** Splits a batch into Lua calls of at most MAX_PAIRS_PER_CALL pairs, each with its own seq. */

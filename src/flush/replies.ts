@@ -1,0 +1,113 @@
+// The library's own timers come from node:timers, not the globals (an app's fake timers).
+import { setImmediate } from 'node:timers';
+import { RedisOperationError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Reply } from '../redis/client.js';
+import type { FamilyBatch, MetricFamily } from '../store/family.js';
+import type { SelfStats } from '../stats.js';
+
+/**
+ * What the flusher learns from the replies of flush-family.lua, family by family: acknowledged
+ * batches leave the outbox, a family Redis lost is re-sent whole, garbage is warned about once. It
+ * also keeps which families are in the index and which still need their epoch checked.
+ */
+export class FamilyReplies {
+  /** Check every flushed family's epoch at the next round (set on reconnection, a new Cluster node, a lost registry entry, and every third of the TTL). */
+  verifyAll = false;
+  readonly #toVerify = new Set<MetricFamily>();
+  readonly #indexed = new WeakSet<MetricFamily>();
+  /** Families whose keys hold garbage, warned about once. */
+  readonly #warned = new WeakSet<MetricFamily>();
+  /** Acknowledged batches still in their family's outbox until the next turn of the event loop. */
+  readonly #acked = new WeakSet<FamilyBatch>();
+
+  constructor(
+    readonly stats: SelfStats,
+    readonly logger: Logger,
+  ) {}
+
+  /** The families whose epoch is still to be checked (a family in flight waits for a later round). */
+  toVerify(families: Iterable<MetricFamily>): MetricFamily[] {
+    if (this.verifyAll) {
+      this.verifyAll = false;
+      for (const f of families) if (f.knownEpoch !== '') this.#toVerify.add(f);
+    }
+    return [...this.#toVerify];
+  }
+
+  /** The family's check is part of this round (its batch, or an empty one). */
+  verified(family: MetricFamily): void {
+    this.#toVerify.delete(family);
+  }
+
+  isIndexed(family: MetricFamily): boolean {
+    return this.#indexed.has(family);
+  }
+
+  markIndexed(family: MetricFamily): void {
+    this.#indexed.add(family);
+  }
+
+  /** The batches of a family's outbox that still wait for Redis to acknowledge them. */
+  unacknowledged(family: MetricFamily): FamilyBatch[] {
+    return family.pending.filter((b) => !this.#acked.has(b));
+  }
+
+  /** Some family must be re-sent whole (Redis lost it). */
+  hasResets(families: Iterable<MetricFamily>): boolean {
+    for (const f of families) if (f.needsReset) return true;
+    return false;
+  }
+
+  /** Applies one batch's reply; returns the error that kept it in the outbox, if any. */
+  onBatch(batch: FamilyBatch, reply: Reply): Error | undefined {
+    if (reply.error) return reply.error;
+    const [status, epochOrKey, repaired] = reply.value as [number, string, number];
+    const f = batch.family;
+    if (status === -2) {
+      // Garbage where one of the family's keys should be: nothing was applied. The batch waits
+      // (and the family's newer deltas behind it) until someone removes the garbage.
+      this.stats.bad('flush-key');
+      if (!this.#warned.has(f)) {
+        this.#warned.add(f);
+        this.logger.warn(`key \`${epochOrKey}\` holds something else than a hash: updates of \`${f.def.name}\` are kept in memory until it is removed`);
+      }
+      return new RedisOperationError(`flush: key \`${epochOrKey}\` holds something else than a hash: family \`${f.def.name}\` waits until it is removed`);
+    }
+    if (repaired > 0) this.stats.bad('repaired', repaired);
+    if (status === -1) {
+      // Redis lost the family: drop what is unacknowledged and re-send everything, flagged reset.
+      f.pending = [];
+      f.needsReset = true;
+      f.knownEpoch = '';
+      f.metaSent = false;
+      this.#indexed.delete(f);
+      this.stats.familyLost();
+      f.markDirty();
+      return undefined;
+    }
+    this.#leaveOutbox(batch);
+    f.knownEpoch = epochOrKey;
+    f.metaSent = true;
+    if (status === 2) {
+      f.resendAll = true;
+      f.markDirty();
+    }
+    return undefined;
+  }
+
+  /**
+   * A collect reads this process's outbox in the same tick as its Redis replies and counts the
+   * batches above the seq Redis reported: a flush reply parsed in the same socket read as the
+   * collect's could otherwise take its batch out of the outbox a few microtasks before the collect
+   * looks, and that batch would be counted nowhere. It leaves one turn of the event loop later.
+   */
+  #leaveOutbox(batch: FamilyBatch): void {
+    this.#acked.add(batch);
+    setImmediate(() => {
+      const pending = batch.family.pending;
+      const i = pending.indexOf(batch);
+      if (i !== -1) pending.splice(i, 1);
+    });
+  }
+}
