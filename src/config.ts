@@ -45,7 +45,7 @@ export interface RedisStorageOptions {
   ttlSeconds?: number;
   /** How often the shadow store is flushed. @default 1000 (`REDIS_FLUSH_INTERVAL_MS`) */
   flushIntervalMs?: number;
-  /** A process counts as live for `live*` modes while its last heartbeat is this recent. @default 3 × flushIntervalMs (`REDIS_LIVE_TIMEOUT_MS`) */
+  /** This process counts as live (for the `live*` modes of every reader) while its last heartbeat is this recent; stored with the heartbeat. @default 3 × flushIntervalMs (`REDIS_LIVE_TIMEOUT_MS`) */
   liveTimeoutMs?: number;
   /** A flush not answered within this time fails and is retried. @default 5000 (`REDIS_FLUSH_TIMEOUT_MS`) */
   flushTimeoutMs?: number;

@@ -258,7 +258,7 @@ export class RedisMultiProcessCollector {
 
   /** Waits for the first connection (within the collect's time), then reads. */
   async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[]): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
-    const { dict, config, identity, stats } = this.parts;
+    const { dict, identity, stats } = this.parts;
     // (Right after start, client.run() waits for the first connection within this time.)
     const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
     const keys = client.keys;
@@ -278,7 +278,8 @@ export class RedisMultiProcessCollector {
     const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
     const everyone = zsetIds(garbageOr(all!, stats), -Infinity);
-    const live = new Set(zsetIds(garbageOr(liveSet!, stats), redisNowMs - config.liveTimeoutMs));
+    // Each score is its writer's own deadline (last heartbeat + that writer's REDIS_LIVE_TIMEOUT_MS).
+    const live = new Set(zsetIds(garbageOr(liveSet!, stats), redisNowMs));
     live.add(identity.id);
 
     // Families: the index, plus this process's own (maybe not flushed yet).

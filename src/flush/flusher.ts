@@ -242,7 +242,7 @@ export class Flusher {
 
     const commands: RedisCommand[] = [];
     const sendsBeat = mode === 'exit' || this.#beat === undefined;
-    if (sendsBeat) commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode], key: keys.processes() });
+    if (sendsBeat) commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode, this.config.liveTimeoutMs], key: keys.processes() });
     const seqField = seqFieldOf(this.identity);
     const indexing = new Map<number, MetricFamily>();
     const push = (w: FamilyWork, command: RedisCommand): number => {

@@ -6,7 +6,7 @@ export interface RedisUsage {
   readonly families: number;
   /** Processes in the registry (live or not, until pruned after REDIS_TTL_SECONDS). */
   readonly processes: number;
-  /** Processes whose last heartbeat is within `liveTimeoutMs`. */
+  /** Processes still within their own live timeout (see the live set in docs/design.md). */
   readonly processesLive: number;
   /** Milliseconds since the oldest heartbeat among live processes (0 when none). */
   readonly oldestLiveHeartbeatAgeMs: number;
@@ -23,12 +23,12 @@ const PER_PROCESS = (typeMode: string): boolean => typeMode.startsWith('gauge') 
  * index says exist. Per-process keys of processes that wrote no value of a family are counted
  * although they do not exist, so `keys` is an upper bound.
  */
-export async function readRedisUsage(client: RedisStorageClient, liveTimeoutMs: number, timeoutMs: number, maxMemoryProbes = 2000): Promise<RedisUsage> {
+export async function readRedisUsage(client: RedisStorageClient, timeoutMs: number, maxMemoryProbes = 2000): Promise<RedisUsage> {
   const k = client.keys;
   const first = await client.run(
     [
       { name: 'hgetall', args: [k.families()], key: k.families() },
-      { name: 'zrange', args: [k.processes(), 0, -1], key: k.processes() },
+      { name: 'zrange', args: [k.processes(), 0, -1, 'WITHSCORES'], key: k.processes() },
       { name: 'zrange', args: [k.live(), 0, -1, 'WITHSCORES'], key: k.live() },
       { name: 'time', args: [] },
     ],
@@ -37,17 +37,20 @@ export async function readRedisUsage(client: RedisStorageClient, liveTimeoutMs: 
   );
   for (const r of first) if (r.error) throw r.error;
   const index = Object.entries((first[0]!.value as Record<string, string> | null) ?? {});
-  const processes = first[1]!.value as string[];
+  const registry = first[1]!.value as string[];
   const liveFlat = first[2]!.value as string[];
   const [sec, usec] = first[3]!.value as [string, string];
   const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  // The registry's scores are last heartbeats; the live set's are each writer's own deadline.
+  const lastBeat = new Map<string, number>();
+  for (let i = 0; i + 1 < registry.length; i += 2) lastBeat.set(registry[i]!, Number(registry[i + 1]));
+  const processes = [...lastBeat.keys()];
   let processesLive = 0;
   let oldest = nowMs;
   for (let i = 0; i + 1 < liveFlat.length; i += 2) {
-    const beat = Number(liveFlat[i + 1]);
-    if (beat >= nowMs - liveTimeoutMs) {
+    if (Number(liveFlat[i + 1]) >= nowMs) {
       processesLive++;
-      oldest = Math.min(oldest, beat);
+      oldest = Math.min(oldest, lastBeat.get(liveFlat[i]!) ?? nowMs);
     }
   }
 

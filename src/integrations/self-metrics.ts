@@ -106,7 +106,7 @@ export class SelfMetrics {
     this.#usage ??= (async () => {
       try {
         const { config } = this.#storage;
-        const usage = await readRedisUsage(client, config.liveTimeoutMs, config.collectTimeoutMs);
+        const usage = await readRedisUsage(client, config.collectTimeoutMs);
         this.#keys.set(usage.keys);
         this.#memory.set(usage.memoryBytes);
         this.#live.set(usage.processesLive);

@@ -20,7 +20,7 @@ export async function statusReport(storage: RedisStorageManager): Promise<{ ok: 
     return { ok: false, text: lines.join('\n') };
   }
   const started = performance.now();
-  const usage = await readRedisUsage(client!, config.liveTimeoutMs, config.collectTimeoutMs);
+  const usage = await readRedisUsage(client!, config.collectTimeoutMs);
   lines.push(`connection     up (usage read in ${(performance.now() - started).toFixed(1)} ms)`);
   lines.push(`families       ${usage.families}`);
   lines.push(`processes      ${usage.processes} known, ${usage.processesLive} live${usage.processesLive > 0 ? ` (oldest heartbeat ${seconds(usage.oldestLiveHeartbeatAgeMs / 1000)} ago)` : ''}`);

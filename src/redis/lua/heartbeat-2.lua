@@ -3,10 +3,13 @@
   silent for longer than the TTL.
 
   KEYS[1] {prefix}:processes:{registry}  zset processId -> last heartbeat ms (every process)
-  KEYS[2] {prefix}:live:{registry}       zset processId -> last heartbeat ms (removed on clean exit)
+  KEYS[2] {prefix}:live:{registry}       zset processId -> the ms until which it is live: its last
+                                         heartbeat + its own live timeout (removed on clean exit)
   ARGV[1] processId
   ARGV[2] ttl ms
   ARGV[3] 'beat' or 'exit'
+  ARGV[4] the process's own live timeout, ms (REDIS_LIVE_TIMEOUT_MS of the writer, not of a reader:
+          a process flushing every 5 s stays live for a scraper whose own timeout is 300 ms)
 
   Returns {nowMs, wasKnown, pruned processIds...}: wasKnown is 1 when the process was in the
   registry before this beat. A process that has beaten before and gets 0 learns that Redis lost the
@@ -20,7 +23,7 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) then wasKnown = 1 end
 if ARGV[3] == 'exit' then
   redis.call('ZREM', KEYS[2], ARGV[1])
 else
-  redis.call('ZADD', KEYS[2], nowArg, ARGV[1])
+  redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[4])), ARGV[1])
 end
 redis.call('ZADD', KEYS[1], nowArg, ARGV[1])
 local cutoff = string.format('(%d', now - tonumber(ARGV[2]))
