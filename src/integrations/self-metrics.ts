@@ -51,7 +51,7 @@ export class SelfMetrics {
     this.#memory = new Gauge({ name: `${p}memory_bytes`, help: 'Redis memory used by the keys under the key prefix (MEMORY USAGE, sampled at most every 30 s).', multiprocessMode: 'livemax', ...common });
     this.#flushDuration = new Histogram({ name: `${p}flush_duration_seconds`, help: 'Duration of flushes to Redis that got an answer.', buckets: DURATION_BUCKETS, ...common });
     this.#collectDuration = new Histogram({ name: `${p}collect_duration_seconds`, help: 'Duration of successful cluster-wide collects.', buckets: DURATION_BUCKETS, ...common });
-    this.#flushErrors = new Counter({ name: `${p}flush_errors_total`, help: 'Failed flushes by kind: timeout, connection, command (Redis refused part of it), other.', labelNames: ['kind'], ...common });
+    this.#flushErrors = new Counter({ name: `${p}flush_errors_total`, help: 'Failed flushes by the kind of their first error: timeout (no answer in time), replication (WAIT saw too few replicas), cluster (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), connection (not connected, a node connection closed), command (Redis refused a command: ACL, maxmemory), other.', labelNames: ['kind'], ...common });
     this.#pending = new Gauge({ name: `${p}series_pending`, help: 'Series with changes not yet handed to a flush, summed over live processes.', multiprocessMode: 'livesum', ...common });
     this.#dropped = new Counter({ name: `${p}series_dropped_total`, help: 'Label sets refused because a metric reached REDIS_MAX_SERIES_PER_METRIC; their updates are not stored.', ...common });
     this.#lost = new Counter({ name: `${p}families_lost_total`, help: 'Times Redis had lost a family (restart, failover) and a process re-sent its whole state.', ...common });
@@ -86,12 +86,8 @@ export class SelfMetrics {
     const since = stats.lastSuccessfulFlushAtMs || this.#startedMs;
     this.#flushAge.set(this.#storage.isEnabled ? Math.max(0, Date.now() - since) / 1000 : 0);
     if (stats.processesLive > 0) this.#live.set(stats.processesLive);
-    let classified = 0;
-    for (const [kind, n] of stats.flushErrors) {
-      classified += n;
-      this.#feed(`errors:${kind}`, n, (d) => this.#flushErrors.inc({ kind }, d));
-    }
-    this.#feed('errors:command', stats.flushFailures - classified, (d) => this.#flushErrors.inc({ kind: 'command' }, d));
+    // Every failed flush is counted under exactly one kind (SelfStats.flushDone).
+    for (const [kind, n] of stats.flushErrors) this.#feed(`errors:${kind}`, n, (d) => this.#flushErrors.inc({ kind }, d));
     this.#feed('dropped', stats.droppedSeries, (d) => this.#dropped.inc(d));
     this.#feed('lost', stats.familiesLost, (d) => this.#lost.inc(d));
     for (const [kind, n] of stats.badData) this.#feed(`bad:${kind}`, n, (d) => this.#badData.inc({ kind }, d));

@@ -77,7 +77,9 @@ export function explainConnectionError(error: Error, config: ResolvedConfig, has
 
 /** A command refused by the ACL: names the user and where the minimal rights are listed. */
 export function explainCommandError(error: Error, config: ResolvedConfig, what: string): PromClientRedisError | undefined {
-  if (/^NOPERM/.test(error.message)) {
+  // Inside a Lua script Redis 7.0 reports a refused command as `ERR The user executing the script
+  // can't run this command or subcommand`, not NOPERM.
+  if (/^NOPERM|^ERR The user executing the script can't run this command/.test(error.message)) {
     return new AuthError(
       `${what}: Redis user \`${usernameOf(config)}\` lacks a right (${firstWords(error.message)}): ` +
         `it needs the keys ~${config.keyPrefix}:* and the commands of the minimal ACL line in docs/scale-out.md`,

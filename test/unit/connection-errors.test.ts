@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig } from '../../src/config.js';
-import { explainCommandError, explainConnectionError, isRedirection } from '../../src/redis/connection-errors.js';
+import { explainCommandError, explainConnectionError, flushErrorKind, isRedirection, waitShortfall } from '../../src/redis/connection-errors.js';
+import { RedisOperationError, TimeoutError } from '../../src/errors.js';
 
 const config = resolveConfig({ username: 'metrics', password: 's3cret!', keyPrefix: 'prom', ssl: true, sslCaFile: '/etc/ca.pem' }, {});
 
@@ -140,5 +141,32 @@ describe('REDIS_WAIT_* settings', () => {
       message: 'REDIS_WAIT_TIMEOUT_MS (5000) must be below REDIS_FLUSH_TIMEOUT_MS (5000) when REDIS_WAIT_REPLICAS is set',
     });
     assert.equal(resolveConfig({}, { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '4999', REDIS_FLUSH_TIMEOUT_MS: '5000' }).waitReplicas, 1);
+  });
+});
+
+describe('flush error kinds (prom_client_redis_flush_errors_total{kind})', () => {
+  const kind = (e: Error) => flushErrorKind(e);
+  it('names each documented kind from the errors Redis, ioredis and the client give', () => {
+    const cases: Array<[Error, string]> = [
+      [new TimeoutError('flush: Redis did not answer within 5000 ms'), 'timeout'],
+      [waitShortfall(0, 1, 1000), 'replication'],
+      [new Error('CLUSTERDOWN The cluster is down'), 'cluster'],
+      [new Error('CLUSTERDOWN Hash slot not served'), 'cluster'],
+      [new Error('MOVED 3999 127.0.0.1:6381'), 'cluster'],
+      [new Error('ASK 3999 127.0.0.1:6381'), 'cluster'],
+      [new Error('TRYAGAIN Multiple keys request during rehashing of slot'), 'cluster'],
+      [new Error('Too many Cluster redirections. Last error: ReplyError: TRYAGAIN Multiple keys request during rehashing of slot'), 'cluster'],
+      [new Error('All keys in the pipeline should belong to the same slots allocation group'), 'cluster'],
+      [new Error('Connection is closed.'), 'connection'],
+      [new RedisOperationError('flush: Redis is not connected (status reconnecting): connect ECONNREFUSED 127.0.0.1:1'), 'connection'],
+      [new RedisOperationError('flush: Connection is closed.', { cause: new Error('Connection is closed.') }), 'connection'],
+      [new Error('read ECONNRESET'), 'connection'],
+      [explainCommandError(new Error('NOPERM this user has no permissions to run the \'zadd\' command'), config, 'flush')!, 'command'],
+      [Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'. script: 58, on @user_script:19."), { name: 'ReplyError' }), 'command'],
+      [new Error('ERR Error running script (call to f_58): @user_script:19: wrong number of arguments'), 'command'],
+      [new RedisOperationError('flush: key `p:counter:cluster:metric:{ab}` holds something else than a hash: family `x` waits until it is removed'), 'other'],
+      [new TypeError('undefined is not a function'), 'other'],
+    ];
+    assert.deepEqual(cases.map(([e]) => kind(e)), cases.map(([, k]) => k));
   });
 });
