@@ -14,6 +14,7 @@ import type { SeriesStore } from '../store/series.js';
 import type { Exemplar } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import { ExpositionWriter } from './render.js';
+import { ProtobufWriter } from './protobuf.js';
 import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds } from './decode.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
@@ -32,6 +33,14 @@ export interface CollectorParts {
   readonly callbacks: () => Array<() => void | Promise<void>>;
 }
 
+/** An exposition format: Prometheus text (0.0.4 and 1.0.0 are the same text here), OpenMetrics, protobuf. */
+export type ExpositionKind = 'text' | 'openmetrics' | 'protobuf';
+
+export interface ExpositionOptions {
+  /** This collect's deadline, when it is shorter than `collectTimeoutMs` (a scrape's own timeout). */
+  readonly timeoutMs?: number | undefined;
+}
+
 interface FamilyRead {
   readonly hash: string;
   readonly typeMode: string;
@@ -47,8 +56,8 @@ interface FamilyRead {
  */
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
-  /** metrics() in progress, by content type: concurrent scrapes share one read. */
-  readonly #inflightText = new Map<string, Promise<string>>();
+  /** metrics() and exposition() in progress, by format and deadline: concurrent scrapes share one read. */
+  readonly #inflightText = new Map<string, Promise<string | Buffer>>();
   #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
@@ -96,16 +105,27 @@ export class RedisMultiProcessCollector {
    * from the merge straight into the text (see render.ts). Concurrent callers share one read.
    */
   metrics(contentType: string = this.#contentType): Promise<string> {
-    let text = this.#inflightText.get(contentType);
-    if (!text) {
-      text = this.#bounded(async (pacer) => {
-        const writer = new ExpositionWriter(contentType);
+    return this.exposition(contentType === Registry.OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text') as Promise<string>;
+  }
+
+  /**
+   * The exposition in one of the formats a scrape can negotiate: text and OpenMetrics as strings,
+   * protobuf (delimited MetricFamily messages, native histograms included) as a Buffer. Bounded
+   * like collect(), or by `options.timeoutMs` when shorter. Concurrent callers share one read.
+   */
+  exposition(kind: ExpositionKind, options: ExpositionOptions = {}): Promise<string | Buffer> {
+    const timeoutMs = Math.min(this.parts.config.collectTimeoutMs, options.timeoutMs ?? Infinity);
+    const key = `${kind}|${timeoutMs}`;
+    let body = this.#inflightText.get(key);
+    if (!body) {
+      body = this.#bounded(async (pacer) => {
+        const writer = kind === 'protobuf' ? new ProtobufWriter() : new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
         await this.#collectAll(pacer, writer);
         return writer.finish();
-      }).finally(() => this.#inflightText.delete(contentType));
-      this.#inflightText.set(contentType, text);
+      }, timeoutMs).finally(() => this.#inflightText.delete(key));
+      this.#inflightText.set(key, body);
     }
-    return text;
+    return body;
   }
 
   /** One family by name, from a full collect; empty values when nobody wrote it yet. */
@@ -193,16 +213,16 @@ export class RedisMultiProcessCollector {
    * RedisOperationError (ERR_PCR_REDIS) rather than serve this process's local totals alone, which
    * Prometheus would read as a counter reset: HTTP integrations answer such a scrape with 503.
    */
-  async #bounded<T>(work: (pacer: Pacer) => Promise<T>): Promise<T> {
+  async #bounded<T>(work: (pacer: Pacer) => Promise<T>, timeoutMs = this.parts.config.collectTimeoutMs): Promise<T> {
     const { stats, config } = this.parts;
     const client = this.parts.client;
+    const limit = timeoutMs < config.collectTimeoutMs ? `the scrape's timeout less a margin (${timeoutMs} ms)` : `collectTimeoutMs (${config.collectTimeoutMs} ms)`;
     // Past the deadline without a connection (the first one still not made), the reason is that.
-    const expired = () =>
-      client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`);
-    const pacer = new Pacer(config.sliceMs, 128, performance.now() + config.collectTimeoutMs, expired);
+    const expired = () => (client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within ${limit}`));
+    const pacer = new Pacer(config.sliceMs, 128, performance.now() + timeoutMs, expired);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(expired()), config.collectTimeoutMs);
+      timer = setTimeout(() => reject(expired()), timeoutMs);
     });
     const running = work(pacer);
     running.catch(() => {});
