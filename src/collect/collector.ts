@@ -20,7 +20,7 @@ import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
 import type { SeriesSink } from './sink.js';
-import { addLocalExemplars, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import { addLocalExemplars, addLocalCreated, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 
 export interface CollectorParts {
   readonly dict: RedisStorageDict;
@@ -329,7 +329,7 @@ export class RedisMultiProcessCollector {
     const seqField = seqFieldOf(identity);
     const replies = await client.run(
       list.map((r) => {
-        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
+        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
         // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
         // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
         return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField], key: ks[0] };
@@ -356,7 +356,7 @@ export class RedisMultiProcessCollector {
     const snapshots: FamilySnapshot[] = [];
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      const [metaFlat, clusterFlat, , exemplarFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, ...unknown[]];
+      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, unknown, ...unknown[]];
       const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
       if (!meta) {
         stats.bad('meta');
@@ -376,6 +376,14 @@ export class RedisMultiProcessCollector {
         if (e) exemplars.set(f, e);
         else stats.bad('exemplar');
       }
+      const created = new Map<string, number>();
+      for (const [f, v] of flatPairs(createdFlat, stats)) {
+        const ms = Number(v);
+        if (v !== '' && Number.isSafeInteger(ms) && ms >= 0) created.set(f, ms);
+        else stats.bad('created');
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
       const processes = new Map<string, ProcessFields>();
       for (let j = 0; j < r.processIds.length; j++) {
         const fields = new Map<string, string>();
@@ -394,8 +402,9 @@ export class RedisMultiProcessCollector {
           if (!known || e.timestamp >= known.timestamp) exemplars.set(f, e);
         }
         processes.set(identity.id, local.fields);
+        addLocalCreated(r.local!, clockOffsetMs, created);
       }
-      snapshots.push({ meta, sums, processes, exemplars, local: r.local });
+      snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
     return { snapshots, live };
   }

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, RedisStorageManager, startMetricsServer, typ
 import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { decodeDelimited } from '../helpers/metrics-proto.js';
+import { familyHash } from '../../src/store/family.js';
 
 const PROM_242_NATIVE = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 const PROM_242 = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -61,12 +62,17 @@ describe('metrics server: negotiation, gzip, scrape timeout', () => {
     assert.equal(r.headers['content-type'], 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited');
     assert.equal(r.headers['content-encoding'], 'gzip');
     assert.equal(r.headers.vary, 'Accept, Accept-Encoding');
+    // created_timestamp: the creation time the flush stored in Redis (ms), as seconds and nanos.
+    const created = async (type: string, name: string, field: string) => {
+      const ms = Number(await redis.cli('HGET', `${storage.config.keyPrefix}:${type}:cluster:created:{${familyHash(name)}}`, field));
+      return ms % 1000 === 0 ? { seconds: ms / 1000 } : { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+    };
     assert.deepEqual(decodeDelimited(gunzipSync(r.body)), [
       { name: 'depth', help: 'Depth.', type: 'GAUGE', metric: [{ gauge: { value: 4 } }] },
-      { name: 'jobs_total', help: 'Jobs.', type: 'COUNTER', metric: [{ label: [{ name: 'queue', value: 'a' }], counter: { value: 3 } }] },
+      { name: 'jobs_total', help: 'Jobs.', type: 'COUNTER', metric: [{ label: [{ name: 'queue', value: 'a' }], counter: { value: 3, createdTimestamp: await created('counter', 'jobs_total', '["a"]') } }] },
       {
         name: 'lat_seconds', help: 'Latency.', type: 'HISTOGRAM',
-        metric: [{ histogram: { sampleCount: 1, sampleSum: 0.5, bucket: [{ cumulativeCount: 0, upperBound: 0.1 }, { cumulativeCount: 1, upperBound: 1 }] } }],
+        metric: [{ histogram: { sampleCount: 1, sampleSum: 0.5, bucket: [{ cumulativeCount: 0, upperBound: 0.1 }, { cumulativeCount: 1, upperBound: 1 }], createdTimestamp: await created('histogram', 'lat_seconds', '[]') } }],
       },
     ]);
   });
