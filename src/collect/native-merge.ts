@@ -1,7 +1,7 @@
 import type { SelfStats } from '../stats.js';
 import type { NativeDefinition } from '../store/definition.js';
 import { MAX_INDEX, isSchema } from '../native/schema.js';
-import { emptyNative, mergeNative, type NativeState } from '../native/histogram.js';
+import { emptyNative, mergeNative, widenZero, type NativeState } from '../native/histogram.js';
 
 /** A field suffix of native buckets (`n+3:-80`, `n-3:2`, `nz:2.9e-39`); classic bounds are numbers or `+Inf`. */
 export function isNativeSuffix(suffix: string): boolean {
@@ -52,5 +52,8 @@ export function mergeNativeFields(def: NativeDefinition, fields: ReadonlyMap<str
   }
   // A series with no observation yet still shows as native, at the family's own settings.
   if (parts.length === 0) return emptyNative(def.schema, def.zeroThreshold);
-  return mergeNative(parts, def.maxBuckets)!;
+  const merged = mergeNative(parts, def.maxBuckets)!;
+  // A zero bucket with nothing in it was never flushed: the family's threshold still applies.
+  widenZero(merged, def.zeroThreshold);
+  return merged;
 }
