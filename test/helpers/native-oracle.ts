@@ -69,3 +69,9 @@ export function nextUp(v: number): number {
   u[0] = u[0]! + 1n;
   return f[0]!;
 }
+
+/** The observations of native writer `index` (test/fixtures/native-writer.ts): latencies of 0.1 ms to ~20 s, a few zeros. */
+export function nativeWriterValues(index: number, count: number): number[] {
+  const random = rng(1000 + index);
+  return Array.from({ length: count }, (_, i) => (i % 50 === 0 ? 0 : Math.round(Math.exp(random() * 12 - 9) * 1e6) / 1e6));
+}
