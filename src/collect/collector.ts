@@ -120,7 +120,8 @@ export class RedisMultiProcessCollector {
     if (!body) {
       body = this.#bounded(async (pacer) => {
         const writer = kind === 'protobuf' ? new ProtobufWriter() : new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
-        await this.#collectAll(pacer, writer);
+        // Text 0.0.4 has no `_created`: its scrapes skip the created hashes.
+        await this.#collectAll(pacer, writer, kind !== 'text');
         return writer.finish();
       }, timeoutMs).finally(() => this.#inflightText.delete(key));
       this.#inflightText.set(key, body);
@@ -237,7 +238,7 @@ export class RedisMultiProcessCollector {
   }
 
   /** Every family, in name order (Redis) or in the order they were made (no Redis), into the sink. */
-  async #collectAll(pacer: Pacer, sink: SeriesSink): Promise<void> {
+  async #collectAll(pacer: Pacer, sink: SeriesSink, withCreated = false): Promise<void> {
     const started = performance.now();
     const { dict, client, stats } = this.parts;
     await this.#runCallbacks();
@@ -245,7 +246,7 @@ export class RedisMultiProcessCollector {
       const nowMs = Date.now();
       for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
     } else {
-      const { snapshots, live } = await this.#readRedis(client, pacer);
+      const { snapshots, live } = await this.#readRedis(client, pacer, undefined, withCreated);
       this.#lastLive = live;
       const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
       const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
@@ -277,7 +278,7 @@ export class RedisMultiProcessCollector {
   }
 
   /** Waits for the first connection (within the collect's time), then reads. */
-  async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[]): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+  async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
     const { dict, config, identity, stats } = this.parts;
     // (Right after start, client.run() waits for the first connection within this time.)
     const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
@@ -332,7 +333,7 @@ export class RedisMultiProcessCollector {
         const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
         // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
         // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
-        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField], key: ks[0] };
+        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0'], key: ks[0] };
       }),
       left(),
       'collect',
@@ -377,7 +378,7 @@ export class RedisMultiProcessCollector {
         else stats.bad('exemplar');
       }
       const created = new Map<string, number>();
-      for (const [f, v] of flatPairs(createdFlat, stats)) {
+      if (withCreated) for (const [f, v] of flatPairs(createdFlat, stats)) {
         const ms = Number(v);
         if (v !== '' && Number.isSafeInteger(ms) && ms >= 0) created.set(f, ms);
         else stats.bad('created');
@@ -402,7 +403,7 @@ export class RedisMultiProcessCollector {
           if (!known || e.timestamp >= known.timestamp) exemplars.set(f, e);
         }
         processes.set(identity.id, local.fields);
-        addLocalCreated(r.local!, clockOffsetMs, created);
+        if (withCreated) addLocalCreated(r.local!, clockOffsetMs, created);
       }
       snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
