@@ -24,6 +24,8 @@ function setUp(): void {
   const nonce = process.env[NONCE_VARIABLE];
   const storage = new RedisStorageManager(nonce ? { identity: { nonce } } : {});
   setRedisStorageManager(storage);
+  // For a CommonJS app: its require() loads the CommonJS build, which takes this manager (scripts/cjs-entry.ts).
+  (globalThis as Record<symbol, unknown>)[Symbol.for('prom-client-redis.worker-storage')] = storage;
   const requests = httpMetricsFor(storage);
   const servers = new Set<http.Server | https.Server>();
 
