@@ -32,7 +32,7 @@ chmodSync(at('dist/src/cli.js'), 0o755);
 const esbuild = await import('esbuild');
 const srcDir = at('src');
 await esbuild.build({
-  entryPoints: [at('scripts/cjs-entry.ts')],
+  entryPoints: [at('src/index.ts')],
   outfile: at('dist/cjs/index.js'),
   bundle: true,
   format: 'cjs',
