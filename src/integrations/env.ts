@@ -51,7 +51,7 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (raw === undefined || raw === '') return fallback;
   if (['true', '1', 'yes', 'on'].includes(raw)) return true;
   if (['false', '0', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`Invalid environment variable ${name}: expected true or false, got \`${env[name]}\``);
+  throw new ConfigError(`Invalid environment variable ${name}: expected true or false (or 1/0, yes/no, on/off), got \`${env[name]}\``);
 }
 
 /** Set by the launcher for each worker: its identity nonce, so the primary knows the worker's processId. */
