@@ -6,6 +6,7 @@ import { Counter } from '../metrics/counter.js';
 import { Gauge } from '../metrics/gauge.js';
 import { RedisStorageManager, type RedisStorageManagerOptions } from '../manager.js';
 import { ConfigError } from '../errors.js';
+import { markOwnMetric } from '../exit-pending.js';
 import { launcherSettings, NONCE_VARIABLE } from './env.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { selfMetricsFor } from './self-metrics.js';
@@ -64,6 +65,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const common = { storage, registers: [] };
   const restarts = new Counter({ name: 'launcher_worker_restarts_total', help: 'Workers restarted by the launcher after they exited unexpectedly.', ...common });
   const alive = new Gauge({ name: 'launcher_workers_alive', help: 'Workers running now, summed over live launchers.', multiprocessMode: 'livesum', ...common });
+  markOwnMetric(storage, restarts.name);
+  markOwnMetric(storage, alive.name);
   selfMetricsFor(storage);
 
   cluster.setupPrimary({
