@@ -169,7 +169,8 @@ async function serve(values: Record<string, string | undefined>): Promise<number
   // The exporter only reads Redis: it is pointless without it, so it is on whatever REDIS_ENABLED says.
   const storage = new RedisStorageManager({ enabled: true });
   selfMetricsFor(storage);
-  reportFirstConnection(storage, (line) => process.stderr.write(`prom-client-redis: ${line}\n`), 'serving 503 on /metrics until it answers');
+  // Announce once Redis answers, so the first scrape is not a 503; at once when it says it is down.
+  await reportFirstConnection(storage, (line) => process.stderr.write(`prom-client-redis: ${line}\n`), 'serving 503 on /metrics until it answers');
   let server;
   try {
     server = await startMetricsServer({ storage, port: port ?? settings.metricsPort, bindAddress: values.bind ?? settings.bindAddress });

@@ -5,17 +5,20 @@ import { describeTarget } from '../redis/connect.js';
  * One line, at once, when Redis cannot be reached as a command starts: at its first connection
  * error (refused, unknown host, TLS, credentials), or when it has not answered within
  * `flushTimeoutMs`; then one more once it answers. Without it a launcher with Redis down starts
- * in silence while nothing reaches Redis.
+ * in silence while nothing reaches Redis. Resolves at the first of: connected, reported.
  */
-export function reportFirstConnection(storage: RedisStorageManager, log: (line: string) => void, meanwhile: string): void {
+export function reportFirstConnection(storage: RedisStorageManager, log: (line: string) => void, meanwhile: string): Promise<void> {
   const client = storage.client;
-  if (!client || client.isConnected()) return;
+  if (!client || client.isConnected()) return Promise.resolve();
   const redis = client.redis;
   const target = describeTarget(storage.config);
   let isReported = false;
+  let settle: () => void = () => {};
+  const settled = new Promise<void>((resolve) => (settle = resolve));
   const stop = (): void => {
     clearTimeout(timer);
     redis.off('error', onError).off('node error', onError);
+    settle();
   };
   const report = (why: string): void => {
     stop();
@@ -31,4 +34,5 @@ export function reportFirstConnection(storage: RedisStorageManager, log: (line: 
     stop();
     if (isReported) log(`Redis at ${target} answers now`);
   });
+  return settled;
 }

@@ -78,7 +78,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const redisEnabled = process.env.REDIS_ENABLED === undefined || process.env.REDIS_ENABLED === '';
   const storage = new RedisStorageManager({ ...(redisEnabled ? { enabled: true } : {}), ...options.storage });
   if (!storage.isEnabled) log('warning: REDIS_ENABLED=false: /metrics shows the primary only, not the workers');
-  else reportFirstConnection(storage, (line) => log(`warning: ${line}`), 'the workers keep their metrics and flush them once it answers');
+  else void reportFirstConnection(storage, (line) => log(`warning: ${line}`), 'the workers keep their metrics and flush them once it answers');
   const common = { storage, registers: [] };
   const restarts = new Counter({ name: 'launcher_worker_restarts_total', help: 'Workers restarted by the launcher after they exited unexpectedly.', ...common });
   const alive = new Gauge({ name: 'launcher_workers_alive', help: 'Workers running now, summed over live launchers.', multiprocessMode: 'livesum', ...common });
