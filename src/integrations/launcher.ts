@@ -54,6 +54,8 @@ export interface ClusterHandle {
 
 /** A worker that dies sooner than this after its start counts as crashing in a loop: back off. */
 const STABLE_AFTER_MS = 5_000;
+/** The launcher's own metrics, in the primary's storage. */
+export const LAUNCHER_METRIC_NAMES = { restarts: 'launcher_worker_restarts_total', alive: 'launcher_workers_alive' } as const;
 /** Tries of a worker slot that exits before it listens, while no worker has listened yet. */
 export const MAX_START_TRIES = 3;
 
@@ -80,8 +82,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   if (!storage.isEnabled) log('warning: REDIS_ENABLED=false: /metrics shows the primary only, not the workers');
   else void reportFirstConnection(storage, (line) => log(`warning: ${line}`), 'the workers keep their metrics and flush them once it answers');
   const common = { storage, registers: [] };
-  const restarts = new Counter({ name: 'launcher_worker_restarts_total', help: 'Workers restarted by the launcher after they exited unexpectedly.', ...common });
-  const alive = new Gauge({ name: 'launcher_workers_alive', help: 'Workers running now, summed over live launchers.', multiprocessMode: 'livesum', ...common });
+  const restarts = new Counter({ name: LAUNCHER_METRIC_NAMES.restarts, help: 'Workers restarted by the launcher after they exited unexpectedly.', ...common });
+  const alive = new Gauge({ name: LAUNCHER_METRIC_NAMES.alive, help: 'Workers running now, summed over live launchers.', multiprocessMode: 'livesum', ...common });
   markOwnMetric(storage, restarts.name);
   markOwnMetric(storage, alive.name);
   selfMetricsFor(storage);
