@@ -1,5 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 
+const MAX_HELD_BYTES = 1 << 20;
+
 export interface TrackedOutput {
   /** Writes what was held back and passes the rest through from now on. */
   release(): void;
@@ -13,8 +15,8 @@ export interface TrackedOutput {
 
 /**
  * The stderr of the launcher's workers. A worker's output is held back until it listens, exits,
- * or has run `holdMs` (an app that never listens still gets its output through), so that a
- * start-up failure repeated by every worker and every retry reaches the terminal once.
+ * has run `holdMs` (an app that never listens still gets its output through) or has printed
+ * 1 MiB, so that a start-up failure repeated by every worker and every retry is shown once.
  */
 export class StartupOutput {
   readonly #seen = new Set<string>();
@@ -23,10 +25,17 @@ export class StartupOutput {
 
   track(from: Readable, to: Writable): TrackedOutput {
     const held: Buffer[] = [];
+    let heldBytes = 0;
     let isHolding = true;
     const onData = (chunk: Buffer): void => {
-      if (isHolding) held.push(chunk);
-      else to.write(chunk);
+      if (!isHolding) {
+        to.write(chunk);
+        return;
+      }
+      held.push(chunk);
+      heldBytes += chunk.length;
+      // A worker that prints this much is not failing to start the same way as the last one.
+      if (heldBytes > MAX_HELD_BYTES) release();
     };
     from.on('data', onData);
     const timer = setTimeout(() => release(), this.holdMs);
