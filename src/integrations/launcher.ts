@@ -137,7 +137,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
       void markDead(storage, `${hostname()}:${pid}:${nonce}`);
       const how = signal ? `signal ${signal}` : `code ${code}`;
       if (stopping) {
-        stderr.release();
+        // After a give-up, the other workers fail the same way as they are stopped: shown once too.
+        if (isListening) stderr.release();
+        else void stderr.releaseUnlessSeen();
         return;
       }
       if (!isListening && !hasListened) {
