@@ -1,4 +1,5 @@
-// `npm run build` (and `prepack`): the package as it is published.
+// `npm run build:package` (and `prepare`, so npm pack and git installs): the package as published.
+// (`npm run build` runs it, then compiles the tests, examples and benchmarks too.)
 //
 //   dist/src/  the ESM build (tsc -p tsconfig.build.json), the Lua scripts beside it, the CLI
 //   dist/cjs/  a CommonJS bundle of the same code for require() (esbuild), with the same types
