@@ -1,12 +1,13 @@
 export { Counter, CounterChild } from './metrics/counter.js';
-export type { CounterConfiguration } from './metrics/counter.js';
+export type { CounterConfiguration, IncreaseDataWithExemplar } from './metrics/counter.js';
 export { Gauge, GaugeChild } from './metrics/gauge.js';
 export type { GaugeConfiguration } from './metrics/gauge.js';
 export { Histogram, HistogramChild, DEFAULT_BUCKETS } from './metrics/histogram.js';
-export type { HistogramConfiguration } from './metrics/histogram.js';
+export type { HistogramConfiguration, ObserveDataWithExemplar } from './metrics/histogram.js';
 export { Summary, SummaryChild, DEFAULT_PERCENTILES } from './metrics/summary.js';
 export type { SummaryConfiguration } from './metrics/summary.js';
-export type { MetricConfiguration, MetricObjectWithValues, MetricValue } from './metrics/base.js';
+export type { MetricConfiguration, MetricObjectWithValues, MetricValue, Aggregator } from './metrics/base.js';
+export type { Exemplar } from './store/values.js';
 export { RedisStorageManager, getRedisStorageManager, setRedisStorageManager } from './manager.js';
 export type { RedisStorageManagerOptions } from './manager.js';
 export { RedisMultiProcessCollector } from './collect/collector.js';

@@ -1,3 +1,6 @@
+// The library's own timers come from node:timers, not the globals: an app's fake timers (Jest's
+// useFakeTimers) must not stop a collect or a flush.
+import { setTimeout, clearTimeout } from 'node:timers';
 import { resolveConfig, type RedisStorageOptions, type ResolvedConfig } from './config.js';
 import { makeIdentity, type ProcessIdentity } from './identity.js';
 import { createLogger, type Logger } from './log.js';
@@ -6,7 +9,7 @@ import { RedisStorageDict } from './store/storage-dict.js';
 import { Flusher } from './flush/flusher.js';
 import { RedisMultiProcessCollector } from './collect/collector.js';
 import { SelfStats } from './stats.js';
-import { AuthError, ConfigError, RedisOperationError, TlsError } from './errors.js';
+import { ConfigError } from './errors.js';
 import { registerExitHook, unregisterExitHook } from './exit-hooks.js';
 import { hasUpdatesToKeep } from './exit-pending.js';
 
@@ -39,12 +42,11 @@ export class RedisStorageManager {
     if (this.config.identity) validateIdentity(this.config.identity);
     this.identity = makeIdentity(this.config.identity);
     this.logger = createLogger(env ?? process.env);
-    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, (family) => {
-      // One warning per process, not per metric: an explosion usually hits several metrics at once.
-      if (this.dict.droppedSeries === 1) {
-        this.logger.warn(`metric \`${family.def.name}\` reached maxSeriesPerMetric (${this.config.maxSeriesPerMetric}); new label sets are dropped and counted (see SelfStats.droppedSeries)`);
-      }
-    });
+    // One warning per process, not per metric: an explosion usually hits several metrics at once.
+    const onFirstDrop = (def: { name: string }) => {
+      this.logger.warn(`metric \`${def.name}\` reached maxSeriesPerMetric (${this.config.maxSeriesPerMetric}); new label sets are dropped and counted (see SelfStats.droppedSeries)`);
+    };
+    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, onFirstDrop, this.config.enabled);
     this.stats.droppedSeriesOf = () => this.dict.droppedSeries;
     if (this.config.enabled) {
       this.client = new RedisStorageClient(this.config, this.logger, connection);
@@ -92,33 +94,7 @@ export class RedisStorageManager {
   async waitUntilConnected(timeoutMs = this.config.flushTimeoutMs): Promise<void> {
     const client = this.client;
     if (!client) throw new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
-    if (client.isConnected()) return;
-    const known = client.lastError;
-    if (known instanceof TlsError || known instanceof AuthError) throw known;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        client.redis.off('ready', onReady).off('error', onError).off('node error', onError);
-      };
-      const timer = setTimeout(() => {
-        done();
-        const why = client.lastError ? `: ${client.lastError.message}` : '';
-        reject(new RedisOperationError(`Redis not connected after ${timeoutMs} ms (status ${client.redis.status})${why}`));
-      }, timeoutMs);
-      const onReady = () => {
-        done();
-        resolve();
-      };
-      // The client's own listener ran first and explained the error.
-      const onError = () => {
-        const error = client.lastError;
-        if (error instanceof TlsError || error instanceof AuthError) {
-          done();
-          reject(error);
-        }
-      };
-      client.redis.on('ready', onReady).on('error', onError).on('node error', onError);
-    });
+    await client.waitUntilReady(timeoutMs);
   }
 
   /** Forces a flush now. Rejects if Redis refused it; the data is kept for the next one. */
@@ -172,7 +148,11 @@ export class RedisStorageManager {
     return this.#shutdown;
   }
 
-  /** @internal prom-client `collect` callbacks. */
+  /**
+   * @internal A callback of the manager itself (registry bridge, self-metrics), run before every
+   * full collect; a metric's own `collect` is run by the metric (and by full collects while the
+   * metric represents its name).
+   */
   addCollectCallback(name: string, callback: () => void | Promise<void>): void {
     this.#callbacks.set(name, callback);
   }

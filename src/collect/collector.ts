@@ -1,18 +1,25 @@
+// The library's own timers come from node:timers, not the globals: an app's fake timers (Jest's
+// useFakeTimers) must not stop a collect or a flush.
+import { setImmediate, setTimeout, clearTimeout } from 'node:timers';
 import { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RedisStorageClient } from '../redis/client.js';
 import { RedisOperationError, TimeoutError } from '../errors.js';
-import { Pacer } from '../flush/batch.js';
-import { ExpositionWriter } from './render.js';
-import { flatPairs, garbageOr, parseMeta, zsetIds } from './decode.js';
+import { Pacer } from '../pacer.js';
 import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
+import type { SeriesStore } from '../store/series.js';
+import type { Exemplar } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
-import type { MetricObjectWithValues } from '../metrics/base.js';
-import { FamilyMerger, type SampleSink, type SeriesOrder } from './merge.js';
-import { addLocalSums, localProcessFields, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import { ExpositionWriter } from './render.js';
+import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds } from './decode.js';
+import { FamilyMerger, type SeriesOrder } from './merge.js';
+import { emitOwnSeries } from './local.js';
+import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
+import type { SeriesSink } from './sink.js';
+import { addLocalExemplars, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 
 export interface CollectorParts {
   readonly dict: RedisStorageDict;
@@ -21,7 +28,7 @@ export interface CollectorParts {
   readonly identity: ProcessIdentity;
   readonly logger: Logger;
   readonly stats: SelfStats;
-  /** prom-client `collect` callbacks of this process's metrics, run before each collect. */
+  /** Callbacks of the manager itself (registry bridge, self-metrics), run before each full collect. */
   readonly callbacks: () => Array<() => void | Promise<void>>;
 }
 
@@ -36,17 +43,20 @@ interface FamilyRead {
  * Reads every family from Redis in two pipelined round trips (the index and the process registry,
  * then one atomic read per family), merges the processes with the Python client's multiprocess
  * semantics, adds this process's unflushed state, and renders in prom-client's exposition format.
+ * With Redis disabled it serves this process's own metrics, exactly as prom-client would.
  */
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
-  #inflight: Promise<Map<string, MetricObjectWithValues>> | undefined;
   /** metrics() in progress, by content type: concurrent scrapes share one read. */
   readonly #inflightText = new Map<string, Promise<string>>();
+  #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
   readonly #wrapped = new WeakSet<Registry>();
-  /** Counter series orders of the last collect (see SeriesOrder). */
+  /** Counter series orders of the last full collect (see SeriesOrder). */
   #orders = new Map<string, SeriesOrder>();
+  /** Single-family reads asked for in this turn of the event loop: they share one read. */
+  #batch: { readonly families: Set<MetricFamily>; readonly done: Promise<Map<MetricFamily, FamilySnapshot>> } | undefined;
 
   constructor(readonly parts: CollectorParts) {}
 
@@ -57,30 +67,28 @@ export class RedisMultiProcessCollector {
   /** Prometheus text 0.0.4 (default) or OpenMetrics, as prom-client's `Registry.setContentType`. */
   setContentType(contentType: string): void {
     if (contentType !== Registry.PROMETHEUS_CONTENT_TYPE && contentType !== Registry.OPENMETRICS_CONTENT_TYPE) {
-      throw new TypeError(`Content type ${contentType} is unsupported: expected ${Registry.PROMETHEUS_CONTENT_TYPE} or ${Registry.OPENMETRICS_CONTENT_TYPE}`);
+      throw new TypeError(`Content type ${contentType} is unsupported`);
     }
     this.#contentType = contentType;
   }
 
   /**
-   * Every family, cluster-wide. Concurrent callers share one read. Like metrics(), it rejects
-   * with a TimeoutError (`ERR_PCR_TIMEOUT`) past `collectTimeoutMs` or a RedisOperationError
-   * (`ERR_PCR_REDIS`) when Redis cannot be read, never with this process's local figures alone: an
-   * HTTP endpoint should answer 503 then (as the metrics server of this package does), so that
-   * Prometheus marks the target down instead of recording a counter reset.
+   * Every family, cluster-wide, in prom-client's `get()` shape. Concurrent callers share one read.
+   * Like metrics(), it rejects with a TimeoutError (`ERR_PCR_TIMEOUT`) past `collectTimeoutMs` or a
+   * RedisOperationError (`ERR_PCR_REDIS`) when Redis cannot be read, never with this process's
+   * local figures alone: an HTTP endpoint should answer 503 then (as the metrics server of this
+   * package does), so that Prometheus marks the target down instead of recording a counter reset.
    */
-  async collect(): Promise<MetricObjectWithValues[]> {
-    return [...(await this.#shared()).values()];
-  }
-
-  /** One family (what a metric's `get()` returns); empty values when nobody wrote it yet. */
-  async getFamily(name: string): Promise<MetricObjectWithValues> {
-    const all = await this.#shared();
-    const found = all.get(name);
-    if (found) return found;
-    const local = this.parts.dict.families.get(name);
-    const def = local?.def;
-    return { name, help: def?.help ?? '', type: def?.type ?? 'gauge', values: [], aggregator: 'sum' };
+  collect(): Promise<MetricObjectWithValues[]> {
+    if (this.#pinned) return Promise.resolve([...this.#pinned.values()]);
+    this.#inflightAll ??= this.#bounded(async (pacer) => {
+      const shapes = new ShapeBuilder((name) => this.parts.dict.families.get(name)?.series);
+      await this.#collectAll(pacer, shapes);
+      return shapes.families;
+    }).finally(() => {
+      this.#inflightAll = undefined;
+    });
+    return this.#inflightAll;
   }
 
   /**
@@ -90,17 +98,42 @@ export class RedisMultiProcessCollector {
   metrics(contentType: string = this.#contentType): Promise<string> {
     let text = this.#inflightText.get(contentType);
     if (!text) {
-      text = this.#bounded(async (deadline) => {
+      text = this.#bounded(async (pacer) => {
         const writer = new ExpositionWriter(contentType);
-        await this.#collectWithin(deadline, (meta) => {
-          writer.family(meta.name, meta.help, meta.type);
-          return writer.sample;
-        });
+        await this.#collectAll(pacer, writer);
         return writer.finish();
       }).finally(() => this.#inflightText.delete(contentType));
       this.#inflightText.set(contentType, text);
     }
     return text;
+  }
+
+  /** One family by name, from a full collect; empty values when nobody wrote it yet. */
+  async getFamily(name: string): Promise<MetricObjectWithValues> {
+    const found = (await this.collect()).find((f) => f.name === name);
+    if (found) return found;
+    const def = this.parts.dict.families.get(name)?.def;
+    return { name, help: def?.help ?? '', type: def?.type ?? 'gauge', values: [], aggregator: 'sum' };
+  }
+
+  /**
+   * One family, cluster-wide, in prom-client's `get()` shape (what a metric's `get()` returns):
+   * reads only that family (reads asked for in the same turn of the event loop share one round
+   * trip), bounded like collect(). Runs no collect callback: the metric runs its own. `local` is the
+   * metric object's own series, for the types of its label values.
+   */
+  async readFamily(family: MetricFamily, local: SeriesStore, forPromString = false): Promise<MetricObjectWithValues> {
+    const pinned = this.#pinned?.get(family.def.name);
+    if (pinned) return pinned;
+    const shapes = new ShapeBuilder(() => local, forPromString);
+    const client = this.parts.client;
+    if (!client) await emitOwnSeries(local, shapes, Date.now());
+    else {
+      const snapshot = (await this.#readBatched(family)).get(family);
+      if (snapshot) await new FamilyMerger(this.parts.stats, Date.now(), new Pacer(this.parts.config.sliceMs)).mergeInto(snapshot, this.#lastLive, shapes);
+      else shapes.family(family.def.name, family.def.help, family.def.type);
+    }
+    return shapes.families[0]!;
   }
 
   /**
@@ -114,7 +147,7 @@ export class RedisMultiProcessCollector {
     const original = registry.metrics.bind(registry);
     const originalJson = registry.getMetricsAsJSON.bind(registry);
     const withFamilies = async <T>(render: () => Promise<T>): Promise<T> => {
-      const families = await this.#shared();
+      const families = new Map((await this.collect()).map((f) => [f.name, f]));
       const added: string[] = [];
       for (const family of families.values()) {
         if (registry.getSingleMetric(family.name)) continue;
@@ -133,33 +166,45 @@ export class RedisMultiProcessCollector {
     registry.getMetricsAsJSON = () => withFamilies(originalJson) as never;
   }
 
-  #shared(): Promise<Map<string, MetricObjectWithValues>> {
-    if (this.#pinned) return Promise.resolve(this.#pinned);
-    if (!this.#inflight) {
-      this.#inflight = this.#bounded((deadline) => this.#collectFamilies(deadline)).finally(() => {
-        this.#inflight = undefined;
+  /** Live processes as the last read saw them (this process always). */
+  #lastLive: ReadonlySet<string> = new Set();
+
+  #readBatched(family: MetricFamily): Promise<Map<MetricFamily, FamilySnapshot>> {
+    if (!this.#batch) {
+      const families = new Set<MetricFamily>();
+      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.#batch = undefined;
+        return this.#bounded(async (pacer) => {
+          const read = await this.#readRedis(this.parts.client!, pacer, [...families]);
+          this.#lastLive = read.live;
+          return new Map(read.snapshots.map((s) => [s.local!, s] as const).filter(([f]) => f !== undefined));
+        });
       });
+      this.#batch = { families, done };
     }
-    return this.#inflight;
+    this.#batch.families.add(family);
+    return this.#batch.done;
   }
 
   /**
-   * Runs one collect, bounded as a whole (callbacks, both round trips, merge, rendering) by
-   * `collectTimeoutMs`. Rejects with a TimeoutError (code ERR_PCR_TIMEOUT) or a RedisOperationError
-   * (ERR_PCR_REDIS) rather than serve this process's local totals alone, which Prometheus would read
-   * as a counter reset: HTTP integrations answer such a scrape with 503.
+   * Runs one collect, bounded as a whole (callbacks, connection, both round trips, merge, rendering)
+   * by `collectTimeoutMs`: the pacer of the work rejects at the deadline, so a collect that timed out
+   * stops instead of running on. Rejects with a TimeoutError (code ERR_PCR_TIMEOUT) or a
+   * RedisOperationError (ERR_PCR_REDIS) rather than serve this process's local totals alone, which
+   * Prometheus would read as a counter reset: HTTP integrations answer such a scrape with 503.
    */
-  async #bounded<T>(work: (deadline: number) => Promise<T>): Promise<T> {
+  async #bounded<T>(work: (pacer: Pacer) => Promise<T>): Promise<T> {
     const { stats, config } = this.parts;
-    const deadline = performance.now() + config.collectTimeoutMs;
+    const expired = () => new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`);
+    const pacer = new Pacer(config.sliceMs, 128, performance.now() + config.collectTimeoutMs, expired);
     let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`)), config.collectTimeoutMs);
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(expired()), config.collectTimeoutMs);
     });
-    const running = work(deadline);
+    const running = work(pacer);
     running.catch(() => {});
     try {
-      return await Promise.race([running, expired]);
+      return await Promise.race([running, timeout]);
     } catch (error) {
       stats.collectFailures++;
       throw error;
@@ -168,61 +213,56 @@ export class RedisMultiProcessCollector {
     }
   }
 
-  async #collectFamilies(deadline: number): Promise<Map<string, MetricObjectWithValues>> {
-    const out = new Map<string, MetricObjectWithValues>();
-    await this.#collectWithin(deadline, (meta) => {
-      const family: MetricObjectWithValues = { name: meta.name, help: meta.help, type: meta.type, values: [], aggregator: 'sum' };
-      out.set(meta.name, family);
-      return (labels, value, metricName) => {
-        // A copy: the merge's labels objects are kept for the next scrape, and get() hands these out.
-        const own = { ...labels };
-        family.values.push(metricName === undefined ? { labels: own, value } : { labels: own, value, metricName });
-      };
-    });
-    return out;
-  }
-
-  /** Reads and merges every family, in name order, handing each one's samples to the sink `open` gives. */
-  async #collectWithin(deadline: number, open: (meta: FamilyMeta) => SampleSink): Promise<void> {
+  /** Every family, in name order (Redis) or in the order they were made (no Redis), into the sink. */
+  async #collectAll(pacer: Pacer, sink: SeriesSink): Promise<void> {
     const started = performance.now();
-    const { dict, client, identity, stats } = this.parts;
-    await Promise.all(this.parts.callbacks().map((cb) => cb()));
-    const pacer = new Pacer(this.parts.config.sliceMs);
-    let snapshots: FamilySnapshot[] = [];
-    let live = new Set<string>([identity.id]);
-    if (client) {
-      const r = await this.#readRedis(client, deadline, pacer);
-      live = r.live;
-      snapshots = r.snapshots;
+    const { dict, client, stats } = this.parts;
+    await this.#runCallbacks();
+    if (!client) {
+      const nowMs = Date.now();
+      for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
     } else {
-      for (const family of dict.families.values()) snapshots.push(localSnapshot(family, identity.id, -1, 0));
-    }
-    const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
-    const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
-    const seen = new Set<string>();
-    for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
-      if (seen.has(s.meta.name)) {
-        stats.bad('conflict');
-        continue;
+      const { snapshots, live } = await this.#readRedis(client, pacer);
+      this.#lastLive = live;
+      const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
+      const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
+      const seen = new Set<string>();
+      for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
+        if (seen.has(s.meta.name)) {
+          stats.bad('conflict');
+          continue;
+        }
+        seen.add(s.meta.name);
+        await merger.mergeInto(s, live, sink);
       }
-      seen.add(s.meta.name);
-      await merger.mergeInto(s, live, open(s.meta));
+      // Only the families of this collect are kept: one gone from Redis is forgotten.
+      this.#orders = orders.next;
+      stats.processesLive = live.size;
     }
-    // Only the families of this collect are kept: one gone from Redis is forgotten.
-    this.#orders = orders.next;
     stats.collects++;
-    stats.processesLive = live.size;
     stats.lastCollectDurationMs = performance.now() - started;
   }
 
-  async #readRedis(client: RedisStorageClient, deadline: number, pacer: Pacer): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+  /** The collect callbacks of the metric objects that represent their names, and the manager's own. */
+  async #runCallbacks(): Promise<void> {
+    const callbacks = [...this.parts.callbacks()];
+    for (const family of this.parts.dict.families.values()) {
+      const collect = family.series.collect;
+      if (collect) callbacks.push(collect);
+    }
+    await Promise.all(callbacks.map((cb) => cb()));
+  }
+
+  /** Waits for the first connection (within the collect's time), then reads. */
+  async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[]): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
     const { dict, config, identity, stats } = this.parts;
+    // (Right after start, client.run() waits for the first connection within this time.)
+    const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
     const keys = client.keys;
     const localNowMs = Date.now();
-    const left = () => Math.max(1, Math.round(deadline - performance.now()));
     const [index, all, liveSet, time] = await client.run(
       [
-        { name: 'hgetall', args: [keys.families()], key: keys.families() },
+        only ? { name: 'time', args: [] } : { name: 'hgetall', args: [keys.families()], key: keys.families() },
         { name: 'zrange', args: [keys.processes(), 0, -1, 'WITHSCORES'], key: keys.processes() },
         { name: 'zrange', args: [keys.live(), 0, -1, 'WITHSCORES'], key: keys.live() },
         { name: 'time', args: [] },
@@ -240,11 +280,8 @@ export class RedisMultiProcessCollector {
 
     // Families: the index, plus this process's own (maybe not flushed yet).
     const reads = new Map<string, FamilyRead>();
-    // ioredis turns an HGETALL reply into an object.
-    const indexValue = garbageOr(index!, stats);
-    const indexEntries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
     const localByHash = new Map<string, MetricFamily>();
-    for (const f of dict.families.values()) localByHash.set(`${f.hash}|${f.typeMode}`, f);
+    for (const f of only ?? dict.families.values()) localByHash.set(`${f.hash}|${f.typeMode}`, f);
     const addRead = (hash: string, typeMode: string) => {
       const id = `${hash}|${typeMode}`;
       if (reads.has(id)) return;
@@ -257,14 +294,19 @@ export class RedisMultiProcessCollector {
       const ids = !perProcess ? [] : (typeMode.startsWith('gauge_live') ? [...live] : everyone).filter((p) => !(local && p === identity.id));
       reads.set(id, { hash, typeMode, local, processIds: ids });
     };
-    for (const [hash, typeMode] of indexEntries) addRead(hash, typeMode);
-    for (const f of dict.families.values()) addRead(f.hash, f.typeMode);
+    if (!only) {
+      // ioredis turns an HGETALL reply into an object.
+      const indexValue = garbageOr(index!, stats);
+      const indexEntries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
+      for (const [hash, typeMode] of indexEntries) addRead(hash, typeMode);
+    }
+    for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
 
     const list = [...reads.values()];
     const seqField = seqFieldOf(identity);
     const replies = await client.run(
       list.map((r) => {
-        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
+        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
         // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
         // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
         return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField], key: ks[0] };
@@ -284,12 +326,14 @@ export class RedisMultiProcessCollector {
       if (!r.local) return undefined;
       const sums = new Map<string, number>();
       addLocalSums(r.local, Number((replies[i]!.value as unknown[])[2]), sums);
-      return { sums, fields: localProcessFields(r.local, clockOffsetMs) };
+      const exemplars = new Map<string, Exemplar>();
+      addLocalExemplars(r.local, exemplars);
+      return { sums, exemplars, fields: localProcessFields(r.local, clockOffsetMs) };
     });
     const snapshots: FamilySnapshot[] = [];
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      const [metaFlat, clusterFlat, , ...procs] = replies[i]!.value as [unknown, unknown, number, ...unknown[]];
+      const [metaFlat, clusterFlat, , exemplarFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, ...unknown[]];
       const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
       if (!meta) {
         stats.bad('meta');
@@ -302,6 +346,12 @@ export class RedisMultiProcessCollector {
         else sums.set(f, x);
         const pause = pacer.step();
         if (pause) await pause;
+      }
+      const exemplars = new Map<string, Exemplar>();
+      for (const [f, v] of flatPairs(exemplarFlat, stats)) {
+        const e = parseExemplar(v);
+        if (e) exemplars.set(f, e);
+        else stats.bad('exemplar');
       }
       const processes = new Map<string, ProcessFields>();
       for (let j = 0; j < r.processIds.length; j++) {
@@ -316,18 +366,16 @@ export class RedisMultiProcessCollector {
       const local = locals[i];
       if (local) {
         for (const [f, x] of local.sums) sums.set(f, (sums.get(f) ?? 0) + x);
+        for (const [f, e] of local.exemplars) {
+          const known = exemplars.get(f);
+          if (!known || e.timestamp >= known.timestamp) exemplars.set(f, e);
+        }
         processes.set(identity.id, local.fields);
       }
-      snapshots.push({ meta, sums, processes });
+      snapshots.push({ meta, sums, processes, exemplars, local: r.local });
     }
     return { snapshots, live };
   }
-}
-
-function localSnapshot(family: MetricFamily, id: string, appliedSeq: number, clockOffsetMs: number): FamilySnapshot {
-  const sums = new Map<string, number>();
-  addLocalSums(family, appliedSeq, sums);
-  return { meta: metaOfFamily(family), sums, processes: new Map([[id, localProcessFields(family, clockOffsetMs)]]) };
 }
 
 /** A prom-client metric object serving one collected family. */

@@ -4,6 +4,7 @@ import type { SelfStats } from '../stats.js';
 import type { GaugeMode, MetricType } from '../store/family.js';
 import { GAUGE_MODES } from '../store/family.js';
 import type { FamilyMeta } from './snapshot.js';
+import type { Exemplar } from '../store/values.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
 // what we write is counted in SelfStats.badData and skipped (see the fault matrix in README.md).
@@ -84,7 +85,37 @@ export function parseMeta(flat: unknown): FamilyMeta | null {
       name, help: m.get('help') ?? '', type, mode, labelNames, buckets, percentiles,
       maxAgeSeconds: Number(m.get('maxAgeSeconds') ?? 0) || 0,
       ageBuckets: Number(m.get('ageBuckets') ?? 0) || 0,
+      pruneAgedBuckets: m.get('pruneAgedBuckets') === '1',
     };
+  } catch {
+    return null;
+  }
+}
+
+const EXEMPLAR_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * An exemplar as the exemplar hash keeps it (`<timestamp>|[labelSet, value]`), or null when it is
+ * not one we would write: label names must be valid, values strings, the label set at most 128
+ * characters (the OpenMetrics limit), value and timestamp finite.
+ */
+export function parseExemplar(raw: string): Exemplar | null {
+  const bar = raw.indexOf('|');
+  if (bar <= 0 || raw.length > 1024) return null;
+  const timestamp = Number(raw.slice(0, bar));
+  if (!Number.isFinite(timestamp)) return null;
+  try {
+    const parsed = JSON.parse(raw.slice(bar + 1)) as unknown;
+    if (!Array.isArray(parsed) || parsed.length !== 2) return null;
+    const [labelSet, value] = parsed as [unknown, unknown];
+    if (typeof value !== 'number' || !Number.isFinite(value) || labelSet === null || typeof labelSet !== 'object' || Array.isArray(labelSet)) return null;
+    let size = 0;
+    for (const [k, v] of Object.entries(labelSet)) {
+      if (!EXEMPLAR_LABEL.test(k) || !(typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))) return null;
+      size += k.length + String(v).length;
+    }
+    if (size > 128) return null;
+    return { labelSet: labelSet as Record<string, string | number>, value, timestamp };
   } catch {
     return null;
   }

@@ -1,11 +1,12 @@
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import type { MetricObjectWithValues, MetricValue } from '../metrics/base.js';
-import { HDR_SCALE, newHdr } from '../store/values.js';
+import { newHdr } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
-import { Pacer } from '../flush/batch.js';
+import { Pacer } from '../pacer.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
+import { quantileOf } from './quantile.js';
+import type { SeriesSink } from './sink.js';
 
 type Labels = Record<string, string>;
 
@@ -21,13 +22,10 @@ export interface SeriesOrder {
   readonly known: ReadonlySet<string>;
 }
 
-/** Receives the samples of a family in exposition order. */
-export type SampleSink = (labels: Labels, value: number, metricName?: string) => void;
-
 /**
- * Turns a family's merged state into prom-client's `get()` shape, with the Python client's
- * multiprocess semantics. Series come out sorted, so the exposition is the same at every scrape.
- * Fields that do not parse are skipped and counted, never fatal.
+ * Hands a family's merged state to a sink, with the Python client's multiprocess semantics. Series
+ * come out sorted, so the exposition is the same at every scrape. Fields that do not parse are
+ * skipped and counted, never fatal.
  */
 export class FamilyMerger {
   /** Per family (the label names are fixed within one): a gauge field recurs in every process. */
@@ -44,23 +42,15 @@ export class FamilyMerger {
     readonly orders: { readonly last: ReadonlyMap<string, SeriesOrder>; readonly next: Map<string, SeriesOrder> } = { last: new Map(), next: new Map() },
   ) {}
 
-  /** Merges one family into prom-client's `get()` shape; yields to the event loop between slices of a large one. */
-  async merge(s: FamilySnapshot, live: ReadonlySet<string>): Promise<MetricObjectWithValues> {
-    const { meta } = s;
-    const values: MetricValue[] = [];
-    await this.mergeInto(s, live, (labels, value, metricName) => {
-      values.push(metricName === undefined ? { labels, value } : { labels, value, metricName });
-    });
-    return { name: meta.name, help: meta.help, type: meta.type, values, aggregator: 'sum' };
-  }
-
   /**
-   * Merges one family, handing each sample to `sink` as it is made: the exposition writer formats
-   * it at once, so 150,000 sample objects never have to live (and be copied by the GC) together.
+   * Merges one family into the sink, series by series: the exposition writer formats each at once,
+   * so 150,000 sample objects never have to live (and be copied by the GC) together. Yields to the
+   * event loop between slices of a large family.
    */
-  async mergeInto(s: FamilySnapshot, live: ReadonlySet<string>, sink: SampleSink): Promise<void> {
+  async mergeInto(s: FamilySnapshot, live: ReadonlySet<string>, sink: SeriesSink): Promise<void> {
     this.#labelCache = new Map();
-    const type = s.meta.type;
+    const { type, name, help } = s.meta;
+    sink.family(name, help, type);
     if (type === 'counter') await this.#counter(s, sink);
     else if (type === 'histogram') await this.#histogram(s, sink);
     else if (type === 'summary') await this.#summary(s, sink);
@@ -69,12 +59,11 @@ export class FamilyMerger {
 
   /** Labels of a field (the JSON array of label values), or null when it is not one of ours. */
   labels(field: string, names: readonly string[]): Labels | null {
-    const cacheKey = field;
-    let labels = this.#labelCache.get(cacheKey);
+    let labels = this.#labelCache.get(field);
     if (labels !== undefined) return labels;
     labels = this.#parseLabels(field, names);
     if (labels === null) this.stats.bad('field');
-    this.#labelCache.set(cacheKey, labels);
+    this.#labelCache.set(field, labels);
     return labels;
   }
 
@@ -93,12 +82,13 @@ export class FamilyMerger {
     }
   }
 
-  async #counter(s: FamilySnapshot, emit: SampleSink): Promise<void> {
+  async #counter(s: FamilySnapshot, sink: SeriesSink): Promise<void> {
     const order = await this.#orderOf(s);
     for (let i = 0; i < order.fields.length; i++) {
       const labels = order.labels[i]!;
+      const field = order.fields[i]!;
       // A field that is not a label set is counted at every scrape, as when it was parsed.
-      if (labels) emit(labels, s.sums.get(order.fields[i]!)!);
+      if (labels) sink.value(field, labels, s.sums.get(field)!, s.exemplars.get(field));
       else this.stats.bad('field');
       const pause = this.pacer.step();
       if (pause) await pause;
@@ -136,13 +126,9 @@ export class FamilyMerger {
 
   /** labels() without the cache, for fields seen once per family (no garbage for the collector). */
   #labelsOnce(field: string, names: readonly string[]): Labels | null {
-    const cached = this.#labelCache;
-    this.#labelCache = NO_CACHE;
-    try {
-      return this.labels(field, names);
-    } finally {
-      this.#labelCache = cached;
-    }
+    const labels = this.#parseLabels(field, names);
+    if (labels === null) this.stats.bad('field');
+    return labels;
   }
 
   /** Groups `<labelKey>#<suffix>` fields by label key. */
@@ -164,15 +150,13 @@ export class FamilyMerger {
     return groups;
   }
 
-  async #histogram(s: FamilySnapshot, emit: SampleSink): Promise<void> {
-    const bucketName = `${s.meta.name}_bucket`;
-    const sumName = `${s.meta.name}_sum`;
-    const countName = `${s.meta.name}_count`;
+  async #histogram(s: FamilySnapshot, sink: SeriesSink): Promise<void> {
     // The family's own bounds, sorted and formatted once: a series with no other bound (the usual
     // case) reuses them; one with bounds of another deploy gets the union.
-    const metaLes = [...s.meta.buckets].sort((x, y) => x - y).map(String);
+    const metaLes = [...[...s.meta.buckets].sort((x, y) => x - y).map(String), '+Inf'];
     const known = new Set(metaLes);
     const groups = await this.#bySeries(s.sums);
+    const hasExemplars = s.exemplars.size > 0;
     for (const key of await sortPaced([...groups.keys()], byCodeUnits, this.pacer)) {
       const pause = this.pacer.step();
       if (pause) await pause;
@@ -181,23 +165,19 @@ export class FamilyMerger {
       const g = groups.get(key)!;
       let les = metaLes;
       for (const suffix of g.keys()) {
-        if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf' || known.has(suffix)) continue;
+        if (suffix === 'sum' || suffix === 'count' || known.has(suffix)) continue;
         les = this.#unionOfBounds(s.meta.buckets, g.keys());
         break;
       }
+      const cumulative = new Array<number>(les.length);
       let acc = 0;
-      for (const le of les) {
-        acc += g.get(le) ?? 0;
-        emit({ ...labels, le }, acc, bucketName);
-      }
-      acc += g.get('+Inf') ?? 0;
-      emit({ ...labels, le: '+Inf' }, acc, bucketName);
-      emit(labels, g.get('sum') ?? 0, sumName);
-      emit(labels, g.get('count') ?? 0, countName);
+      for (let i = 0; i < les.length; i++) cumulative[i] = acc += g.get(les[i]!) ?? 0;
+      const exemplars = hasExemplars ? les.map((le) => s.exemplars.get(`${key}#${le}`)) : undefined;
+      sink.histogram(key, labels, les, cumulative, g.get('sum') ?? 0, g.get('count') ?? 0, exemplars);
     }
   }
 
-  /** The family's bounds and a series' own, sorted, as `le` strings; a suffix that is no number is counted. */
+  /** The family's bounds and a series' own, sorted, as `le` strings (`+Inf` last); a suffix that is no number is counted. */
   #unionOfBounds(buckets: readonly number[], suffixes: Iterable<string>): string[] {
     const bounds = new Set<number>(buckets);
     for (const suffix of suffixes) {
@@ -206,11 +186,11 @@ export class FamilyMerger {
       if (Number.isFinite(b)) bounds.add(b);
       else this.stats.bad('field');
     }
-    return [...bounds].sort((x, y) => x - y).map(String);
+    return [...[...bounds].sort((x, y) => x - y).map(String), '+Inf'];
   }
 
-  async #summary(s: FamilySnapshot, emit: SampleSink): Promise<void> {
-    const { name, maxAgeSeconds, ageBuckets, percentiles } = s.meta;
+  async #summary(s: FamilySnapshot, sink: SeriesSink): Promise<void> {
+    const { maxAgeSeconds, ageBuckets, percentiles, pruneAgedBuckets } = s.meta;
     const sums = await this.#bySeries(s.sums);
     const newest = maxAgeSeconds > 0 ? Math.floor(this.nowMs / ((maxAgeSeconds * 1000) / ageBuckets)) : 0;
     const oldest = maxAgeSeconds > 0 ? newest - ageBuckets + 1 : 0;
@@ -229,19 +209,19 @@ export class FamilyMerger {
       }
     }
     const keys = new Set([...sums.keys(), ...merged.keys()]);
+    const values = new Array<number>(percentiles.length);
     for (const key of await sortPaced([...keys], byCodeUnits, this.pacer)) {
       const pause = this.pacer.step();
       if (pause) await pause;
       const labels = this.labels(key, s.meta.labelNames);
       if (!labels) continue;
       const h = merged.get(key);
-      for (const q of percentiles) {
-        const value = h && h.totalCount > 0 ? quantileOf(h, q) : 0;
-        emit({ ...labels, quantile: String(q) }, value);
-      }
+      const observed = h !== undefined && h.totalCount > 0;
+      // As prom-client's pruneAgedBuckets: a series with nothing in its window is left out.
+      if (pruneAgedBuckets && maxAgeSeconds > 0 && !observed) continue;
+      for (let i = 0; i < percentiles.length; i++) values[i] = observed ? quantileOf(h, percentiles[i]!) : 0;
       const g = sums.get(key);
-      emit(labels, g?.get('sum') ?? 0, `${name}_sum`);
-      emit(labels, g?.get('count') ?? 0, `${name}_count`);
+      sink.summary(key, labels, percentiles, values, g?.get('sum') ?? 0, g?.get('count') ?? 0);
     }
   }
 
@@ -255,7 +235,7 @@ export class FamilyMerger {
     }
   }
 
-  async #gauge(s: FamilySnapshot, live: ReadonlySet<string>, emit: SampleSink): Promise<void> {
+  async #gauge(s: FamilySnapshot, live: ReadonlySet<string>, sink: SeriesSink): Promise<void> {
     const mode = s.meta.mode ?? 'all';
     const liveOnly = mode.startsWith('live');
     const procs: Array<[string, ProcessFields]> = [...s.processes].filter(([id]) => !liveOnly || live.has(id));
@@ -275,7 +255,7 @@ export class FamilyMerger {
         const pause = this.pacer.step();
         if (pause) await pause;
         const labels = this.labels(field, s.meta.labelNames);
-        if (labels) emit({ ...labels, pid: id }, x);
+        if (labels) sink.value(field, { ...labels, pid: id }, x);
       }
       return;
     }
@@ -301,39 +281,17 @@ export class FamilyMerger {
       const pause = this.pacer.step();
       if (pause) await pause;
       const labels = this.labels(field, s.meta.labelNames);
-      if (labels) emit(labels, acc.get(field)!.value);
+      if (labels) sink.value(field, labels, acc.get(field)!.value);
     }
   }
 
+  /** A gauge value: any number Number() reads, `NaN` and `±Infinity` included (prom-client allows them). */
   #number(raw: string | HdrHistogram): number | null {
-    const x = typeof raw === 'string' ? Number(raw) : NaN;
-    if (typeof raw === 'string' && raw !== '' && !Number.isNaN(x)) return x;
+    if (typeof raw === 'string' && raw !== '') {
+      const x = Number(raw);
+      if (!Number.isNaN(x) || raw === 'NaN') return x;
+    }
     this.stats.bad('value');
     return null;
   }
-}
-
-/** A cache that never holds anything. */
-const NO_CACHE = new (class extends Map<string, Labels | null> {
-  override set(): this {
-    return this;
-  }
-})();
-
-/**
- * The q-quantile of an HDR histogram, as the shortest decimal inside the equivalent-value range of
- * the bucket it falls in: any value there is equally right at the histogram's precision, and the
- * shortest one gives back round inputs exactly (2, not 2.000895).
- */
-export function quantileOf(h: HdrHistogram, q: number): number {
-  const v = h.getValueAtPercentile(q * 100);
-  const js = h as unknown as { lowestEquivalentValue(v: number): number; highestEquivalentValue(v: number): number };
-  const lo = js.lowestEquivalentValue(v);
-  const hi = js.highestEquivalentValue(v);
-  const mid = (lo + hi) / 2;
-  for (let digits = 1; digits <= 17; digits++) {
-    const candidate = Number(mid.toPrecision(digits));
-    if (candidate >= lo && candidate <= hi) return candidate / HDR_SCALE;
-  }
-  return v / HDR_SCALE;
 }

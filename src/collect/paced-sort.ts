@@ -1,4 +1,4 @@
-import type { Pacer } from '../flush/batch.js';
+import type { Pacer } from '../pacer.js';
 
 /** Strings in code-unit order, as `Array.prototype.sort()` without a comparator. */
 export const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

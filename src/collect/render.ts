@@ -1,17 +1,19 @@
 import { Registry } from 'prom-client';
-import type { MetricObjectWithValues } from '../metrics/base.js';
 import type { MetricType } from '../store/family.js';
-import { Pacer } from '../flush/batch.js';
+import type { Exemplar } from '../store/values.js';
+import { Pacer } from '../pacer.js';
+import type { Labels, SeriesSink } from './sink.js';
+import type { MetricObjectWithValues } from './shape.js';
 
 /**
- * Writes the exposition text of `registry.metrics()`, byte for byte (test/unit/render.test.ts
- * compares the two), one sample at a time. prom-client's own formatting builds several temporary
- * arrays and objects per sample, and the collector would first build a sample object for each of
- * 150,000 series; the garbage collector's pauses over so many live objects then stall the event
- * loop. Here the merge hands each sample over as it is made and it becomes text at once, kept as one
- * string per 1,000 lines.
+ * Writes the exposition text of prom-client's `registry.metrics()`, byte for byte (see
+ * test/unit/render.test.ts), one series at a time. prom-client's own formatting builds several
+ * temporary arrays and objects per sample, and the collector would first build a sample object for
+ * each of 150,000 series; the garbage collector's pauses over so many live objects then stall the
+ * event loop. Here the merge hands each series over as it is made and it becomes text at once (its
+ * labels formatted once for all its buckets), kept as one string per 1,000 lines.
  */
-export class ExpositionWriter {
+export class ExpositionWriter implements SeriesSink {
   readonly #isOpenMetrics: boolean;
   readonly #blocks: string[] = [];
   #parts: string[] = [];
@@ -32,22 +34,56 @@ export class ExpositionWriter {
     this.#lines.push(`# HELP ${this.#name} ${escapeString(help)}`, `# TYPE ${this.#name} ${type}`);
   }
 
-  /** One sample of the current family (an arrow function: it is handed around as a sink). */
-  readonly sample = (labels: Readonly<Record<string, string | number | undefined>>, value: number, metricName?: string): void => {
+  value(_field: string, labels: Labels, value: number, exemplar?: Exemplar): void {
+    const text = labelText(labels);
+    this.#push(`${this.#isCounter ? `${this.#name}_total` : this.#name}${text === '' ? '' : `{${text}}`} ${valueString(value)}${this.#exemplar(exemplar)}`);
+  }
+
+  histogram(_field: string, labels: Labels, les: readonly string[], cumulative: ArrayLike<number>, sum: number, count: number, exemplars?: ReadonlyArray<Exemplar | undefined>): void {
+    const text = labelText(labels);
+    const rest = text === '' ? '}' : `,${text}}`;
+    const bucket = `${this.#name}_bucket{le="`;
+    for (let i = 0; i < les.length; i++) this.#push(`${bucket}${les[i]}"${rest} ${valueString(cumulative[i]!)}${this.#exemplar(exemplars?.[i])}`);
+    const braces = text === '' ? '' : `{${text}}`;
+    this.#push(`${this.#name}_sum${braces} ${valueString(sum)}`);
+    this.#push(`${this.#name}_count${braces} ${valueString(count)}`);
+  }
+
+  summary(_field: string, labels: Labels, quantiles: readonly number[], values: ArrayLike<number>, sum: number, count: number): void {
+    const text = labelText(labels);
+    const rest = text === '' ? '}' : `,${text}}`;
+    for (let i = 0; i < quantiles.length; i++) this.#push(`${this.#name}{quantile="${quantiles[i]}"${rest} ${valueString(values[i]!)}`);
+    const braces = text === '' ? '' : `{${text}}`;
+    this.#push(`${this.#name}_sum${braces} ${valueString(sum)}`);
+    this.#push(`${this.#name}_count${braces} ${valueString(count)}`);
+  }
+
+  /** One sample as prom-client's `get()` gives it (for families that are not ours). */
+  sample(labels: Readonly<Record<string, string | number | undefined>>, value: number, metricName?: string, exemplar?: Exemplar | null): void {
     let text = '';
     for (const label in labels) text += `${text === '' ? '' : ','}${label}="${escapeLabelValue(labels[label])}"`;
     const name = this.#isCounter ? `${metricName ?? this.#name}_total` : (metricName ?? this.#name);
-    this.#lines.push(`${name}${text === '' ? '' : `{${text}}`} ${valueString(value)}`);
-    if (this.#lines.length === 1000) {
-      this.#parts.push(this.#lines.join('\n'));
-      this.#lines = [];
-    }
-  };
+    this.#push(`${name}${text === '' ? '' : `{${text}}`} ${valueString(value)}${this.#exemplar(exemplar ?? undefined)}`);
+  }
 
   /** The whole text. */
   finish(): string {
     this.#endFamily();
     return this.#isOpenMetrics ? `${this.#blocks.join('\n')}\n# EOF\n` : `${this.#blocks.join('\n\n')}\n`;
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length === 1000) {
+      this.#parts.push(this.#lines.join('\n'));
+      this.#lines = [];
+    }
+  }
+
+  /** ` # {labels} value timestamp`, OpenMetrics only, as prom-client writes it. */
+  #exemplar(exemplar: Exemplar | undefined): string {
+    if (exemplar === undefined || !this.#isOpenMetrics) return '';
+    return ` # {${labelText(exemplar.labelSet)}} ${valueString(exemplar.value)} ${exemplar.timestamp}`;
   }
 
   #endFamily(): void {
@@ -64,12 +100,18 @@ export async function render(families: readonly MetricObjectWithValues[], conten
   for (const family of families) {
     writer.family(family.name, family.help, family.type);
     for (const v of family.values) {
-      writer.sample(v.labels, v.value, v.metricName);
+      writer.sample(v.labels, v.value, v.metricName, v.exemplar);
       const pause = pacer.step();
       if (pause) await pause;
     }
   }
   return writer.finish();
+}
+
+function labelText(labels: Readonly<Record<string, string | number>>): string {
+  let text = '';
+  for (const label in labels) text += `${text === '' ? '' : ','}${label}="${escapeLabelValue(labels[label])}"`;
+  return text;
 }
 
 const NEEDS_ESCAPE = /[\\\n"]/;
@@ -84,7 +126,7 @@ function escapeLabelValue(v: string | number | undefined): string {
 }
 
 /** prom-client's getValueAsString. */
-function valueString(x: number): string {
+export function valueString(x: number): string {
   if (Number.isNaN(x)) return 'Nan';
   if (!Number.isFinite(x)) return x < 0 ? '-Inf' : '+Inf';
   return `${x}`;

@@ -1,7 +1,6 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import type { GaugeMode, MetricFamily, MetricType } from '../store/family.js';
-import { CounterValue, GaugeValue, HistogramValue, SummaryValue } from '../store/values.js';
-import { FLAG_RESET, leLabel, type FamilyBatch } from '../flush/batch.js';
+import { FLAG_RESET, leLabel, type FamilyBatch, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
+import { CounterValue, GaugeValue, HistogramValue, SummaryValue, type Exemplar } from '../store/values.js';
 
 /** A family's definition as read back from its meta hash (or from this process's own metric). */
 export interface FamilyMeta {
@@ -14,6 +13,7 @@ export interface FamilyMeta {
   readonly percentiles: readonly number[];
   readonly maxAgeSeconds: number;
   readonly ageBuckets: number;
+  readonly pruneAgedBuckets: boolean;
 }
 
 /** Per-process fields: Redis strings, or this process's live HDR histograms. */
@@ -26,6 +26,10 @@ export interface FamilySnapshot {
   readonly sums: Map<string, number>;
   /** Per-process fields of the processes the mode counts, by processId. */
   readonly processes: Map<string, ProcessFields>;
+  /** Latest exemplar by sum field (`<labelKey>` or `<labelKey>#<le>`). */
+  readonly exemplars: Map<string, Exemplar>;
+  /** This process's own family of that name, if it has one. */
+  readonly local?: MetricFamily | undefined;
 }
 
 export function metaOfFamily(family: MetricFamily): FamilyMeta {
@@ -40,6 +44,7 @@ export function metaOfFamily(family: MetricFamily): FamilyMeta {
     percentiles: d.percentiles ?? [],
     maxAgeSeconds: d.maxAgeSeconds ?? 0,
     ageBuckets: d.ageBuckets ?? 0,
+    pruneAgedBuckets: d.pruneAgedBuckets ?? false,
   };
 }
 
@@ -65,11 +70,12 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
       for (let i = 0; i < batch.sums.length; i += 2) add(into, batch.sums[i]!, Number(batch.sums[i + 1]));
     }
   }
+  if (resetPending) for (const [field, total] of family.carried) add(into, field, total);
   const type = family.def.type;
   // Runs in one tick (see the collector), so it skips what has nothing to add: a value with no delta
   // that is not dirty is entirely in Redis already. A dirty one is added even at 0, so that a series
   // created (or zeroed) but not flushed yet shows up.
-  for (const v of family.values.values()) {
+  for (const v of family.series.values.values()) {
     if (type === 'counter') {
       const c = v as CounterValue;
       if (c.delta !== 0 || c.dirty || resetPending) add(into, c.field, c.delta + (resetPending ? c.flushed : 0));
@@ -97,16 +103,31 @@ export function localProcessFields(family: MetricFamily, clockOffsetMs: number):
   const out: ProcessFields = new Map();
   if (family.def.type === 'gauge') {
     const stamps = family.def.mode === 'mostrecent' || family.def.mode === 'livemostrecent';
-    for (const v of family.values.values()) {
+    for (const v of family.series.values.values()) {
       const g = v as GaugeValue;
       out.set(g.field, String(g.value));
       if (stamps) out.set(`@${g.field}`, String(g.updatedAtMs + clockOffsetMs));
     }
   } else if (family.def.type === 'summary') {
-    for (const v of family.values.values()) {
+    for (const v of family.series.values.values()) {
       const s = v as SummaryValue;
       for (const [slot, h] of s.slots) out.set(`${s.field}#${slot}`, h);
     }
   }
   return out;
+}
+
+/** Adds this process's exemplars to the latest ones Redis holds (the newer of two wins). */
+export function addLocalExemplars(family: MetricFamily, into: Map<string, Exemplar>): void {
+  const series = family.series;
+  if (series.exemplars.size === 0) return;
+  const les = family.def.type === 'histogram' ? [...(family.def.buckets ?? []), Infinity].map(leLabel) : [];
+  const put = (field: string, e: Exemplar): void => {
+    const known = into.get(field);
+    if (!known || e.timestamp >= known.timestamp) into.set(field, e);
+  };
+  for (const [v, stored] of series.exemplars) {
+    if (!Array.isArray(stored)) put(v.field, stored);
+    else stored.forEach((e, i) => e && put(`${v.field}#${les[i]}`, e));
+  }
 }

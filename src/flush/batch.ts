@@ -1,71 +1,14 @@
 import hdr from 'hdr-histogram-js';
-import type { MetricFamily } from '../store/family.js';
-import { CounterValue, GaugeValue, HistogramValue, SummaryValue, type RedisValue } from '../store/values.js';
-
-/**
- * What one flush sends for one family. Built by draining the family's dirty values in one
- * synchronous pass, kept in the family's outbox until Redis acknowledges it, and re-sent unchanged
- * (same seq) until then.
- */
-export interface FamilyBatch {
-  readonly family: MetricFamily;
-  readonly seq: number;
-  /** 1 reset (full re-send after loss), 2 write meta, 4 the process hash should exist. */
-  readonly flags: number;
-  readonly clientNowMs: number;
-  /** Field/delta pairs summed into the cluster hash. */
-  readonly sums: string[];
-  /** Field/value pairs set in this process's hash. */
-  readonly sets: string[];
-  /** Fields deleted from this process's hash. */
-  readonly dels: string[];
-}
-
-export const FLAG_RESET = 1;
-export const FLAG_META = 2;
-export const FLAG_EXPECT_PROCESS = 4;
-
-export function leLabel(bound: number): string {
-  return bound === Infinity ? '+Inf' : String(bound);
-}
-
-/** Slot of a summary's age ring at `nowMs`: 0 when the summary does not age. */
-export function summarySlot(family: MetricFamily, nowMs: number): number {
-  const { maxAgeSeconds, ageBuckets } = family.def;
-  if (!maxAgeSeconds) return 0;
-  return Math.floor(nowMs / ((maxAgeSeconds * 1000) / (ageBuckets ?? 5)));
-}
-
-/**
- * Yields to the event loop when the current slice of synchronous work has run for `sliceMs`, so
- * that draining or merging 100,000 series never blocks the loop for long (see perf/EVENT-LOOP.md).
- */
-export class Pacer {
-  #sliceStart = performance.now();
-  #count = 0;
-
-  constructor(readonly sliceMs = 4, readonly checkEvery = 128) {}
-
-  /** Call once per unit of work; `await` the result when it is not undefined. */
-  step(): Promise<void> | undefined {
-    if (++this.#count % this.checkEvery !== 0) return undefined;
-    return this.due();
-  }
-
-  /** Yields now if the slice has run its time (for units of work too big to count). */
-  due(): Promise<void> | undefined {
-    if (performance.now() - this.#sliceStart < this.sliceMs) return undefined;
-    return new Promise<void>((resolve) => setImmediate(() => {
-      this.#sliceStart = performance.now();
-      resolve();
-    }));
-  }
-}
+import { Pacer } from '../pacer.js';
+import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
+import type { KeyBuilder } from '../redis/keys.js';
+import { CounterValue, GaugeValue, HistogramValue, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
 
 /**
  * Drains a family into a batch: every dirty value's deltas are read and zeroed (and added to the
  * value's flushed totals). With `reset`, everything the process ever flushed is sent instead, for a
- * family Redis has lost; with `allPerProcess`, every per-process value is set again.
+ * family Redis has lost (the carried totals of series gone from the store included); with
+ * `allPerProcess`, every per-process value is set again.
  *
  * The drain runs over several ticks when the family is large. The hot path stays correct meanwhile:
  * a value keeps `dirty = true` until the slice that drains it (so an update to a value not drained
@@ -74,25 +17,29 @@ export class Pacer {
  */
 export async function drainFamily(family: MetricFamily, seq: number, nowMs: number, options: { reset: boolean; meta: boolean; allPerProcess: boolean }, pacer = new Pacer()): Promise<FamilyBatch> {
   const { reset } = options;
-  const type = family.def.type;
+  const def = family.def;
+  const type = def.type;
+  const series = family.series;
   let flags = 0;
   if (reset) flags |= FLAG_RESET;
   if (options.meta || reset) flags |= FLAG_META;
   if (family.knownEpoch !== '' && (type === 'gauge' || type === 'summary')) flags |= FLAG_EXPECT_PROCESS;
-  const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields };
-  const { sums, sets, dels } = batch;
+  const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields, exemplars: [] };
+  const { sums, sets, dels, exemplars } = batch;
   family.removedFields = [];
-  const dirty = family.dirty;
-  family.dirty = [];
+  const dirty = series.dirty;
+  series.dirty = [];
   family.isDirty = false;
   family.draining = batch;
+  if (reset) for (const [field, total] of family.carried) sums.push(field, String(total));
   const perProcessAll = reset || options.allPerProcess;
   // Counters and histograms have no per-process data: `allPerProcess` changes nothing for them.
   const everything = type === 'counter' || type === 'histogram' ? reset : perProcessAll;
-  const list: readonly RedisValue[] = everything ? [...family.values.values()] : dirty;
-  const bounds = type === 'histogram' ? [...(family.def.buckets ?? []), Infinity].map(leLabel) : [];
-  const stamps = family.def.mode === 'mostrecent' || family.def.mode === 'livemostrecent';
-  const oldest = summarySlot(family, nowMs) - (family.def.maxAgeSeconds ? (family.def.ageBuckets ?? 5) - 1 : 0);
+  const list: readonly RedisValue[] = everything ? [...series.values.values()] : dirty;
+  const bounds = type === 'histogram' ? [...(def.buckets ?? []), Infinity].map(leLabel) : [];
+  const stamps = def.mode === 'mostrecent' || def.mode === 'livemostrecent';
+  const oldest = summarySlot(def.maxAgeSeconds, def.ageBuckets, nowMs) - (def.maxAgeSeconds ? (def.ageBuckets ?? 5) - 1 : 0);
+  const hasExemplars = series.exemplars.size > 0;
   try {
     for (const v of list) {
       // Read in the same tick as the drain of this value: see above.
@@ -109,6 +56,7 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
           if (reset || wasDirty) drainSummarySums(v as SummaryValue, sums, reset);
           drainSummarySlots(v as SummaryValue, oldest, sets, dels, perProcessAll);
         }
+        if (hasExemplars) drainExemplars(series.exemplars.get(v), v.field, bounds, exemplars, reset);
       }
       const pause = pacer.step();
       if (pause) await pause;
@@ -120,7 +68,6 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
 }
 
 function drainCounter(v: CounterValue, sums: string[], reset: boolean): void {
-  if (v.removed) return;
   const d = v.delta;
   v.delta = 0;
   v.flushed += d;
@@ -128,7 +75,6 @@ function drainCounter(v: CounterValue, sums: string[], reset: boolean): void {
 }
 
 function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: string[], reset: boolean): void {
-  if (v.removed) return;
   for (let i = 0; i < bounds.length; i++) {
     const d = v.bucketDeltas[i]!;
     v.bucketDeltas[i] = 0;
@@ -146,7 +92,6 @@ function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: stri
 }
 
 function drainSummarySums(v: SummaryValue, sums: string[], reset: boolean): void {
-  if (v.removed) return;
   const s = v.sumDelta;
   const c = v.countDelta;
   v.sumDelta = 0;
@@ -157,7 +102,10 @@ function drainSummarySums(v: SummaryValue, sums: string[], reset: boolean): void
 }
 
 function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels: string[], all: boolean): void {
-  if (v.removed) return;
+  if (v.prunedSlots) {
+    for (const slot of v.prunedSlots) dels.push(`${v.field}#${slot}`);
+    v.prunedSlots = undefined;
+  }
   for (const slot of [...v.slots.keys()]) {
     if (slot < oldest) {
       v.slots.delete(slot);
@@ -177,27 +125,62 @@ function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels
   v.lastDirtySlot = -1;
 }
 
-/** Per-process fields of a value, deleted from Redis when the value is removed. */
-export function perProcessFields(family: MetricFamily, value: RedisValue): string[] {
-  if (value instanceof GaugeValue) return [value.field, `@${value.field}`];
-  if (value instanceof SummaryValue) return [...value.slots.keys()].map((slot) => `${value.field}#${slot}`);
-  return [];
+/** Exemplars not flushed yet: `<field>` (counters) or `<field>#<le>` (histogram buckets). */
+function drainExemplars(stored: StoredExemplar | Array<StoredExemplar | null> | undefined, field: string, bounds: readonly string[], out: string[], all: boolean): void {
+  if (stored === undefined) return;
+  if (!Array.isArray(stored)) {
+    if (all || !stored.isFlushed) out.push(field, exemplarValue(stored));
+    stored.isFlushed = true;
+    return;
+  }
+  for (let i = 0; i < stored.length; i++) {
+    const e = stored[i];
+    if (!e || (e.isFlushed && !all)) continue;
+    out.push(`${field}#${bounds[i]}`, exemplarValue(e));
+    e.isFlushed = true;
+  }
 }
 
 /**
- * The script's ARGV after KEYS, for a batch. The sums, sets and dels each travel as ONE string,
- * items joined by '\n': ioredis spends CPU per argument (~1 µs of the 2 µs a series cost when every
- * field and delta was an argument), one join costs far less, and the script splits it back.
- * No item can hold a raw newline: fields are JSON arrays (JSON escapes it) with `#le`, `#sum`,
- * `#count`, `#<slot>` or `@` added, and values are numbers or base64. The meta pairs (rare, and
- * help text may hold a newline) stay separate arguments.
+ * An exemplar as the exemplar hash keeps it: `<timestamp>|<json>`. The flush script keeps the
+ * newer of two by the number before `|`, without decoding JSON. JSON holds no raw newline.
+ */
+export function exemplarValue(e: StoredExemplar): string {
+  return `${e.timestamp}|${JSON.stringify([e.labelSet, e.value])}`;
+}
+
+/**
+ * The keys of a batch's flush call, only those it touches (see flush-family.lua), with their roles.
+ */
+export function flushKeys(batch: FamilyBatch, keys: KeyBuilder, processId: string): { keys: string[]; roles: string } {
+  const f = batch.family;
+  const out = [keys.seq(f.typeMode, f.hash)];
+  let roles = '';
+  const add = (role: string, key: string): void => {
+    roles += role;
+    out.push(key);
+  };
+  if (batch.sums.length > 0) add('c', keys.cluster(f.typeMode, f.hash));
+  if ((batch.flags & (FLAG_META | FLAG_RESET)) !== 0) add('m', keys.meta(f.typeMode, f.hash));
+  if (batch.sets.length > 0 || batch.dels.length > 0 || (batch.flags & FLAG_EXPECT_PROCESS) !== 0) add('p', keys.process(f.typeMode, processId, f.hash));
+  if (batch.exemplars.length > 0) add('e', keys.exemplar(f.typeMode, f.hash));
+  return { keys: out, roles };
+}
+
+/**
+ * The script's ARGV after KEYS and the roles, for a batch. The sums, sets, dels and exemplars each travel as ONE
+ * string, items joined by '\n': ioredis spends CPU per argument (~1 µs of the 2 µs a series cost
+ * when every field and delta was an argument), one join costs far less, and the script splits it
+ * back. No item can hold a raw newline: fields are JSON arrays (JSON escapes it) with `#le`,
+ * `#sum`, `#count`, `#<slot>` or `@` added, and values are numbers, base64 or JSON. The meta pairs
+ * (rare, and help text may hold a newline) stay separate arguments.
  */
 export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: number, meta: readonly string[]): (string | number)[] {
   const withMeta = (batch.flags & FLAG_META) !== 0;
   const m = withMeta ? meta : [];
   return [
     processId, batch.seq, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
-    m.length / 2, batch.sums.join('\n'), batch.sets.join('\n'), batch.dels.join('\n'),
+    m.length / 2, batch.sums.join('\n'), batch.sets.join('\n'), batch.dels.join('\n'), batch.exemplars.join('\n'),
     ...m,
   ];
 }
@@ -215,5 +198,6 @@ export function metaPairs(family: MetricFamily): string[] {
     'percentiles', JSON.stringify(d.percentiles ?? []),
     'maxAgeSeconds', String(d.maxAgeSeconds ?? 0),
     'ageBuckets', String(d.ageBuckets ?? 0),
+    'pruneAgedBuckets', d.pruneAgedBuckets ? '1' : '0',
   ];
 }

@@ -1,12 +1,16 @@
+// The library's own timers come from node:timers, not the globals: an app's fake timers (Jest's
+// useFakeTimers) must not stop a collect or a flush.
+import { setInterval, clearInterval } from 'node:timers';
 import PQueue from 'p-queue';
 import { PromClientRedisError, RedisOperationError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js';
-import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
-import { drainFamily, flushArgs, metaPairs, Pacer, type FamilyBatch } from './batch.js';
+import { drainFamily, flushArgs, flushKeys, metaPairs } from './batch.js';
+import { Pacer } from '../pacer.js';
+import { FLAG_META, FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
 
 /** Field/value pairs per Lua call: bounds the time one call holds Redis. */
@@ -61,6 +65,8 @@ export class Flusher {
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
+      // Before the first connection the flush would only wait for it: the first `ready` flushes.
+      if (!this.client.hasBeenReady) return;
       this.flush().catch(() => {
         // Counted and logged by #flushOnce; the data stays for the next tick.
       });
@@ -120,7 +126,7 @@ export class Flusher {
     const pacer = new Pacer(this.config.sliceMs);
     const sent = new Set<MetricFamily>(retrying);
     for (const family of dirty) {
-      if (retrying.has(family) || !this.dict.families.has(family.def.name)) {
+      if (retrying.has(family) || this.dict.families.get(family.def.name) !== family) {
         if (retrying.has(family)) this.dict.onFamilyDirty(family);
         continue;
       }
@@ -141,7 +147,7 @@ export class Flusher {
     if (verify) {
       for (const family of this.dict.families.values()) {
         if (sent.has(family) || family.knownEpoch === '') continue;
-        const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [] };
+        const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [] };
         family.pending.push(check);
         batches.push(check);
       }
@@ -156,14 +162,12 @@ export class Flusher {
     };
     for (const batch of batches) {
       const f = batch.family;
-      if (!this.#indexed.has(f) || (batch.flags & 1) !== 0) index(f);
+      if (!this.#indexed.has(f) || (batch.flags & FLAG_RESET) !== 0) index(f);
+      const named = flushKeys(batch, keys, id);
       commands.push({
         name: 'pcrFlushFamily',
-        args: [
-          keys.seq(f.typeMode, f.hash), keys.cluster(f.typeMode, f.hash), keys.process(f.typeMode, id, f.hash), keys.meta(f.typeMode, f.hash),
-          ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f)),
-        ],
-        key: keys.seq(f.typeMode, f.hash),
+        args: [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f))],
+        key: named.keys[0],
       });
     }
     const pruned = this.#pruned;
@@ -192,7 +196,8 @@ export class Flusher {
     try {
       replies = await this.client.run(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
     } catch (error) {
-      this.stats.flushFailed(error as Error);
+      // A flush that never saw a connection is a deploy starting, not a fault to alert on.
+      if (this.client.hasBeenReady) this.stats.flushFailed(error as Error);
       if (pruned.length > 0) this.#pruned.push(...pruned);
       if (verify) this.#verify = true;
       this.logger.debug('flush.failed', { message: (error as Error).message, batches: batches.length });
@@ -271,10 +276,7 @@ export class Flusher {
       f.metaSent = false;
       this.#indexed.delete(f);
       this.stats.familyLost();
-      if (!f.isDirty) {
-        f.isDirty = true;
-        this.dict.onFamilyDirty(f);
-      }
+      f.markDirty();
       return;
     }
     const i = f.pending.indexOf(batch);
@@ -283,10 +285,7 @@ export class Flusher {
     f.metaSent = true;
     if (status === 2) {
       f.resendAll = true;
-      if (!f.isDirty) {
-        f.isDirty = true;
-        this.dict.onFamilyDirty(f);
-      }
+      f.markDirty();
     }
   }
 }
@@ -297,8 +296,9 @@ function split(batch: FamilyBatch, nextSeq: () => number): FamilyBatch[] {
   if (pairs <= MAX_PAIRS_PER_CALL) return [{ ...batch, seq: nextSeq() }];
   const out: FamilyBatch[] = [];
   const n = MAX_PAIRS_PER_CALL * 2;
-  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, sums: batch.sums.slice(i, i + n), sets: [], dels: [], seq: 0 });
-  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, sums: [], sets: batch.sets.slice(i, i + n), dels: [], seq: 0 });
-  out[out.length - 1] = { ...out[out.length - 1]!, dels: batch.dels };
-  return out.map((b, i) => ({ ...b, seq: nextSeq(), flags: i === 0 ? b.flags : b.flags & ~2 }));
+  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, sums: batch.sums.slice(i, i + n), sets: [], dels: [], exemplars: [], seq: 0 });
+  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, sums: [], sets: batch.sets.slice(i, i + n), dels: [], exemplars: [], seq: 0 });
+  // The deletions go first, before any set (a series removed and made again keeps its new value).
+  out[0] = { ...out[0]!, dels: batch.dels, exemplars: batch.exemplars };
+  return out.map((b, i) => ({ ...b, seq: nextSeq(), flags: i === 0 ? b.flags : b.flags & ~FLAG_META }));
 }

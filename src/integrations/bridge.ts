@@ -1,7 +1,8 @@
 import { register as globalRegister, type Registry } from 'prom-client';
 import { Metric } from '../metrics/base.js';
 import { getRedisStorageManager, type RedisStorageManager } from '../manager.js';
-import { GAUGE_MODES, type FamilyDefinition, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
+import { GAUGE_MODES, type FamilyDefinition, type GaugeMode, type MetricType } from '../store/family.js';
+import type { SeriesStore } from '../store/series.js';
 import { CounterValue, GaugeValue, HistogramValue, SummaryValue, type RedisValue } from '../store/values.js';
 import { ConfigError, describe } from '../errors.js';
 
@@ -31,7 +32,7 @@ interface PromMetricJson {
 }
 
 interface Mirror {
-  readonly family: MetricFamily;
+  readonly family: SeriesStore;
   /** Last cumulative figures seen per series (counter value; histogram buckets, sum, count). */
   readonly last: Map<string, number[]>;
 }
@@ -135,12 +136,8 @@ export class RegistryBridge {
         : type === 'gauge' ? new GaugeValue(labelValues, dropped)
           : type === 'histogram' ? new HistogramValue(labelValues, bucketCount, dropped)
             : new SummaryValue(labelValues, dropped);
-    let family: MetricFamily;
-    try {
-      family = this.#storage.dict.register(def, create);
-    } catch (error) {
-      return this.#refuse(json.name, (error as Error).message);
-    }
+    if (this.#storage.dict.families.has(json.name)) return this.#refuse(json.name, 'the name is taken by a metric of this package');
+    const family = this.#storage.dict.register(def, create);
     const mirror: Mirror = { family, last: new Map() };
     this.#mirrors.set(json.name, mirror);
     return mirror;

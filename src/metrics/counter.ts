@@ -1,28 +1,37 @@
 import { CounterValue } from '../store/values.js';
-import type { LabelValues, MetricFamily } from '../store/family.js';
-import { invalidValue } from '../validation.js';
+import type { LabelValues } from '../store/family.js';
+import type { SeriesStore } from '../store/series.js';
+import { decreasedCounter, invalidValue, notANumber } from '../validation.js';
 import { Metric, splitArgs, type MetricConfiguration } from './base.js';
+import { exemplarOf } from './exemplars.js';
 
 export type CounterConfiguration<T extends string> = MetricConfiguration<T>;
 
+/** prom-client's `inc({ labels, value, exemplarLabels })` of a counter with `enableExemplars`. */
+export interface IncreaseDataWithExemplar<T extends string> {
+  labels?: LabelValues<T>;
+  value?: number;
+  exemplarLabels?: LabelValues<string>;
+}
+
 /** A child bound to one label set: updates its value directly, allocating nothing. */
 export class CounterChild {
-  #value: CounterValue;
-  readonly #family: MetricFamily<CounterValue>;
+  #value: CounterValue | undefined;
+  readonly #series: SeriesStore<CounterValue>;
+  readonly #labels: LabelValues | undefined;
 
   /** @internal */
-  constructor(family: MetricFamily<CounterValue>, value: CounterValue) {
-    this.#family = family;
-    this.#value = value;
+  constructor(series: SeriesStore<CounterValue>, labels: LabelValues | undefined) {
+    this.#series = series;
+    this.#labels = labels;
   }
 
-  inc(amount = 1): void {
-    if (!(amount >= 0) || amount === Infinity) throw badIncrement(this.#family.def.name, amount);
+  inc(amount?: number): void {
+    const x = checkIncrement(this.#series.def.name, amount);
     let v = this.#value;
-    if (v.removed) v = this.#value = this.#family.valueForPositional(v.labelValues);
-    if (v.delta + amount === Infinity) throw overflow(this.#family.def.name, amount);
-    v.delta += amount;
-    if (!v.dirty) this.#family.markDirty(v);
+    // The series is made at the first update (prom-client shows no series for a bare labels() call).
+    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
+    add(this.#series, v, x);
   }
 }
 
@@ -37,39 +46,44 @@ export class Counter<T extends string = string> extends Metric<T, CounterValue> 
 
   inc(value?: number): void;
   inc(labels: LabelValues<T>, value?: number): void;
-  inc(a?: LabelValues<T> | number, b?: number): void {
+  inc(data: IncreaseDataWithExemplar<T>): void;
+  inc(a?: LabelValues<T> | number | IncreaseDataWithExemplar<T>, b?: number): void {
+    if (this.enableExemplars) return this.#incWithExemplar(a as IncreaseDataWithExemplar<T> | undefined);
     const [labels, raw] = splitArgs(a, b);
-    const amount = raw === undefined ? 1 : raw;
-    if (typeof amount !== 'number' || !(amount >= 0) || amount === Infinity) throw badIncrement(this.name, amount);
-    const v = this.family.valueFor(labels);
-    // An infinite delta could never be added in Redis and would block the family's flushes.
-    if (v.delta + amount === Infinity) throw overflow(this.name, amount);
-    v.delta += amount;
-    if (!v.dirty) this.family.markDirty(v);
+    const x = checkIncrement(this.name, raw);
+    add(this.series, this.series.valueFor(labels), x);
+  }
+
+  /** prom-client's incWithExemplar: the exemplar (if labels are given) records this increment. */
+  #incWithExemplar(data: IncreaseDataWithExemplar<T> | undefined): void {
+    const { labels, value, exemplarLabels } = data ?? {};
+    const x = checkIncrement(this.name, value);
+    const exemplar = exemplarLabels === undefined ? undefined : exemplarOf(this.name, exemplarLabels, x === 0 ? 1 : x);
+    const v = this.series.valueFor(labels);
+    add(this.series, v, x);
+    // The increment made the value dirty: the next flush carries the exemplar with it.
+    if (exemplar && !v.dropped) this.series.exemplars.set(v, exemplar);
   }
 
   labels(...values: Array<string | number>): CounterChild;
   labels(labels: LabelValues<T>): CounterChild;
   labels(...args: unknown[]): CounterChild {
-    return new CounterChild(this.family, this.valueOf(args));
-  }
-
-  /** Creates the series with value 0 (it then shows in the exposition). */
-  zero(labels?: LabelValues<T>): void {
-    this.touch(this.family.valueFor(labels));
-  }
-
-  protected removeValue(value: CounterValue): void {
-    this.family.remove(value, []);
+    return new CounterChild(this.series, this.labelsOf(args));
   }
 }
 
-function overflow(metric: string, amount: number) {
-  return invalidValue(metric, 'Counter increment would overflow to Infinity', amount);
+function add(series: SeriesStore<CounterValue>, v: CounterValue, x: number): void {
+  // An infinite delta could never be added in Redis and would block the family's flushes.
+  if (v.delta + x === Infinity) throw invalidValue(series.def.name, 'Counter increment would overflow to Infinity', x);
+  v.delta += x;
+  if (!v.dirty) series.markDirty(v);
 }
 
-function badIncrement(metric: string, amount: unknown) {
-  return typeof amount === 'number' && amount < 0
-    ? invalidValue(metric, 'It is not possible to decrease a counter', amount)
-    : invalidValue(metric, 'Counter increment must be a finite number >= 0', amount);
+/** prom-client's checks and messages: undefined means 1, a negative value or a non-number throws. */
+function checkIncrement(metric: string, raw: unknown): number {
+  if (raw === undefined || raw === null) return 1;
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) throw notANumber('Value', raw);
+  if (raw < 0) throw decreasedCounter();
+  void metric;
+  return raw;
 }

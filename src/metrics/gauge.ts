@@ -1,42 +1,46 @@
 import { GaugeValue } from '../store/values.js';
-import { GAUGE_MODES, type GaugeMode, type LabelValues, type MetricFamily } from '../store/family.js';
+import { GAUGE_MODES, type GaugeMode, type LabelValues } from '../store/family.js';
+import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
-import { invalidValue } from '../validation.js';
+import { notANumber } from '../validation.js';
+import { getRedisStorageManager } from '../manager.js';
 import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
   /**
    * How the values of several processes merge, as in the Python client: `all` and `liveall` keep one
    * series per process (a `pid` label); the others merge into one; `live*` count only processes
-   * whose heartbeat is current. @default 'all'
+   * whose heartbeat is current. Without Redis there is one process: the mode changes nothing.
+   * @default 'all'
    */
   multiprocessMode?: GaugeMode;
 }
 
 export class GaugeChild {
-  #value: GaugeValue;
-  readonly #family: MetricFamily<GaugeValue>;
+  #value: GaugeValue | undefined;
+  readonly #series: SeriesStore<GaugeValue>;
+  readonly #labels: LabelValues | undefined;
   readonly #stamp: boolean;
 
   /** @internal */
-  constructor(family: MetricFamily<GaugeValue>, value: GaugeValue, stamp: boolean) {
-    this.#family = family;
-    this.#value = value;
+  constructor(series: SeriesStore<GaugeValue>, labels: LabelValues | undefined, stamp: boolean) {
+    this.#series = series;
+    this.#labels = labels;
     this.#stamp = stamp;
   }
 
   set(value: number): void {
-    if (typeof value !== 'number' || Number.isNaN(value)) throw invalidValue(this.#family.def.name, 'Value is not a valid number', value);
+    if (typeof value !== 'number') throw notANumber('Value', value);
     this.#write(value, false);
   }
 
   inc(amount = 1): void {
-    if (typeof amount !== 'number' || Number.isNaN(amount)) throw invalidValue(this.#family.def.name, 'Delta is not a valid number', amount);
+    if (typeof amount !== 'number') throw notANumber('Delta', amount);
     this.#write(amount, true);
   }
 
   dec(amount = 1): void {
-    if (typeof amount !== 'number' || Number.isNaN(amount)) throw invalidValue(this.#family.def.name, 'Delta is not a valid number', amount);
+    if (typeof amount !== 'number') throw notANumber('Delta', amount);
     this.#write(-amount, true);
   }
 
@@ -44,16 +48,17 @@ export class GaugeChild {
     this.#write(Date.now() / 1000, false);
   }
 
-  startTimer(): () => number {
+  startTimer(): (endLabels?: LabelValues) => number {
     return startClock((seconds) => this.set(seconds));
   }
 
   #write(x: number, add: boolean): void {
     let v = this.#value;
-    if (v.removed) v = this.#value = this.#family.valueForPositional(v.labelValues);
+    // The series is made at the first update (prom-client shows no series for a bare labels() call).
+    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
     v.value = add ? v.value + x : x;
     if (this.#stamp) v.updatedAtMs = Date.now();
-    if (!v.dirty) this.#family.markDirty(v);
+    if (!v.dirty) this.#series.markDirty(v);
   }
 }
 
@@ -71,8 +76,16 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeValue> {
         `Invalid multiprocessMode ${describe(mode)} for gauge \`${config.name}\`: expected one of ${GAUGE_MODES.join(', ')}`,
       );
     }
-    const perProcess = mode === 'all' || mode === 'liveall';
-    super(config, 'gauge', perProcess ? ['pid'] : [], { mode, buckets: undefined, percentiles: undefined, maxAgeSeconds: undefined, ageBuckets: undefined }, () => (labels, dropped) => new GaugeValue(labels, dropped));
+    // With Redis, `all` and `liveall` add a `pid` label: the gauge cannot have one of its own.
+    const storage = config?.storage ?? (config && typeof config === 'object' ? getRedisStorageManager() : undefined);
+    const addsPid = storage?.isEnabled === true && (mode === 'all' || mode === 'liveall');
+    if (addsPid && Array.isArray(config.labelNames) && config.labelNames.includes('pid' as T)) {
+      throw new ValidationError(
+        'ERR_PCR_INVALID_LABEL',
+        `pid is a reserved label keyword for gauge \`${config.name}\` with multiprocessMode ${mode} (it adds the process as \`pid\`): choose another mode or label name`,
+      );
+    }
+    super(config, 'gauge', [], { mode, buckets: undefined, percentiles: undefined, maxAgeSeconds: undefined, ageBuckets: undefined }, () => (labels, dropped) => new GaugeValue(labels, dropped));
     this.multiprocessMode = mode;
     this.#stamp = mode === 'mostrecent' || mode === 'livemostrecent';
     this.initialize();
@@ -82,21 +95,24 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeValue> {
   set(labels: LabelValues<T>, value: number): void;
   set(a: LabelValues<T> | number, b?: number): void {
     const [labels, value] = splitArgs(a, b);
-    this.#write(labels, this.checkNumber('Value', value), false);
+    if (typeof value !== 'number') throw notANumber('Value', value);
+    this.#write(labels, value, false);
   }
 
   inc(value?: number): void;
   inc(labels: LabelValues<T>, value?: number): void;
   inc(a?: LabelValues<T> | number, b?: number): void {
     const [labels, value] = splitArgs(a, b);
-    this.#write(labels, value === undefined ? 1 : this.checkNumber('Delta', value), true);
+    if (value !== undefined && typeof value !== 'number') throw notANumber('Delta', value);
+    this.#write(labels, value === undefined ? 1 : value, true);
   }
 
   dec(value?: number): void;
   dec(labels: LabelValues<T>, value?: number): void;
   dec(a?: LabelValues<T> | number, b?: number): void {
     const [labels, value] = splitArgs(a, b);
-    this.#write(labels, value === undefined ? -1 : -this.checkNumber('Delta', value), true);
+    if (value !== undefined && typeof value !== 'number') throw notANumber('Delta', value);
+    this.#write(labels, value === undefined ? -1 : -value, true);
   }
 
   setToCurrentTime(labels?: LabelValues<T>): void {
@@ -111,21 +127,13 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeValue> {
   labels(...values: Array<string | number>): GaugeChild;
   labels(labels: LabelValues<T>): GaugeChild;
   labels(...args: unknown[]): GaugeChild {
-    return new GaugeChild(this.family, this.valueOf(args), this.#stamp);
-  }
-
-  zero(labels?: LabelValues<T>): void {
-    this.#write(labels, 0, false);
-  }
-
-  protected removeValue(value: GaugeValue): void {
-    this.family.remove(value, [value.field, `@${value.field}`]);
+    return new GaugeChild(this.series, this.labelsOf(args), this.#stamp);
   }
 
   #write(labels: LabelValues | undefined, x: number, add: boolean): void {
-    const v = this.family.valueFor(labels);
+    const v = this.series.valueFor(labels);
     v.value = add ? v.value + x : x;
     if (this.#stamp) v.updatedAtMs = Date.now();
-    if (!v.dirty) this.family.markDirty(v);
+    if (!v.dirty) this.series.markDirty(v);
   }
 }

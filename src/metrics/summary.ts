@@ -1,38 +1,48 @@
-import { SummaryValue, HDR_SCALE, newHdr, recordHdr } from '../store/values.js';
-import type { LabelValues, MetricFamily } from '../store/family.js';
+import { SummaryValue, HDR_SCALE, newHdr, recordHdr, summarySlot } from '../store/values.js';
+import type { LabelValues } from '../store/family.js';
+import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
-import { invalidValue, validatePercentiles } from '../validation.js';
-import { summarySlot } from '../flush/batch.js';
+import { invalidValue, notANumber, validatePercentiles } from '../validation.js';
 import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
   /** @default [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999] */
   percentiles?: readonly number[];
-  /** Quantiles over a sliding window of this many seconds. @default none: over all observations */
+  /** Quantiles over a sliding window of this many seconds (at least 1). @default none: over all observations */
   maxAgeSeconds?: number;
-  /** Slots of the sliding window. @default 5 */
+  /** Slots of the sliding window (1 to 60). @default 5 */
   ageBuckets?: number;
   /** Accepted for prom-client compatibility; HDR histograms need no compression. */
   compressCount?: number;
-  /** Accepted for prom-client compatibility. */
+  /** With `maxAgeSeconds`: a series with no observation in its window is left out, as in prom-client. @default false */
   pruneAgedBuckets?: boolean;
 }
 
 export const DEFAULT_PERCENTILES: readonly number[] = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
 const MAX_OBSERVATION = Number.MAX_SAFE_INTEGER / HDR_SCALE;
+/** Bounds of the ageing window: each age slot holds one HDR histogram per series. */
+const MIN_MAX_AGE_SECONDS = 1;
+const MAX_AGE_BUCKETS = 60;
 
 /**
  * Records one observation into the value's HDR histogram of the current age slot. Quantiles are
  * merged across processes from these histograms, so they are true quantiles of all the data.
  */
-function record(family: MetricFamily<SummaryValue>, v: SummaryValue, x: number): void {
+function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): void {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw notANumber('Value', x);
   if (!(x >= 0 && x <= MAX_OBSERVATION)) {
-    throw invalidValue(family.def.name, `Summary observations must be from 0 to ${MAX_OBSERVATION} (quantiles come from HDR histograms of value × ${HDR_SCALE})`, x);
+    throw invalidValue(series.def.name, `Summary observations must be from 0 to ${MAX_OBSERVATION} (quantiles come from HDR histograms of value × ${HDR_SCALE})`, x);
   }
-  const slot = family.def.maxAgeSeconds ? summarySlot(family, Date.now()) : 0;
+  const def = series.def;
+  const slot = def.maxAgeSeconds ? summarySlot(def.maxAgeSeconds, def.ageBuckets, Date.now()) : 0;
   if (slot !== v.currentSlot) {
     let h = v.slots.get(slot);
-    if (!h) v.slots.set(slot, (h = newHdr()));
+    if (!h) {
+      v.slots.set(slot, (h = newHdr()));
+      // Slots that left the window are dropped here too, not only at a flush: with Redis down (or
+      // no Redis) a series holds at most ageBuckets histograms.
+      if (def.maxAgeSeconds) pruneSlots(series, v, slot - (def.ageBuckets ?? 5) + 1);
+    }
     v.current = h;
     v.currentSlot = slot;
   }
@@ -43,26 +53,38 @@ function record(family: MetricFamily<SummaryValue>, v: SummaryValue, x: number):
   }
   v.sumDelta += x;
   v.countDelta++;
-  if (!v.dirty) family.markDirty(v);
+  if (!v.dirty) series.markDirty(v);
+}
+
+/** Drops the age slots older than `oldest` (their per-process fields go at the next flush). */
+function pruneSlots(series: SeriesStore<SummaryValue>, v: SummaryValue, oldest: number): void {
+  for (const slot of v.slots.keys()) {
+    if (slot >= oldest) continue;
+    v.slots.delete(slot);
+    v.dirtySlots.delete(slot);
+    if (series.isFlushed) (v.prunedSlots ??= []).push(slot);
+  }
 }
 
 export class SummaryChild {
-  #value: SummaryValue;
-  readonly #family: MetricFamily<SummaryValue>;
+  #value: SummaryValue | undefined;
+  readonly #series: SeriesStore<SummaryValue>;
+  readonly #labels: LabelValues | undefined;
 
   /** @internal */
-  constructor(family: MetricFamily<SummaryValue>, value: SummaryValue) {
-    this.#family = family;
-    this.#value = value;
+  constructor(series: SeriesStore<SummaryValue>, labels: LabelValues | undefined) {
+    this.#series = series;
+    this.#labels = labels;
   }
 
   observe(x: number): void {
     let v = this.#value;
-    if (v.removed) v = this.#value = this.#family.valueForPositional(v.labelValues);
-    record(this.#family, v, x);
+    // The series is made at the first update (prom-client shows no series for a bare labels() call).
+    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
+    record(this.#series, v, x);
   }
 
-  startTimer(): () => number {
+  startTimer(): (endLabels?: LabelValues) => number {
     return startClock((seconds) => this.observe(seconds));
   }
 }
@@ -75,14 +97,15 @@ export class Summary<T extends string = string> extends Metric<T, SummaryValue> 
   constructor(config: SummaryConfiguration<T>) {
     const percentiles = validatePercentiles(config?.name, config?.percentiles ?? DEFAULT_PERCENTILES);
     const maxAgeSeconds = config?.maxAgeSeconds;
-    if (maxAgeSeconds !== undefined && !(typeof maxAgeSeconds === 'number' && Number.isFinite(maxAgeSeconds) && maxAgeSeconds > 0)) {
-      throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid maxAgeSeconds ${describe(maxAgeSeconds)} for summary \`${config.name}\`: expected a number > 0`);
+    if (maxAgeSeconds !== undefined && !(typeof maxAgeSeconds === 'number' && Number.isFinite(maxAgeSeconds) && maxAgeSeconds >= MIN_MAX_AGE_SECONDS)) {
+      throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid maxAgeSeconds ${describe(maxAgeSeconds)} for summary \`${config.name}\`: expected a number >= ${MIN_MAX_AGE_SECONDS}`);
     }
     const ageBuckets = config?.ageBuckets ?? (maxAgeSeconds ? 5 : undefined);
-    if (ageBuckets !== undefined && !(Number.isInteger(ageBuckets) && ageBuckets >= 1)) {
-      throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid ageBuckets ${describe(ageBuckets)} for summary \`${config.name}\`: expected an integer >= 1`);
+    if (ageBuckets !== undefined && !(Number.isInteger(ageBuckets) && ageBuckets >= 1 && ageBuckets <= MAX_AGE_BUCKETS)) {
+      throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid ageBuckets ${describe(ageBuckets)} for summary \`${config.name}\`: expected an integer from 1 to ${MAX_AGE_BUCKETS}`);
     }
-    super(config, 'summary', ['quantile'], { mode: undefined, buckets: undefined, percentiles, maxAgeSeconds, ageBuckets }, () => (labels, dropped) => new SummaryValue(labels, dropped));
+    const pruneAgedBuckets = config?.pruneAgedBuckets === true;
+    super(config, 'summary', ['quantile'], { mode: undefined, buckets: undefined, percentiles, maxAgeSeconds, ageBuckets, pruneAgedBuckets }, () => (labels, dropped) => new SummaryValue(labels, dropped));
     this.percentiles = percentiles;
     this.initialize();
   }
@@ -91,8 +114,8 @@ export class Summary<T extends string = string> extends Metric<T, SummaryValue> 
   observe(labels: LabelValues<T>, value: number): void;
   observe(a: LabelValues<T> | number, b?: number): void {
     const [labels, x] = splitArgs(a, b);
-    if (typeof x !== 'number' || Number.isNaN(x)) throw invalidValue(this.name, 'Value is not a valid number', x);
-    record(this.family, this.family.valueFor(labels), x);
+    if (typeof x !== 'number') throw notANumber('Value', x);
+    record(this.series, this.series.valueFor(labels), x);
   }
 
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
@@ -102,10 +125,14 @@ export class Summary<T extends string = string> extends Metric<T, SummaryValue> 
   labels(...values: Array<string | number>): SummaryChild;
   labels(labels: LabelValues<T>): SummaryChild;
   labels(...args: unknown[]): SummaryChild {
-    return new SummaryChild(this.family, this.valueOf(args));
+    return new SummaryChild(this.series, this.labelsOf(args));
   }
 
-  protected removeValue(value: SummaryValue): void {
-    this.family.remove(value, [...value.slots.keys()].map((slot) => `${value.field}#${slot}`));
+  /** prom-client's Summary.reset() keeps every series, at zero. */
+  override reset(): void {
+    for (const value of this.series.values.values()) {
+      this.series.zeroValue(value);
+      this.touch(value);
+    }
   }
 }

@@ -1,6 +1,9 @@
+// The library's own timers come from node:timers, not the globals: an app's fake timers (Jest's
+// useFakeTimers) must not stop a collect or a flush.
+import { setTimeout, clearTimeout, setImmediate } from 'node:timers';
 import { Cluster } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
-import { AuthError, PromClientRedisError, RedisOperationError, TimeoutError } from '../errors.js';
+import { AuthError, PromClientRedisError, RedisOperationError, TimeoutError, TlsError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { createConnection, describeTarget, slotOf, type RedisConnection } from './connect.js';
@@ -117,12 +120,15 @@ export class RedisStorageClient {
    */
   async run(commands: readonly RedisCommand[], timeoutMs: number, what: string, waitReplicas = 0): Promise<Reply[]> {
     if (commands.length === 0) return [];
+    const deadline = Date.now() + timeoutMs;
     if (!this.isConnected()) {
-      const why = this.#lastError ? `: ${this.#lastError.message}` : '';
-      throw new RedisOperationError(`${what}: Redis is not connected (status ${this.redis.status})${why}`);
+      // Right after start, the first connection is still being made: wait for it (within the
+      // timeout) rather than fail every first scrape and flush of a process. Later, a connection
+      // that is down fails at once: the caller keeps its data and a scrape answers 503 quickly.
+      if (this.#hasBeenReady) throw this.#notConnected(what);
+      await this.waitUntilReady(timeoutMs, what);
     }
     const replies: Reply[] = new Array(commands.length);
-    const deadline = Date.now() + timeoutMs;
     const attempts = async () => {
       let todo = commands.map((_, i) => i);
       for (let attempt = 1; ; attempt++) {
@@ -138,7 +144,8 @@ export class RedisStorageClient {
     };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+      const left = Math.max(1, deadline - Date.now());
+      timer = setTimeout(() => reject(new TimeoutError(`${what}: Redis did not answer within ${timeoutMs} ms`)), left);
       // The socket is ref()ed while a batch is in flight (see #setRef): that holds the process.
       timer.unref();
     });
@@ -160,6 +167,56 @@ export class RedisStorageClient {
     // Rights granted since: the ACL error no longer describes the connection.
     if (this.#lastError instanceof AuthError && this.isConnected() && !replies.some((r) => r.error instanceof AuthError)) this.#lastError = undefined;
     return replies;
+  }
+
+  /** True once the connection has been ready at least once. */
+  get hasBeenReady(): boolean {
+    return this.#hasBeenReady;
+  }
+
+  /**
+   * Resolves once the connection is ready. Rejects after `timeoutMs` (RedisOperationError naming
+   * the status and the last error), or at once on a TLS or credentials error: waiting longer would
+   * not fix the configuration.
+   */
+  async waitUntilReady(timeoutMs: number, what = ''): Promise<void> {
+    if (this.isConnected()) return;
+    const known = this.#lastError;
+    if (known instanceof TlsError || known instanceof AuthError) throw known;
+    if (this.redis.status === 'end') throw this.#notConnected(what);
+    await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady).off('error', onError).off('node error', onError).off('end', onEnd);
+      };
+      const timer = setTimeout(() => {
+        done();
+        const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+        reject(new RedisOperationError(`${what ? `${what}: ` : ''}Redis not connected after ${timeoutMs} ms (status ${this.redis.status})${why}`));
+      }, timeoutMs);
+      const onReady = () => {
+        done();
+        resolve();
+      };
+      // The client's own listener ran first and explained the error.
+      const onError = () => {
+        const error = this.#lastError;
+        if (error instanceof TlsError || error instanceof AuthError) {
+          done();
+          reject(error);
+        }
+      };
+      const onEnd = () => {
+        done();
+        reject(this.#notConnected(what));
+      };
+      this.redis.on('ready', onReady).on('error', onError).on('node error', onError).on('end', onEnd);
+    });
+  }
+
+  #notConnected(what: string): RedisOperationError {
+    const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+    return new RedisOperationError(`${what ? `${what}: ` : ''}Redis is not connected (status ${this.redis.status})${why}`);
   }
 
   /** QUIT (waits for the replies of commands in flight). A borrowed connection is left open. */

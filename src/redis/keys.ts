@@ -33,6 +33,11 @@ export class KeyBuilder {
     return `${this.prefix}:${typeMode}:cluster:seq:{${hash}}`;
   }
 
+  /** Hash: `<field>` or `<field>#<le>` → `<timestamp>|<json>`, the latest exemplar of any process. */
+  exemplar(typeMode: string, hash: string): string {
+    return `${this.prefix}:${typeMode}:cluster:exemplar:{${hash}}`;
+  }
+
   process(typeMode: string, processId: string, hash: string): string {
     return `${this.prefix}:${typeMode}:${processId}:metric:{${hash}}`;
   }

@@ -9,7 +9,8 @@ function load(file: string): string {
 }
 
 export const SCRIPTS = {
-  pcrFlushFamily: { lua: load('flush-family-4.lua'), numberOfKeys: 4 },
+  /** Variable key count (only the keys a batch needs): the caller passes numkeys first. */
+  pcrFlushFamily: { lua: load('flush-family.lua') },
   /** Variable key count: the caller passes numkeys first. */
   pcrReadFamily: { lua: load('read-family.lua'), readOnly: true },
   pcrHeartbeat: { lua: load('heartbeat-2.lua'), numberOfKeys: 2 },

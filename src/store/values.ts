@@ -3,8 +3,8 @@ import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 
 /**
  * One series' state in the shadow store. The hot path only adds to `delta`-like fields and, on the
- * first update after a flush, pushes the value on its family's dirty list. A flush reads and zeroes
- * the deltas in the same tick, so no update is lost between the read and the reset.
+ * first update after a flush, pushes the value on its series store's dirty list. A flush reads and
+ * zeroes the deltas in the same tick, so no update is lost between the read and the reset.
  */
 export abstract class RedisValue {
   /** The Redis field of this series: the JSON array of its label values ('' for a missing label). */
@@ -13,6 +13,8 @@ export abstract class RedisValue {
   /** Past the series limit: updates land here and are never flushed. */
   readonly dropped: boolean;
   removed = false;
+  /** Bit i set: label i was first given as a number (`{ code: 200 }`), and `get()` gives it back as one. */
+  numericLabels = 0;
 
   constructor(labelValues: readonly string[], dropped = false) {
     this.field = JSON.stringify(labelValues);
@@ -124,4 +126,24 @@ export class SummaryValue extends RedisValue {
   current: HdrHistogram | undefined;
   /** The slot last added to dirtySlots, so the hot path adds to the set only on a slot change. */
   lastDirtySlot = -1;
+  /** Slots the hot path dropped from the window: their per-process fields go at the next flush. */
+  prunedSlots: number[] | undefined = undefined;
+}
+
+/** Slot of a summary's age ring at `nowMs`: 0 when the summary does not age. */
+export function summarySlot(maxAgeSeconds: number | undefined, ageBuckets: number | undefined, nowMs: number): number {
+  if (!maxAgeSeconds) return 0;
+  return Math.floor(nowMs / ((maxAgeSeconds * 1000) / (ageBuckets ?? 5)));
+}
+
+/** An OpenMetrics exemplar, in prom-client's shape (`timestamp` in seconds). */
+export interface Exemplar {
+  labelSet: Record<string, string | number>;
+  value: number;
+  timestamp: number;
+}
+
+/** An exemplar as the store keeps it: `isFlushed` once a flush carried it. */
+export interface StoredExemplar extends Exemplar {
+  isFlushed: boolean;
 }

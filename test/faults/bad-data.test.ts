@@ -30,7 +30,7 @@ describe('bad data in Redis', () => {
     load.set(4);
     await writer.waitUntilConnected(5000);
     await writer.flush();
-    return { writer, jobs, hashes: { jobs: jobs.family.hash, victim: victim.family.hash, dur: dur.family.hash, load: load.family.hash } };
+    return { writer, jobs, hashes: { jobs: jobs.family!.hash, victim: victim.family!.hash, dur: dur.family!.hash, load: load.family!.hash } };
   }
 
   async function scrapeOnce(prefix: string) {
@@ -128,7 +128,7 @@ describe('bad data in Redis', () => {
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS', message: /holds something else than a hash: family `jobs_total` waits until it is removed/ });
     jobs.inc({ k: 'a' }, 1);
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
-    assert.equal(jobs.family.pending.length, 1);
+    assert.equal(jobs.family!.pending.length, 1);
     assert.equal(writer.stats.badData.get('flush-key'), 2);
     await redis.server.cli('DEL', clusterKey);
     await writer.flush(); // the waiting batch (+5)

@@ -39,9 +39,9 @@ describe('cardinality limit', () => {
     }
     assert.equal(writer.stats.droppedSeries, 997 + 1 + 7);
     assert.equal(writer.dict.droppedSeries, writer.stats.droppedSeries);
-    assert.equal(counter.family.droppedSeries, 998);
-    assert.equal(counter.family.values.size, 3);
-    assert.equal(gauge.family.values.size, 3);
+    assert.equal(counter.series.droppedSeries, 998);
+    assert.equal(counter.series.values.size, 3);
+    assert.equal(gauge.series.values.size, 3);
     assert.equal(warnings.length, 1, warnings.join(''));
     assert.match(warnings[0]!, /metric `req_total` reached maxSeriesPerMetric \(3\)/);
 
@@ -52,7 +52,7 @@ describe('cardinality limit', () => {
     const text = await scraper.getCollector().metrics();
     assert.equal(samples(text, 'req_total', 'sessions'), ['req_total{user="u0"} 2', 'req_total{user="u1"} 3', 'req_total{user="u2"} 2', 'sessions{user="u0"} 0', 'sessions{user="u1"} 1', 'sessions{user="u2"} 2'].join('\n'));
     // Nothing of the dropped label sets reached Redis.
-    const fields = await redis.server.cli('HKEYS', `${prefix}:counter:cluster:metric:{${counter.family.hash}}`);
+    const fields = await redis.server.cli('HKEYS', `${prefix}:counter:cluster:metric:{${counter.family!.hash}}`);
     assert.deepEqual(fields.split('\n').sort(), ['["u0"]', '["u1"]', '["u2"]']);
     // The self-monitoring counter carries the same number.
     selfMetricsFor(writer, { sampleRedisUsage: false }).refresh();

@@ -34,9 +34,9 @@ describe('updates and collects during a sliced drain', () => {
     // (Slices of 1 ms: warm, the drain of 60,000 series takes 2-3 ms, so it spans several turns.)
     // Wait until the drain is under way: the batch exists, not all series are in it yet.
     let turns = 0;
-    while (counter.family.draining === undefined && turns++ < 1000) await nextTurn();
-    assert.ok(counter.family.draining, 'the drain spans several turns of the event loop');
-    const drainedSoFar = counter.family.draining.sums.length / 2;
+    while (counter.family!.draining === undefined && turns++ < 1000) await nextTurn();
+    assert.ok(counter.family!.draining, 'the drain spans several turns of the event loop');
+    const drainedSoFar = counter.family!.draining.sums.length / 2;
     assert.ok(drainedSoFar > 0 && drainedSoFar < SERIES, `drained ${drainedSoFar} of ${SERIES} at the first turn`);
 
     // Updates now: to series already drained (they go to the next batch) and to ones not yet drained

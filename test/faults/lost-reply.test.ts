@@ -76,7 +76,7 @@ describe('lost flush replies', () => {
     assert.equal(samples(await writer.getCollector().metrics(), 'jobs_total', 'lat'), expected);
     // The retry (same seq) is acknowledged as already applied.
     await writer.flush();
-    assert.equal(counter.family.pending.length, 0);
+    assert.equal(counter.family!.pending.length, 0);
     assert.equal(samples(await scraper.getCollector().metrics(), 'jobs_total', 'lat'), expected);
     counter.inc({ k: 'a' }, 2);
     await writer.flush();
@@ -92,7 +92,7 @@ describe('lost flush replies', () => {
     const cut = cutAfterFlushForwarded();
     await assert.rejects(writer.flush());
     await cut;
-    assert.equal(counter.family.pending.length, 1, 'the batch is still unacknowledged');
+    assert.equal(counter.family!.pending.length, 1, 'the batch is still unacknowledged');
     await keepAlive(writer.waitUntilConnected(5000));
     const text = await writer.getCollector().metrics();
     // Either Redis reported the batch as applied and the writer did not add it again, or the

@@ -26,7 +26,7 @@ describe('a family lost with no event', () => {
     const sample = async () => (await scraper.getCollector().metrics()).split('\n').find((l) => l.startsWith('idle_total')) ?? '(none)';
     assert.equal(await sample(), 'idle_total 7');
 
-    const h = counter.family.hash;
+    const h = counter.family!.hash;
     const deleted = await redis.server.cli('DEL', `${prefix}:counter:cluster:seq:{${h}}`, `${prefix}:counter:cluster:metric:{${h}}`, `${prefix}:counter:cluster:meta:{${h}}`);
     assert.equal(deleted, '3');
     const lostAt = Date.now();

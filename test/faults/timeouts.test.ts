@@ -91,13 +91,13 @@ describe('timeouts', () => {
     try {
       await assert.rejects(writer.flush(), { code: 'ERR_PCR_TIMEOUT' });
       assert.equal(writer.stats.flushErrors.get('timeout'), 1);
-      assert.equal(counter.family.pending.length, 1);
+      assert.equal(counter.family!.pending.length, 1);
     } finally {
       server.thaw();
     }
     // Redis now runs the command it received while frozen; the retry (same seq) must be a no-op.
     await writer.flush();
-    assert.equal(counter.family.pending.length, 0);
+    assert.equal(counter.family!.pending.length, 0);
     const scraper = await startScraper(server, prefix, { exitHooks: false });
     managers.push(scraper);
     assert.equal(samples(await scraper.getCollector().metrics(), 'jobs_total'), 'jobs_total 8');

@@ -53,11 +53,11 @@ describe('core behaviour against a real Redis', () => {
     const afterFlush = await commandCalls(server);
     // Redis counts the commands a script runs too. The flush: the heartbeat script (TIME, ZSCORE to
     // notice a registry Redis lost, ZADD to both registries, ZRANGEBYSCORE for dead processes) and
-    // the one dirty family's script (TYPE of its 4 keys, so that garbage fails it before any write;
-    // HGET of the epoch and of this process's last seq, one HINCRBYFLOAT per series, HSET of the
-    // new seq).
-    assert.deepEqual(diff(during, afterFlush), { evalsha: 2, time: 1, zscore: 1, zadd: 2, zrangebyscore: 1, type: 4, hget: 2, hincrbyfloat: 2, hset: 1, info: 1 });
-    assert.equal(await server.cli('HGET', `${m.config.keyPrefix}:counter:cluster:metric:{${c.family.hash}}`, '["/a"]'), '50000');
+    // the one dirty family's script (TYPE of the 2 keys it names, seq and cluster hash, so that
+    // garbage fails it before any write; HGET of the epoch and of this process's last seq, one
+    // HINCRBYFLOAT per series, HSET of the new seq).
+    assert.deepEqual(diff(during, afterFlush), { evalsha: 2, time: 1, zscore: 1, zadd: 2, zrangebyscore: 1, type: 2, hget: 2, hincrbyfloat: 2, hset: 1, info: 1 });
+    assert.equal(await server.cli('HGET', `${m.config.keyPrefix}:counter:cluster:metric:{${c.family!.hash}}`, '["/a"]'), '50000');
     await m.shutdown();
   });
 
@@ -112,7 +112,7 @@ describe('core behaviour against a real Redis', () => {
     const values = families.find((f) => f.name === 'dist_seconds')!.values;
     for (const q of percentiles) {
       const truth = all[Math.max(0, Math.ceil(q * all.length) - 1)]!;
-      const got = values.find((v) => v.labels.quantile === String(q))!.value;
+      const got = values.find((v) => v.labels.quantile === q)!.value;
       assert.ok(Math.abs(got - truth) <= truth * 1e-3, `q=${q}: got ${got}, true ${truth}`);
     }
     assert.equal(values.find((v) => v.metricName === 'dist_seconds_count')!.value, 1300);
@@ -187,11 +187,11 @@ describe('core behaviour against a real Redis', () => {
       ].join('\n'),
     );
     // One collect: HGETALL of the index, ZRANGE of both registries, TIME; then one read script per
-    // family (2), each doing HGETALL of meta and sums and HGET of this process's seq.
+    // family (2), each doing HGETALL of meta, sums and exemplars and HGET of this process's seq.
     const calls = diff(before, await commandCalls(server));
     assert.deepEqual(
       { scripts: (calls.eval ?? 0) + (calls.evalsha ?? 0), hgetall: calls.hgetall, hget: calls.hget, zrange: calls.zrange, time: calls.time },
-      { scripts: 2, hgetall: 1 + 2 * 2, hget: 2, zrange: 2, time: 1 },
+      { scripts: 2, hgetall: 1 + 2 * 3, hget: 2, zrange: 2, time: 1 },
     );
     assert.deepEqual((await registry.getMetricsAsJSON()).map((m) => m.name), ['plain_total', 'shared_total', 'worker_jobs_total']);
     await Promise.all([worker.shutdown(), primary.shutdown()]);
@@ -220,5 +220,26 @@ describe('core behaviour against a real Redis', () => {
       '',
     ]);
     await Promise.all([old.shutdown(), next.shutdown(), reader.shutdown()]);
+  });
+
+  it('a scrape after the set of series changed shows the new set, sorted (the order kept between scrapes is not reused)', async () => {
+    const m = manager(server, newPrefix('order'));
+    await m.waitUntilConnected();
+    const c = new Counter({ name: 'set_total', help: 'S.', labelNames: ['k'], storage: m, registers: [] });
+    const samples = async () => (await m.getCollector().metrics()).split('\n').filter((l) => l.startsWith('set_total'));
+    c.inc({ k: 'b' }, 2);
+    c.inc({ k: 'a' }, 1);
+    await m.flush();
+    assert.deepEqual(await samples(), ['set_total{k="a"} 1', 'set_total{k="b"} 2']);
+    assert.deepEqual(await samples(), ['set_total{k="a"} 1', 'set_total{k="b"} 2'], 'the same set again');
+    // Another process's series joins with as many series as before: not the same set.
+    const other = manager(server, m.config.keyPrefix, 'other');
+    new Counter({ name: 'set_total', help: 'S.', labelNames: ['k'], storage: other, registers: [] }).inc({ k: '0' }, 4);
+    await other.flush();
+    assert.deepEqual(await samples(), ['set_total{k="0"} 4', 'set_total{k="a"} 1', 'set_total{k="b"} 2']);
+    const json = await c.get();
+    (json.values[0]!.labels as Record<string, string>).k = 'mutated by the caller';
+    assert.deepEqual(await samples(), ['set_total{k="0"} 4', 'set_total{k="a"} 1', 'set_total{k="b"} 2'], 'get() hands out copies');
+    await Promise.all([m.shutdown(), other.shutdown()]);
   });
 });

@@ -31,9 +31,9 @@ describe('flush protocol: packed sums, sets and dels', () => {
     const c = new Counter({ name: 'odd_total', help: 'Help with\na newline.', labelNames: ['v'], storage: writer, registers: [] });
     odd.forEach((v, i) => c.inc({ v }, i + 0.5));
     await writer.flush();
-    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family.hash}}`);
+    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
     assert.deepEqual(cluster, Object.fromEntries(odd.map((v, i) => [JSON.stringify([v]), String(i + 0.5)])));
-    assert.equal(await redis.hget(`${prefix}:counter:cluster:meta:{${c.family.hash}}`, 'help'), 'Help with\na newline.');
+    assert.equal(await redis.hget(`${prefix}:counter:cluster:meta:{${c.family!.hash}}`, 'help'), 'Help with\na newline.');
     const values = (await reader.getCollector().getFamily('odd_total')).values;
     assert.deepEqual(
       values.map((v) => [v.labels.v ?? '', v.value]).sort(),
@@ -59,7 +59,7 @@ describe('flush protocol: packed sums, sets and dels', () => {
     [1, 2, 3].forEach((x) => s.observe(x));
     await writer.flush();
 
-    const processKey = `${prefix}:gauge_mostrecent:writer:1:n:metric:{${g.family.hash}}`;
+    const processKey = `${prefix}:gauge_mostrecent:writer:1:n:metric:{${g.family!.hash}}`;
     const before = await redis.hgetall(processKey);
     assert.deepEqual(Object.keys(before).sort(), ['@["gone"]', '@["kept"]', '["gone"]', '["kept"]']);
     // '@' stamps are moved to Redis time by the script: within a minute of Redis's clock.
@@ -71,9 +71,9 @@ describe('flush protocol: packed sums, sets and dels', () => {
     assert.deepEqual(Object.keys(await redis.hgetall(processKey)).sort(), ['@["kept"]', '["kept"]']);
 
     const text = await reader.getCollector().metrics();
-    assert.match(text, /^p_h_bucket\{k="a",le="1"\} 1$/m);
-    assert.match(text, /^p_h_bucket\{k="a",le="2"\} 2$/m);
-    assert.match(text, /^p_h_bucket\{k="a",le="\+Inf"\} 3$/m);
+    assert.match(text, /^p_h_bucket\{le="1",k="a"\} 1$/m);
+    assert.match(text, /^p_h_bucket\{le="2",k="a"\} 2$/m);
+    assert.match(text, /^p_h_bucket\{le="\+Inf",k="a"\} 3$/m);
     assert.match(text, /^p_h_sum\{k="a"\} 11$/m);
     assert.match(text, /^p_g\{k="kept"\} 3$/m);
     assert.doesNotMatch(text, /gone/);
@@ -92,7 +92,7 @@ describe('flush protocol: packed sums, sets and dels', () => {
       for (let i = 0; i < n; i++) c.inc({ i }, 0.25 * round);
       await writer.flush();
     }
-    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family.hash}}`);
+    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
     assert.equal(Object.keys(cluster).length, n);
     for (let i = 0; i < n; i++) assert.equal(cluster[`["${i}"]`], '0.75');
     await writer.shutdown();

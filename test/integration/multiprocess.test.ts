@@ -44,9 +44,9 @@ describe('three OS processes, every metric type and gauge mode', () => {
         '# HELP latency_seconds Latency.',
         '# TYPE latency_seconds histogram',
         // observations 1,3 / 2,6 / 3,9
-        'latency_seconds_bucket{route="/x",le="1"} 1',
-        'latency_seconds_bucket{route="/x",le="5"} 4',
-        'latency_seconds_bucket{route="/x",le="+Inf"} 6',
+        'latency_seconds_bucket{le="1",route="/x"} 1',
+        'latency_seconds_bucket{le="5",route="/x"} 4',
+        'latency_seconds_bucket{le="+Inf",route="/x"} 6',
         'latency_seconds_sum{route="/x"} 24',
         'latency_seconds_count{route="/x"} 6',
         '',

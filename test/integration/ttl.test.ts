@@ -22,7 +22,7 @@ describe('REDIS_TTL_SECONDS', () => {
     gauge.set(42);
     summary.observe(3);
     await live.flush();
-    const gaugeKey = `${prefix}:gauge_all:idle:1:n:metric:{${gauge.family.hash}}`;
+    const gaugeKey = `${prefix}:gauge_all:idle:1:n:metric:{${gauge.family!.hash}}`;
     const samples = async () => (await scraper.getCollector().metrics()).split('\n').filter((l) => !l.startsWith('#') && l !== '');
     const expected = ['idle_summary{quantile="0.5"} 3', 'idle_summary_sum 3', 'idle_summary_count 1', 'idle_value{pid="idle:1:n"} 42'];
     // Three TTLs with no update: only the heartbeats' TTL refresh keeps the per-process hashes.

@@ -1,6 +1,8 @@
 // Issue 3, item 10: every misuse through the API and the environment gets a clear error that names
 // the value (and a stable `code`), thrown synchronously, and none corrupts the store. No Redis here.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { offlineManager } from '../helpers/offline.js';
 import assert from 'node:assert/strict';
 import {
   Counter, Gauge, Histogram, Summary, RedisStorageManager, resolveConfig, ConfigError, ValidationError,
@@ -24,7 +26,11 @@ function memoryStore() {
 describe('misuse of the metric API', () => {
   const storage = memoryStore();
   const opts = { storage, registers: [] };
-  const requests = new Counter({ name: 'requests_total', help: 'Requests.', labelNames: ['method', 'code'], ...opts });
+  // The Gauge refuses its label before any connection matters.
+  const withRedis = offlineManager();
+  after(() => withRedis.shutdown());
+  const registry = new Registry();
+  const requests = new Counter({ name: 'requests_total', help: 'Requests.', labelNames: ['method', 'code'], storage, registers: [registry] });
   const plain = new Counter({ name: 'plain_total', help: 'No labels.', ...opts });
   const temperature = new Gauge({ name: 'temperature', help: 'Temperature.', multiprocessMode: 'max', ...opts });
   const latency = new Histogram({ name: 'latency', help: 'Latency.', buckets: [1], ...opts });
@@ -39,9 +45,9 @@ describe('misuse of the metric API', () => {
   function snapshot() {
     return [...storage.dict.families.values()].map((f) => ({
       name: f.def.name,
-      series: [...f.values.keys()],
-      dirty: f.dirty.length,
-      state: JSON.stringify([...f.values.values()], (_k, v: unknown) => (v instanceof Float64Array ? [...v] : v instanceof Map ? [...v.keys()] : v instanceof Set ? [...v] : v)),
+      series: [...f.series.values.keys()],
+      dirty: f.series.dirty.length,
+      state: JSON.stringify([...f.series.values.values()], (_k, v: unknown) => (v instanceof Float64Array ? [...v] : v instanceof Map ? [...v.keys()] : v instanceof Set ? [...v] : v)),
     }));
   }
 
@@ -49,45 +55,45 @@ describe('misuse of the metric API', () => {
     ['metric name', () => new Counter({ name: '1bad', help: 'x', ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid metric name `1bad` (string): expected a string matching /^[a-zA-Z_:][a-zA-Z0-9_:]*$/'],
     ['metric name type', () => new Counter({ name: 5 as never, help: 'x', ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid metric name `5` (number): expected a string matching /^[a-zA-Z_:][a-zA-Z0-9_:]*$/'],
     ['missing help', () => new Counter({ name: 'no_help', help: '', ...opts }), 'ERR_PCR_INVALID_METRIC', 'Missing mandatory help parameter for metric `no_help`: expected a non-empty string, got `` (string)'],
-    ['configuration', () => new Counter(null as never), 'ERR_PCR_INVALID_METRIC', 'Expected a configuration object for a counter, got `null` (null)'],
+    ['configuration', () => new Counter(null as never), 'ERR_PCR_INVALID_METRIC', 'constructor expected a config object: a counter got `null` (null)'],
     ['unknown option', () => new Counter({ name: 'typo', help: 'x', bucket: [1], ...opts } as never), 'ERR_PCR_INVALID_METRIC', 'Unknown option `bucket` for metric `typo`'],
-    ['collect', () => new Counter({ name: 'col', help: 'x', collect: 5 as never, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Optional "collect" parameter of metric `col` must be a function, got `5` (number)'],
-    ['duplicate', () => new Counter({ name: 'requests_total', help: 'x', ...opts }), 'ERR_PCR_DUPLICATE_METRIC', 'A metric with the name `requests_total` has already been registered in this storage manager'],
+    ['collect', () => new Counter({ name: 'col', help: 'x', collect: 5 as never, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Optional "collect" parameter must be a function: metric `col` got `5` (number)'],
+    ['duplicate in a registry', () => new Counter({ name: 'requests_total', help: 'x', storage, registers: [registry] }), 'ERR_PCR_DUPLICATE_METRIC', 'A metric with the name requests_total has already been registered.'],
     ['label name', () => new Counter({ name: 'l1', help: 'x', labelNames: ['bad-name'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'Invalid label name `bad-name` (string) for metric `l1`: expected /^[a-zA-Z_][a-zA-Z0-9_]*$/ not starting with `__`'],
     ['label name __', () => new Counter({ name: 'l2', help: 'x', labelNames: ['__x'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'Invalid label name `__x` (string) for metric `l2`: expected /^[a-zA-Z_][a-zA-Z0-9_]*$/ not starting with `__`'],
     ['labelNames type', () => new Counter({ name: 'l3', help: 'x', labelNames: 'a' as never, ...opts }), 'ERR_PCR_INVALID_LABEL', 'Invalid labelNames for metric `l3`: expected an array of strings, got `a` (string)'],
     ['repeated label', () => new Counter({ name: 'l4', help: 'x', labelNames: ['a', 'a'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'Label name `a` is repeated in metric `l4`'],
-    ['reserved le', () => new Histogram({ name: 'l5', help: 'x', labelNames: ['le'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'Label name `le` is reserved for metric `l5` (reserved here: le)'],
-    ['reserved quantile', () => new Summary({ name: 'l6', help: 'x', labelNames: ['quantile'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'Label name `quantile` is reserved for metric `l6` (reserved here: quantile)'],
-    ['reserved pid', () => new Gauge({ name: 'l7', help: 'x', labelNames: ['pid'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'Label name `pid` is reserved for metric `l7` (reserved here: pid)'],
+    ['reserved le', () => new Histogram({ name: 'l5', help: 'x', labelNames: ['le'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'le is a reserved label keyword'],
+    ['reserved quantile', () => new Summary({ name: 'l6', help: 'x', labelNames: ['quantile'], ...opts }), 'ERR_PCR_INVALID_LABEL', 'quantile is a reserved label keyword'],
+    ['reserved pid (with Redis, mode all)', () => new Gauge({ name: 'l7', help: 'x', labelNames: ['pid'], storage: withRedis, registers: [] }), 'ERR_PCR_INVALID_LABEL', 'pid is a reserved label keyword for gauge `l7` with multiprocessMode all (it adds the process as `pid`): choose another mode or label name'],
     ['gauge mode', () => new Gauge({ name: 'm1', help: 'x', multiprocessMode: 'avg' as never, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid multiprocessMode `avg` (string) for gauge `m1`: expected one of all, liveall, min, max, sum, mostrecent, livemin, livemax, livesum, livemostrecent'],
     ['buckets type', () => new Histogram({ name: 'b1', help: 'x', buckets: 'a' as never, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid buckets for histogram `b1`: expected a non-empty array of increasing finite numbers, got `a` (string)'],
     ['buckets empty', () => new Histogram({ name: 'b2', help: 'x', buckets: [], ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid buckets for histogram `b2`: expected a non-empty array of increasing finite numbers, got `[]` (array)'],
     ['buckets order', () => new Histogram({ name: 'b3', help: 'x', buckets: [1, 0.5], ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid buckets for histogram `b3`: expected increasing finite numbers, got `[1,0.5]` (array) (at `0.5` (number))'],
     ['buckets Infinity', () => new Histogram({ name: 'b4', help: 'x', buckets: [1, Infinity], ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid buckets for histogram `b4`: expected increasing finite numbers, got `[1,null]` (array) (at `Infinity` (number))'],
     ['percentile', () => new Summary({ name: 'p1', help: 'x', percentiles: [0.5, 2], ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid percentile `2` (number) for summary `p1`: expected a number in [0, 1]'],
-    ['maxAgeSeconds', () => new Summary({ name: 'p2', help: 'x', maxAgeSeconds: -1, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid maxAgeSeconds `-1` (number) for summary `p2`: expected a number > 0'],
-    ['ageBuckets', () => new Summary({ name: 'p3', help: 'x', maxAgeSeconds: 60, ageBuckets: 0, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid ageBuckets `0` (number) for summary `p3`: expected an integer >= 1'],
+    ['maxAgeSeconds', () => new Summary({ name: 'p2', help: 'x', maxAgeSeconds: -1, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid maxAgeSeconds `-1` (number) for summary `p2`: expected a number >= 1'],
+    ['ageBuckets', () => new Summary({ name: 'p3', help: 'x', maxAgeSeconds: 60, ageBuckets: 0, ...opts }), 'ERR_PCR_INVALID_METRIC', 'Invalid ageBuckets `0` (number) for summary `p3`: expected an integer from 1 to 60'],
     ['label value type', () => requests.inc({ method: {} as never, code: 200 }), 'ERR_PCR_INVALID_LABEL', 'Invalid value for label `method` of metric `requests_total`: expected a string or a finite number, got `{}` (object)'],
     ['label value boolean', () => requests.inc({ method: true as never }), 'ERR_PCR_INVALID_LABEL', 'Invalid value for label `method` of metric `requests_total`: expected a string or a finite number, got `true` (boolean)'],
     ['label value NaN', () => requests.inc({ code: NaN }), 'ERR_PCR_INVALID_LABEL', 'Invalid value for label `code` of metric `requests_total`: expected a string or a finite number, got `NaN` (number)'],
-    ['unknown label', () => requests.inc({ method: 'GET', route: '/' } as never), 'ERR_PCR_INVALID_LABEL', 'Added label `route` is not included in the label names of metric `requests_total`: [method, code]'],
-    ['label on a metric without labels', () => plain.inc({ method: 'GET' } as never), 'ERR_PCR_INVALID_LABEL', 'Added label `method` is not included in the label names of metric `plain_total`: []'],
-    ['label count', () => requests.labels('GET'), 'ERR_PCR_INVALID_LABEL', 'Invalid number of label values for metric `requests_total`: expected 2 (method, code), got 1'],
+    ['unknown label', () => requests.inc({ method: 'GET', route: '/' } as never), 'ERR_PCR_INVALID_LABEL', "Added label \"route\" is not included in initial labelset: [ 'method', 'code' ]"],
+    ['label on a metric without labels', () => plain.inc({ method: 'GET' } as never), 'ERR_PCR_INVALID_LABEL', 'Added label "method" is not included in initial labelset: []'],
+    ['label count', () => requests.labels('GET'), 'ERR_PCR_INVALID_LABEL', 'Invalid number of arguments (1): "GET" for label names (2): "method, code".'],
     ['positional label type', () => requests.labels('GET', null as never), 'ERR_PCR_INVALID_LABEL', 'Invalid value for label `code` of metric `requests_total`: expected a string or a finite number, got `null` (null)'],
-    ['negative increment', () => plain.inc(-1), 'ERR_PCR_INVALID_VALUE', 'It is not possible to decrease a counter for metric `plain_total`: got `-1` (number)'],
-    ['NaN increment', () => plain.inc(NaN), 'ERR_PCR_INVALID_VALUE', 'Counter increment must be a finite number >= 0 for metric `plain_total`: got `NaN` (number)'],
-    ['Infinity increment', () => plain.inc(Infinity), 'ERR_PCR_INVALID_VALUE', 'Counter increment must be a finite number >= 0 for metric `plain_total`: got `Infinity` (number)'],
-    ['string increment', () => plain.inc('1' as never), 'ERR_PCR_INVALID_VALUE', 'Counter increment must be a finite number >= 0 for metric `plain_total`: got `1` (string)'],
-    ['child negative increment', () => requests.labels('GET', 200).inc(-2), 'ERR_PCR_INVALID_VALUE', 'It is not possible to decrease a counter for metric `requests_total`: got `-2` (number)'],
+    ['negative increment', () => plain.inc(-1), 'ERR_PCR_INVALID_VALUE', 'It is not possible to decrease a counter'],
+    ['NaN increment', () => plain.inc(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: NaN'],
+    ['Infinity increment', () => plain.inc(Infinity), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: Infinity'],
+    ['string increment', () => plain.inc('1' as never), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: 1'],
+    ['child negative increment', () => requests.labels('GET', 200).inc(-2), 'ERR_PCR_INVALID_VALUE', 'It is not possible to decrease a counter'],
     ['counter overflow', () => plain.inc(Number.MAX_VALUE) ?? plain.inc(Number.MAX_VALUE), 'ERR_PCR_INVALID_VALUE', 'Counter increment would overflow to Infinity for metric `plain_total`: got `1.7976931348623157e+308` (number)'],
-    ['gauge NaN', () => temperature.set(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number for metric `temperature`: got `NaN` (number)'],
-    ['gauge string delta', () => temperature.inc('2' as never), 'ERR_PCR_INVALID_VALUE', 'Delta is not a valid number for metric `temperature`: got `2` (string)'],
-    ['gauge child NaN', () => temperature.labels().set(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number for metric `temperature`: got `NaN` (number)'],
-    ['histogram NaN', () => latency.observe(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number for metric `latency`: got `NaN` (number)'],
-    ['histogram Infinity', () => latency.observe(Infinity), 'ERR_PCR_INVALID_VALUE', 'Value is not a finite number for metric `latency`: got `Infinity` (number)'],
+    ['gauge string', () => temperature.set('x' as never), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: x'],
+    ['gauge string delta', () => temperature.inc('2' as never), 'ERR_PCR_INVALID_VALUE', 'Delta is not a valid number: 2'],
+    ['gauge child undefined', () => temperature.labels().set(undefined as never), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: undefined'],
+    ['histogram NaN', () => latency.observe(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: NaN'],
+    ['histogram Infinity', () => latency.observe(Infinity), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: Infinity'],
     ['summary negative', () => size.observe(-1), 'ERR_PCR_INVALID_VALUE', `Summary observations must be from 0 to ${Number.MAX_SAFE_INTEGER / 1e6} (quantiles come from HDR histograms of value × 1000000) for metric \`size\`: got \`-1\` (number)`],
-    ['summary NaN', () => size.observe(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number for metric `size`: got `NaN` (number)'],
+    ['summary NaN', () => size.observe(NaN), 'ERR_PCR_INVALID_VALUE', 'Value is not a valid number: NaN'],
   ];
 
   for (const [what, fn, code, message] of cases) {
@@ -97,7 +103,7 @@ describe('misuse of the metric API', () => {
   it('none of the misuses above changed the store', async () => {
     // 'counter overflow' added MAX_VALUE once before the second call was refused: undo that one
     // accepted update, then everything must be as before.
-    const plainValue = plain.family.values.get('') as unknown as { delta: number };
+    const plainValue = plain.series.values.get('') as unknown as { delta: number };
     assert.equal(plainValue.delta, 2 + Number.MAX_VALUE);
     plainValue.delta = 2;
     assert.deepEqual(snapshot().filter((f) => before.some((b) => b.name === f.name)), before);

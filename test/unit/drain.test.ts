@@ -1,17 +1,23 @@
 // The sliced drain (issue 3, item 11) keeps the shadow store's invariants at every turn of the event
 // loop: an update made during the drain is neither lost nor counted twice, and the collector's
 // read-your-writes (addLocalSums) counts every series exactly once while the batch is half built.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Counter, RedisStorageManager } from '../../src/index.js';
-import { drainFamily, Pacer } from '../../src/flush/batch.js';
+import { Counter } from '../../src/index.js';
+import { offlineManager } from '../helpers/offline.js';
+import { drainFamily } from '../../src/flush/batch.js';
+import { Pacer } from '../../src/pacer.js';
 import { addLocalSums } from '../../src/collect/snapshot.js';
 
 const SERIES = 1000;
 
+const managers: Array<ReturnType<typeof offlineManager>> = [];
+after(() => Promise.all(managers.map((m) => m.shutdown())));
+
 function setup() {
-  const storage = new RedisStorageManager({ enabled: false, env: {} });
+  const storage = offlineManager();
+  managers.push(storage);
   const counter = new Counter({ name: 'c_total', help: 'C.', labelNames: ['id'], storage, registers: [] });
   for (let i = 0; i < SERIES; i++) counter.inc({ id: String(i) }, 1);
   return counter;
@@ -19,7 +25,7 @@ function setup() {
 
 const localTotal = (counter: ReturnType<typeof setup>) => {
   const sums = new Map<string, number>();
-  addLocalSums(counter.family, -1, sums);
+  addLocalSums(counter.family!, -1, sums);
   return [...sums.values()].reduce((a, b) => a + b, 0);
 };
 
@@ -27,13 +33,13 @@ describe('sliced drain', () => {
   it('a collect at any turn of the drain counts every series once, and updates made meanwhile all reach a batch', async () => {
     const counter = setup();
     // Yields after every value: the drain takes SERIES turns.
-    const draining = drainFamily(counter.family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(0, 1));
+    const draining = drainFamily(counter.family!, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(0, 1));
     let turns = 0;
     let updates = 0;
-    while (counter.family.draining !== undefined) {
+    while (counter.family!.draining !== undefined) {
       assert.equal(localTotal(counter), SERIES + updates, `turn ${turns}`);
       // One update to a series already drained, one to a series not drained yet.
-      const drained = counter.family.draining.sums.length / 2;
+      const drained = counter.family!.draining.sums.length / 2;
       counter.inc({ id: String(Math.max(0, drained - 1)) });
       counter.inc({ id: String(Math.min(SERIES - 1, drained + 1)) });
       updates += 2;
@@ -44,22 +50,22 @@ describe('sliced drain', () => {
     assert.ok(turns > SERIES / 2, `${turns} turns`);
     const inBatch = batch.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0);
     // What is not in this batch is waiting in the store for the next one, on the dirty list.
-    const waiting = counter.family.dirty.reduce((a, v) => a + (v as unknown as { delta: number }).delta, 0);
+    const waiting = counter.series.dirty.reduce((a, v) => a + (v as unknown as { delta: number }).delta, 0);
     assert.equal(inBatch + waiting, SERIES + updates);
     assert.ok(waiting > 0 && inBatch > SERIES);
-    const next = await drainFamily(counter.family, 2, Date.now(), { reset: false, meta: false, allPerProcess: false });
+    const next = await drainFamily(counter.family!, 2, Date.now(), { reset: false, meta: false, allPerProcess: false });
     assert.equal(next.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0), waiting);
-    assert.equal(counter.family.dirty.length, 0);
+    assert.equal(counter.series.dirty.length, 0);
   });
 
   it('a reset drain (Redis lost the family) re-sends the cumulative totals, and the collect meanwhile counts them once', async () => {
     const counter = setup();
-    await drainFamily(counter.family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false });
-    counter.family.pending = [];
+    await drainFamily(counter.family!, 1, Date.now(), { reset: false, meta: true, allPerProcess: false });
+    counter.family!.pending = [];
     counter.inc({ id: '5' }, 4);
-    const draining = drainFamily(counter.family, 2, Date.now(), { reset: true, meta: true, allPerProcess: false }, new Pacer(0, 1));
+    const draining = drainFamily(counter.family!, 2, Date.now(), { reset: true, meta: true, allPerProcess: false }, new Pacer(0, 1));
     await nextTurn();
-    assert.ok(counter.family.draining);
+    assert.ok(counter.family!.draining);
     assert.equal(localTotal(counter), SERIES + 4);
     const batch = await draining;
     assert.equal(batch.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0), SERIES + 4);

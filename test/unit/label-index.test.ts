@@ -20,9 +20,10 @@ describe('label index: the hot-path lookup of a label set', () => {
     c.labels('200', 'GET').inc();
     c.inc({ code: -0, m: 'GET' }); // String(-0) is '0'
     c.inc({ code: 0, m: 'GET' });
+    // In the order made, each label value of the type it was first given in (as prom-client keeps it).
     assert.deepEqual((await c.get()).values, [
-      { labels: { code: '0', m: 'GET' }, value: 2 },
-      { labels: { code: '200', m: 'GET' }, value: 6 },
+      { labels: { code: 200, m: 'GET' }, value: 6 },
+      { labels: { code: 0, m: 'GET' }, value: 2 },
     ]);
   });
 
@@ -34,12 +35,12 @@ describe('label index: the hot-path lookup of a label set', () => {
     c.labels('200').inc();
     c.inc();
     c.inc({});
-    assert.deepEqual((await c.get()).values, [{ labels: {}, value: 2 }, { labels: { code: '200' }, value: 4 }]);
+    assert.deepEqual((await c.get()).values, [{ labels: { code: 200 }, value: 4 }, { labels: {}, value: 2 }]);
     c.remove('200');
     c.inc({ code: 200 }, 5);
-    assert.deepEqual((await c.get()).values, [{ labels: {}, value: 2 }, { labels: { code: '200' }, value: 5 }]);
+    assert.deepEqual((await c.get()).values, [{ labels: {}, value: 2 }, { labels: { code: 200 }, value: 5 }]);
     assert.throws(() => c.labels(undefined as never), { code: 'ERR_PCR_INVALID_LABEL' });
-    assert.throws(() => c.inc({ code: 200, other: 1 } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /`other`/ });
+    assert.throws(() => c.inc({ code: 200, other: 1 } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /"other"/ });
   });
 
   it('label values that hold any character stay apart', async () => {
@@ -68,11 +69,10 @@ describe('label index: the hot-path lookup of a label set', () => {
     const c = new Counter({ name: 'idx_bad_total', help: 'I.', labelNames: ['a'], ...open() });
     c.inc({ a: 'x' });
     c.inc({ a: 1 });
-    assert.throws(() => c.inc({ a: 'x', b: 'y' } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /`b`/ });
-    assert.throws(() => c.inc({ a: 1, b: 'y' } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /`b`/ });
+    assert.throws(() => c.inc({ a: 'x', b: 'y' } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /"b"/ });
+    assert.throws(() => c.inc({ a: 1, b: 'y' } as never), { code: 'ERR_PCR_INVALID_LABEL', message: /"b"/ });
     assert.throws(() => c.inc({ a: Number.NaN }), { code: 'ERR_PCR_INVALID_LABEL' });
     assert.throws(() => c.inc({ a: true } as never), { code: 'ERR_PCR_INVALID_LABEL' });
-    assert.throws(() => c.labels({} as never, 'x'), { code: 'ERR_PCR_INVALID_LABEL' });
     assert.throws(() => c.labels(Number.POSITIVE_INFINITY), { code: 'ERR_PCR_INVALID_LABEL' });
     assert.throws(() => c.labels('x', 'y'), { code: 'ERR_PCR_INVALID_LABEL' });
   });
@@ -86,12 +86,12 @@ describe('label index: the hot-path lookup of a label set', () => {
     g.remove('7', 'b');
     g.inc({ n: '7', k: 'b' }, 2);
     assert.deepEqual((await g.get()).values, [
-      { labels: { n: '7', k: 'a' }, value: 1 },
+      { labels: { n: 7, k: 'a' }, value: 1 },
       { labels: { n: '7', k: 'b' }, value: 2 },
     ]);
     g.reset();
     g.inc({ n: 7, k: 'a' }, 3);
-    assert.deepEqual((await g.get()).values, [{ labels: { n: '7', k: 'a' }, value: 3 }]);
+    assert.deepEqual((await g.get()).values, [{ labels: { n: 7, k: 'a' }, value: 3 }]);
   });
 
   it('past the series limit, a new label set is dropped at every call and can come in after a removal', async () => {
@@ -113,6 +113,6 @@ describe('label index: the hot-path lookup of a label set', () => {
     h.startTimer(start)({ b: 'y' });
     assert.deepEqual(start, { a: 'kept' }, 'the caller\'s object is not changed');
     const counts = (await h.get()).values.filter((v) => v.metricName === 'idx_timer_count').map((v) => [v.labels.a, v.labels.b ?? '', v.value]);
-    assert.deepEqual(counts, [['end', '', 1], ['end', 'x', 1], ['kept', 'y', 1], ['start', '', 1]]);
+    assert.deepEqual(counts, [['end', '', 1], ['start', '', 1], ['end', 'x', 1], ['kept', 'y', 1]]);
   });
 });

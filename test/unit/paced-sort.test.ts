@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pacer } from '../../src/flush/batch.js';
+import { Pacer } from '../../src/pacer.js';
 import { byCodeUnits, sortPaced } from '../../src/collect/paced-sort.js';
 
 describe('sortPaced', () => {

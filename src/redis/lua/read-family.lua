@@ -1,10 +1,11 @@
 --[[
   Reads one metric family atomically (all its keys share one hash slot).
 
-  KEYS[1] meta hash, KEYS[2] cluster hash, KEYS[3] seq hash, KEYS[4..] process hashes
+  KEYS[1] meta hash, KEYS[2] cluster hash, KEYS[3] seq hash, KEYS[4] exemplar hash,
+  KEYS[5..] process hashes
   ARGV[1] the reading process's seq field `processId|instance` ('' for none)
 
-  Returns {meta, cluster, mySeq, proc1, proc2, ...}. `meta` is the meta hash as a flat field/value
+  Returns {meta, cluster, mySeq, exemplars, proc1, proc2, ...}. `meta` is the meta hash as a flat field/value
   list. Every other hash comes packed into ONE string: `<bytes>:<field><bytes>:<value>...`; a family
   of 100,000 series is then one bulk reply that the client slices as it goes, instead of 200,000
   small ones it would have to allocate and garbage-collect at once (see perf/EVENT-LOOP.md). A key

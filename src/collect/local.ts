@@ -1,0 +1,74 @@
+import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import { leLabel } from '../store/family.js';
+import type { SeriesStore } from '../store/series.js';
+import { CounterValue, GaugeValue, HistogramValue, SummaryValue, newHdr, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
+import { Pacer } from '../pacer.js';
+import type { Labels, SeriesSink } from './sink.js';
+import { quantileOf } from './quantile.js';
+
+/**
+ * Hands a metric object's own series to a sink, in the order they were made: what prom-client
+ * would show for the object alone (Redis disabled, or an object another one of the same name
+ * replaced). Counters and histograms show everything the object counted, flushed or not.
+ */
+export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs: number, pacer = new Pacer()): Promise<void> {
+  const def = series.def;
+  sink.family(def.name, def.help, def.type);
+  const names = def.labelNames;
+  const les = def.type === 'histogram' ? [...(def.buckets ?? []), Infinity].map(leLabel) : [];
+  const newest = summarySlot(def.maxAgeSeconds, def.ageBuckets, nowMs);
+  const oldest = def.maxAgeSeconds ? newest - (def.ageBuckets ?? 5) + 1 : newest;
+  for (const v of series.values.values()) {
+    const labels = labelsOf(v.field, names);
+    if (v instanceof CounterValue) sink.value(v.field, labels, v.flushed + v.delta, exemplarOf(series.exemplars.get(v)));
+    else if (v instanceof GaugeValue) sink.value(v.field, labels, v.value);
+    else if (v instanceof HistogramValue) {
+      const cumulative = new Array<number>(les.length);
+      let acc = 0;
+      for (let i = 0; i < les.length; i++) cumulative[i] = acc += v.bucketFlushed[i]! + v.bucketDeltas[i]!;
+      const stored = series.exemplars.get(v);
+      const exemplars = Array.isArray(stored) ? stored.map((e) => exemplarOf(e ?? undefined)) : undefined;
+      sink.histogram(v.field, labels, les, cumulative, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta, exemplars);
+    } else if (v instanceof SummaryValue) {
+      const window = windowOf(v, oldest, newest);
+      if (def.pruneAgedBuckets && def.maxAgeSeconds && (!window || window.totalCount === 0)) continue;
+      const percentiles = def.percentiles ?? [];
+      const values = percentiles.map((q) => (window && window.totalCount > 0 ? quantileOf(window, q) : 0));
+      sink.summary(v.field, labels, percentiles, values, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta);
+    }
+    const pause = pacer.step();
+    if (pause) await pause;
+  }
+}
+
+/** The observations of a summary series within its window, merged from its age slots. */
+function windowOf(v: SummaryValue, oldest: number, newest: number): HdrHistogram | undefined {
+  let merged: HdrHistogram | undefined;
+  let only: HdrHistogram | undefined;
+  for (const [slot, h] of v.slots) {
+    if (slot < oldest || slot > newest) continue;
+    if (only === undefined) {
+      only = h;
+      continue;
+    }
+    if (merged === undefined) {
+      merged = newHdr();
+      merged.add(only);
+    }
+    merged.add(h);
+  }
+  return merged ?? only;
+}
+
+/** Labels of a field (the JSON array of label values), empty values left out. */
+export function labelsOf(field: string, names: readonly string[]): Labels {
+  const values = JSON.parse(field) as string[];
+  const labels: Record<string, string> = {};
+  for (let i = 0; i < names.length; i++) if (values[i] !== '') labels[names[i]!] = values[i]!;
+  return labels;
+}
+
+function exemplarOf(stored: StoredExemplar | Array<StoredExemplar | null> | undefined): Exemplar | undefined {
+  if (stored === undefined || Array.isArray(stored)) return undefined;
+  return stored;
+}

@@ -1,0 +1,127 @@
+--[[
+  Applies one process's flush batch for one metric family, at most once and in order.
+
+  KEYS[1] seq hash        {prefix}:{tm}:cluster:seq:{h}   __epoch -> id; processId -> last seq applied
+  KEYS[2..] the other keys the batch needs, in the order ARGV[1] names them (a key the batch does
+  not touch is not named: in Redis Cluster, a slot being migrated answers TRYAGAIN to a script
+  that names a key missing from the source node):
+    c  cluster hash    {prefix}:{tm}:cluster:metric:{h}    summed by HINCRBYFLOAT
+    m  meta hash       {prefix}:{tm}:cluster:meta:{h}
+    p  process hash    {prefix}:{tm}:{processId}:metric:{h} absolute per-process values
+    e  exemplar hash   {prefix}:{tm}:cluster:exemplar:{h}  latest exemplar per series or bucket
+
+  ARGV[1]  the roles of KEYS[2..], e.g. 'cm' or 'mpe'
+  ARGV[2]  seq field: `processId|instance`, one per process life (see identity.ts)
+  ARGV[3]  seq (this process life's flush number, increasing)
+  ARGV[4]  knownEpoch: the __epoch this process saw last for the family ('' if it never flushed it)
+  ARGV[5]  ttl seconds of the process hash and of the exemplar hash
+  ARGV[6]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
+  ARGV[7]  clientNowMs: the process's clock when it built the batch ('@' fields are moved to Redis time)
+  ARGV[8]  nMeta: the number of meta field/value pairs at ARGV[13..]
+  ARGV[9]  sums: field/delta pairs summed into the cluster hash, packed as one string:
+           'f1\nd1\nf2\nd2...' ('' for none; no field or value holds a raw newline)
+  ARGV[10] sets: field/value pairs set in the process hash, packed the same way
+  ARGV[11] dels: fields deleted from the process hash (before the sets), 'f1\nf2...'
+  ARGV[12] exemplars: field/`<timestamp>|<json>` pairs, packed the same way; an exemplar replaces
+           the stored one only when its timestamp is newer
+  ARGV[13..] meta field/value pairs (separate arguments: help text may hold a newline)
+
+  Returns {status, epoch, repaired}:
+    1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
+    0 already applied (a retry whose first reply was lost); -1 the family was lost (the caller
+    re-sends its whole cumulative state with the reset flag); -2 one of the KEYS holds something
+    else than a hash (garbage): nothing was written, and the second element names the key.
+    `repaired` counts sum fields that held no number (garbage) and now hold this batch's delta.
+]]
+-- A script that fails half-way keeps what it wrote: deltas added before the failure would be added
+-- again by the retry. So every key is checked before anything is written.
+for k = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  if t ~= 'hash' and t ~= 'none' then return {-2, KEYS[k], 0} end
+end
+local key = {}
+local roles = ARGV[1]
+for r = 1, #roles do key[string.sub(roles, r, r)] = KEYS[r + 1] end
+
+local flags = tonumber(ARGV[6])
+local reset = flags % 2 == 1
+local writeMeta = math.floor(flags / 2) % 2 == 1
+local expectProcess = math.floor(flags / 4) % 2 == 1
+local known = ARGV[4]
+
+local epoch = redis.call('HGET', KEYS[1], '__epoch')
+if not epoch then
+  if known ~= '' and not reset then return {-1, '', 0} end
+  local t = redis.call('TIME')
+  epoch = t[1] .. '.' .. t[2] .. '.' .. ARGV[2]
+  redis.call('HSET', KEYS[1], '__epoch', epoch)
+elseif known ~= '' and known ~= epoch and not reset then
+  return {-1, epoch, 0}
+end
+
+local seq = tonumber(ARGV[3])
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '') or -1
+if seq <= last then return {0, epoch, 0} end
+
+local status = 1
+if expectProcess and not reset and key.p and redis.call('EXISTS', key.p) == 0 then status = 2 end
+
+-- ARGV[9..12] arrive packed (see above). They are unpacked into ARGV[13 + 2 * nMeta ...], after the
+-- meta pairs, in the layout of one argument per item that the loops below read.
+local nMeta = tonumber(ARGV[8])
+local counts = {}
+local at = 13 + 2 * nMeta
+for list = 9, 12 do
+  local s, n = ARGV[list], 0
+  if s ~= '' then
+    local pos, stop, len = 1, 0, #s
+    repeat
+      stop = string.find(s, '\n', pos, true) or (len + 1)
+      ARGV[at] = string.sub(s, pos, stop - 1)
+      at, n, pos = at + 1, n + 1, stop + 1
+    until pos > len + 1
+  end
+  counts[list - 8] = n
+end
+local nSum, nSet, nDel, nEx = counts[1] / 2, counts[2] / 2, counts[3], counts[4] / 2
+local i = 13
+if (writeMeta or reset) and key.m then
+  for j = 0, nMeta - 1 do redis.call('HSET', key.m, ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
+end
+i = i + 2 * nMeta
+local repaired = 0
+for j = 0, nSum - 1 do
+  local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+  -- A field that holds no number cannot be added to (and failing here would be half-way): it
+  -- restarts from this delta, which Prometheus reads as a counter reset of that one series.
+  if not pcall(redis.call, 'HINCRBYFLOAT', key.c, f, d) then
+    redis.call('HSET', key.c, f, d)
+    repaired = repaired + 1
+  end
+end
+i = i + 2 * nSum
+local setsAt = i
+i = i + 2 * nSet
+-- Deletions first: a series removed and made again before this flush keeps its new value.
+for j = 0, nDel - 1 do redis.call('HDEL', key.p, ARGV[i + j]) end
+i = i + nDel
+if nSet > 0 then
+  local t = redis.call('TIME')
+  local offset = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[7])
+  for j = 0, nSet - 1 do
+    local f, v = ARGV[setsAt + 2 * j], ARGV[setsAt + 2 * j + 1]
+    if string.sub(f, 1, 1) == '@' then v = string.format('%d', tonumber(v) + offset) end
+    redis.call('HSET', key.p, f, v)
+  end
+end
+if (nSet > 0 or nDel > 0) and redis.call('EXISTS', key.p) == 1 then redis.call('EXPIRE', key.p, tonumber(ARGV[5])) end
+for j = 0, nEx - 1 do
+  local f, v = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+  local old = redis.call('HGET', key.e, f)
+  local newTs = tonumber(string.match(v, '^[^|]*')) or 0
+  local oldTs = old and tonumber(string.match(old, '^[^|]*')) or nil
+  if not oldTs or newTs >= oldTs then redis.call('HSET', key.e, f, v) end
+end
+if nEx > 0 then redis.call('EXPIRE', key.e, tonumber(ARGV[5])) end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return {status, epoch, repaired}
