@@ -19,7 +19,7 @@ export function markOwnMetric(storage: object, name: string): void {
 export function hasUpdatesToKeep(storage: { readonly dict: RedisStorageDict }): boolean {
   const own = ownByStorage.get(storage);
   for (const family of storage.dict.families.values()) {
-    if (family.dirty.length === 0 && family.pending.length === 0) continue;
+    if (!family.isDirty && family.pending.length === 0 && family.draining === undefined) continue;
     if (own?.has(family.def.name) || (family.def.type === 'gauge' && family.def.mode?.startsWith('live'))) continue;
     return true;
   }
