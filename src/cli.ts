@@ -10,6 +10,7 @@ import { resolveAppScript, runCluster } from './integrations/launcher.js';
 import { startMetricsServer } from './integrations/metrics-server.js';
 import { selfMetricsFor } from './integrations/self-metrics.js';
 import { MAX_WORKERS, serveSettings } from './integrations/env.js';
+import { loadWebConfig } from './integrations/web-config.js';
 import { runStatus } from './integrations/status.js';
 import { reportFirstConnection } from './integrations/first-connection.js';
 
@@ -18,16 +19,21 @@ type Command = 'run' | 'serve' | 'status';
 const ENVIRONMENT = `Redis is configured by REDIS_URL or REDIS_HOST/REDIS_PORT/REDIS_DB/REDIS_PASSWORD, REDIS_KEY_PREFIX, ...
 (see README.md). REDIS_DEBUG=true logs flushes, collects and reconnects as JSON lines on stderr.`;
 
+const WEB_CONFIG = `      --web.config.file FILE (PROM_CLIENT_REDIS_WEB_CONFIG_FILE): TLS and basic auth of /metrics, in
+      the web config format of Prometheus' exporters (README.md, Security).`;
+
 const USAGE: Record<Command, string> = {
-  run: `prom-client-redis run [--workers N] [--port P] [--bind ADDR] app.js [app args...]
+  run: `prom-client-redis run [--workers N] [--port P] [--bind ADDR] [--web.config.file FILE] app.js [app args...]
       Runs app.js in N node:cluster workers (--workers, else WEB_CONCURRENCY, else one per CPU;
       1 to ${MAX_WORKERS}), instruments every HTTP server it creates, restarts crashed workers, and serves
       the cluster-wide /metrics on --port (PROMETHEUS_METRICS_PORT, 9092) at --bind
       (PROMETHEUS_BIND_ADDRESS, 0.0.0.0). The app listens on its own port. SIGTERM or SIGINT
-      drains the workers, which make their final flushes.`,
-  serve: `prom-client-redis serve [--port P] [--bind ADDR]
+      drains the workers, which make their final flushes.
+${WEB_CONFIG}`,
+  serve: `prom-client-redis serve [--port P] [--bind ADDR] [--web.config.file FILE]
       Serves /metrics and /health from Redis alone (no app in this process) on --port
-      (PROMETHEUS_METRICS_PORT, 9092) at --bind (PROMETHEUS_BIND_ADDRESS, 0.0.0.0).`,
+      (PROMETHEUS_METRICS_PORT, 9092) at --bind (PROMETHEUS_BIND_ADDRESS, 0.0.0.0).
+${WEB_CONFIG}`,
   status: `prom-client-redis status
       Prints what Redis holds under REDIS_KEY_PREFIX and the figures the processes flushed.
       Reads only; answers within REDIS_COLLECT_TIMEOUT_MS.`,
@@ -35,8 +41,8 @@ const USAGE: Record<Command, string> = {
 
 /** Each command's flags; every one also takes --help (-h). */
 const FLAGS = {
-  run: { workers: { type: 'string', short: 'w' }, port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' } },
-  serve: { port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' } },
+  run: { workers: { type: 'string', short: 'w' }, port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' }, 'web.config.file': { type: 'string' } },
+  serve: { port: { type: 'string', short: 'p' }, bind: { type: 'string', short: 'b' }, 'web.config.file': { type: 'string' } },
   status: {},
 } as const;
 
@@ -87,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Options before the app path are ours; the app path and everything after it belong to the app. */
 function ownArgsOfRun(argv: string[]): { own: string[]; app: string | undefined; appArgs: string[] } {
-  const takesValue = new Set(['--workers', '-w', '--port', '-p', '--bind', '-b']);
+  const takesValue = new Set(['--workers', '-w', '--port', '-p', '--bind', '-b', '--web.config.file']);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') return { own: argv.slice(0, i), app: argv[i + 1], appArgs: argv.slice(i + 2) };
@@ -155,6 +161,7 @@ async function run(values: Record<string, string | undefined>, parts: { app: str
     ...(workers === undefined ? {} : { workers }),
     ...(port === undefined ? {} : { metricsPort: port }),
     ...(values.bind === undefined ? {} : { bindAddress: values.bind }),
+    ...(values['web.config.file'] === undefined ? {} : { webConfigFile: values['web.config.file'] }),
   });
   const outcome = await Promise.race([signal.then(() => 'signal' as const), handle.failed]);
   await handle.stop();
@@ -165,6 +172,9 @@ async function serve(values: Record<string, string | undefined>): Promise<number
   const port = values.port === undefined ? undefined : integerFlag('serve', '--port', values.port, 0, 65535);
   if (values.bind === '') throw new UsageError('Expected --bind to be an address, got an empty string', 'serve');
   const settings = serveSettings();
+  const webConfigFile = values['web.config.file'] ?? settings.webConfigFile;
+  // Checked before Redis is waited for: a bad file fails the start at once.
+  const webConfig = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
   const signal = untilSignal();
   // The exporter only reads Redis: it is pointless without it, so it is on whatever REDIS_ENABLED says.
   const storage = new RedisStorageManager({ enabled: true });
@@ -173,7 +183,13 @@ async function serve(values: Record<string, string | undefined>): Promise<number
   await reportFirstConnection(storage, (line) => process.stderr.write(`prom-client-redis: ${line}\n`), 'serving 503 on /metrics until it answers');
   let server;
   try {
-    server = await startMetricsServer({ storage, port: port ?? settings.metricsPort, bindAddress: values.bind ?? settings.bindAddress });
+    server = await startMetricsServer({
+      storage,
+      port: port ?? settings.metricsPort,
+      bindAddress: values.bind ?? settings.bindAddress,
+      maxConnections: settings.maxConnections,
+      ...(webConfig ? { webConfig } : {}),
+    });
   } catch (error) {
     await storage.shutdown();
     throw error;

@@ -1,5 +1,6 @@
 import { ConfigError, describe } from './errors.js';
 import type { ProcessIdentityOptions } from './identity.js';
+import { redact } from './log.js';
 
 /**
  * Options of a RedisStorageManager. Each one overrides its environment variable; unset ones fall
@@ -22,7 +23,7 @@ export interface RedisStorageOptions {
   password?: string;
   /** Connect with TLS. @default false (`REDIS_SSL`) */
   ssl?: boolean;
-  /** PEM file of the CA that signed the server's certificate. (`REDIS_SSL_CA`) */
+  /** PEM file of the CA that signed the server's certificate; needs TLS on (`ssl` or `rediss://`). (`REDIS_SSL_CA`) */
   sslCaFile?: string;
   /** PEM client certificate file for mutual TLS. (`REDIS_SSL_CERT`) */
   sslCertFile?: string;
@@ -151,7 +152,34 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
   if (config.clusterNodes.length > 0 && config.sentinels.length > 0) {
     throw new ConfigError('REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set: choose Redis Cluster or Sentinel, not both');
   }
+  checkTls(config);
+  if (config.clusterNodes.length > 0 && config.db !== 0) {
+    throw new ConfigError(`REDIS_DB (db) is ${config.db}, but Redis Cluster (REDIS_CLUSTER_NODES) has only database 0`);
+  }
   return Object.freeze(config);
+}
+
+/** Whether the connection uses TLS: `ssl`, or a `rediss://` URL. */
+export function isTlsConfig(config: Pick<ResolvedConfig, 'ssl' | 'url'>): boolean {
+  return config.ssl || (config.url?.startsWith('rediss:') ?? false);
+}
+
+function checkTls(config: ResolvedConfig): void {
+  // A CA or client certificate says TLS was meant; connecting in plaintext instead would send the
+  // password and every metric in the clear while the operator believes otherwise.
+  const files = [
+    ['REDIS_SSL_CA', 'sslCaFile', config.sslCaFile],
+    ['REDIS_SSL_CERT', 'sslCertFile', config.sslCertFile],
+    ['REDIS_SSL_KEY', 'sslKeyFile', config.sslKeyFile],
+  ] as const;
+  const set = files.filter(([, , file]) => file !== undefined);
+  if (set.length > 0 && !isTlsConfig(config)) {
+    const names = set.map(([env, option]) => `${env} (${option})`).join(', ');
+    throw new ConfigError(`${names} ${set.length === 1 ? 'is' : 'are'} set but TLS is off: set REDIS_SSL=true (ssl) or use a rediss:// URL, or unset ${set.length === 1 ? 'it' : 'them'}; the connection would otherwise be plaintext`);
+  }
+  if ((config.sslCertFile === undefined) !== (config.sslKeyFile === undefined)) {
+    throw new ConfigError('REDIS_SSL_CERT (sslCertFile) and REDIS_SSL_KEY (sslKeyFile) go together: a client certificate needs its key');
+  }
 }
 
 /** Parses one raw value; throws a plain message that `pick` prefixes with the option and variable names. */
@@ -222,6 +250,14 @@ function redisUrl(raw: unknown): string {
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new Error(`expected a redis:// or rediss:// URL, got protocol \`${url.protocol}\``);
+  }
+  // ioredis would send `SELECT NaN` for anything else, and fail long after start-up.
+  // As ioredis reads it: the path, else `?db=`.
+  const fromPath = url.pathname.length > 1;
+  const db = fromPath ? url.pathname.slice(1) : (url.searchParams.get('db') ?? '0');
+  if (!/^\d{1,7}$/.test(db) || Number(db) > 1_000_000) {
+    const where = fromPath ? 'path' : '?db=';
+    throw new Error(`expected the ${where} to be a database number from 0 to 1000000 (redis://host:6379/0), got \`${db}\` in \`${redact(s)}\``);
   }
   return s;
 }

@@ -35,6 +35,25 @@ export class RedisStorageManager {
   readonly #collector: RedisMultiProcessCollector;
   readonly #callbacks = new Map<string, () => void | Promise<void>>();
   #shutdown: Promise<void> | undefined;
+  #startupError: ConfigError | undefined;
+
+  /**
+   * @internal The process's manager, as getRedisStorageManager() makes it from the environment.
+   * The first metric the app creates makes it, often while modules load: a bad REDIS_* value must
+   * not crash the app there. It is refused all the same (warned about, naming the variable, and
+   * kept as `lastError`), and the metrics work in this process only, as with REDIS_ENABLED=false.
+   */
+  static fromEnvironment(): RedisStorageManager {
+    try {
+      return new RedisStorageManager();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const manager = new RedisStorageManager({ enabled: false, env: {} });
+      manager.#startupError = error;
+      manager.logger.warn(`${error.message}; Redis is not used: the metrics stay in this process`, { code: error.code });
+      return manager;
+    }
+  }
 
   constructor(options: RedisStorageManagerOptions = {}) {
     const { connection, env, ...rest } = options;
@@ -84,16 +103,16 @@ export class RedisStorageManager {
    * connection is ready again.
    */
   get lastError(): Error | undefined {
-    return this.client?.lastError;
+    return this.client?.lastError ?? this.#startupError;
   }
 
   /**
-   * Resolves once connected. Rejects after `timeoutMs`, or at once on a TLS or credentials error
-   * (TlsError, AuthError): waiting longer would not fix the configuration.
+   * Resolves once connected. Rejects after `timeoutMs`, or at once on a TLS, credentials or database
+   * error (TlsError, AuthError, ConfigError): waiting longer would not fix the configuration.
    */
   async waitUntilConnected(timeoutMs = this.config.flushTimeoutMs): Promise<void> {
     const client = this.client;
-    if (!client) throw new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
+    if (!client) throw this.#startupError ?? new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
     await client.waitUntilReady(timeoutMs);
   }
 
@@ -168,9 +187,9 @@ function validateIdentity(identity: NonNullable<ResolvedConfig['identity']>): vo
 
 let processManager: RedisStorageManager | undefined;
 
-/** The process's manager, made from the environment on first use. */
+/** The process's manager, made from the environment on first use; a bad setting there is warned about, not thrown (see fromEnvironment). */
 export function getRedisStorageManager(): RedisStorageManager {
-  processManager ??= new RedisStorageManager();
+  processManager ??= RedisStorageManager.fromEnvironment();
   return processManager;
 }
 

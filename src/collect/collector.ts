@@ -195,7 +195,10 @@ export class RedisMultiProcessCollector {
    */
   async #bounded<T>(work: (pacer: Pacer) => Promise<T>): Promise<T> {
     const { stats, config } = this.parts;
-    const expired = () => new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`);
+    const client = this.parts.client;
+    // Past the deadline without a connection (the first one still not made), the reason is that.
+    const expired = () =>
+      client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`);
     const pacer = new Pacer(config.sliceMs, 128, performance.now() + config.collectTimeoutMs, expired);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

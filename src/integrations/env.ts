@@ -12,6 +12,10 @@ export interface ServeSettings {
   readonly metricsPort: number;
   /** `PROMETHEUS_BIND_ADDRESS` @default '0.0.0.0' */
   readonly bindAddress: string;
+  /** `PROM_CLIENT_REDIS_WEB_CONFIG_FILE`: exporter-toolkit web config (TLS, basic auth) of /metrics. @default none */
+  readonly webConfigFile: string | undefined;
+  /** `PROM_CLIENT_REDIS_MAX_CONNECTIONS`: connections /metrics accepts at once. @default 64 */
+  readonly maxConnections: number;
 }
 
 export interface LauncherSettings extends ServeSettings {
@@ -27,6 +31,8 @@ export function serveSettings(env: Env = process.env): ServeSettings {
   return {
     metricsPort: integer(env, 'PROMETHEUS_METRICS_PORT', 9092, 0, 65535),
     bindAddress: env.PROMETHEUS_BIND_ADDRESS?.trim() || '0.0.0.0',
+    webConfigFile: env.PROM_CLIENT_REDIS_WEB_CONFIG_FILE?.trim() || undefined,
+    maxConnections: integer(env, 'PROM_CLIENT_REDIS_MAX_CONNECTIONS', 64, 1, 65_535),
   };
 }
 

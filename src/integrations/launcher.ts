@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import { markOwnMetric } from '../exit-pending.js';
 import { launcherSettings, MAX_WORKERS, NONCE_VARIABLE } from './env.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { loadWebConfig } from './web-config.js';
 import { selfMetricsFor } from './self-metrics.js';
 import { reportFirstConnection } from './first-connection.js';
 import { StartupOutput } from './startup-output.js';
@@ -26,6 +27,10 @@ export interface ClusterOptions {
   metricsPort?: number;
   /** @default PROMETHEUS_BIND_ADDRESS, else '0.0.0.0' */
   bindAddress?: string;
+  /** exporter-toolkit web config file of /metrics (TLS, basic auth), checked before any worker starts. @default PROM_CLIENT_REDIS_WEB_CONFIG_FILE, else none */
+  webConfigFile?: string;
+  /** Connections /metrics accepts at once. @default PROM_CLIENT_REDIS_MAX_CONNECTIONS, else 64 */
+  maxConnections?: number;
   /** How long a stopping worker may finish its requests. @default PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS, else 10000 */
   drainTimeoutMs?: number;
   /** Options of the primary's storage manager (workers read the environment). @default Redis enabled unless REDIS_ENABLED=false */
@@ -76,6 +81,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const app = resolveAppScript(options.app);
   const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
   const log = options.log ?? ((line: string) => process.stdout.write(`[prom-client-redis] ${line}\n`));
+  const webConfigFile = options.webConfigFile ?? settings.webConfigFile;
+  // Before Redis and the workers: a bad file stops the start with nothing to undo.
+  const webConfig = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
   // The launcher exists to merge workers through Redis: on unless turned off explicitly.
   const redisEnabled = process.env.REDIS_ENABLED === undefined || process.env.REDIS_ENABLED === '';
   const storage = new RedisStorageManager({ ...(redisEnabled ? { enabled: true } : {}), ...options.storage });
@@ -181,7 +189,13 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
 
   let server: MetricsServer;
   try {
-    server = await startMetricsServer({ storage, port: options.metricsPort ?? settings.metricsPort, bindAddress: options.bindAddress ?? settings.bindAddress });
+    server = await startMetricsServer({
+      storage,
+      port: options.metricsPort ?? settings.metricsPort,
+      bindAddress: options.bindAddress ?? settings.bindAddress,
+      maxConnections: options.maxConnections ?? settings.maxConnections,
+      ...(webConfig ? { webConfig } : {}),
+    });
   } catch (error) {
     await storage.shutdown();
     throw error;

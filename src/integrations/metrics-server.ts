@@ -1,7 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Registry } from 'prom-client';
 import type { RedisStorageManager } from '../manager.js';
+import { ConfigError } from '../errors.js';
+import { BasicAuth } from './basic-auth.js';
+import { loadWebConfig, type WebConfig } from './web-config.js';
 
 export interface MetricsServerOptions {
   storage: RedisStorageManager;
@@ -9,11 +14,27 @@ export interface MetricsServerOptions {
   port: number;
   /** @default '0.0.0.0' (`PROMETHEUS_BIND_ADDRESS`) */
   bindAddress: string;
+  /**
+   * exporter-toolkit web config file (`--web.config.file`): TLS, client certificates, basic auth.
+   * Read once, here; a bad file rejects with a ConfigError naming the file and the key.
+   * @default plain HTTP, no auth (`PROM_CLIENT_REDIS_WEB_CONFIG_FILE` under `run` and `serve`)
+   */
+  webConfigFile?: string;
+  /** Connections open at once; more are closed as they arrive. @default 64 (`PROM_CLIENT_REDIS_MAX_CONNECTIONS` under `run` and `serve`) */
+  maxConnections?: number;
+  /** Time a new connection has for the TLS handshake and the request head. @default 10000 */
+  headersTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long. @default 5000 */
+  keepAliveTimeoutMs?: number;
+  /** A connection on which nothing moves for this long (a client that stopped reading) is dropped. @default 30000 */
+  idleTimeoutMs?: number;
+  /** @internal The web config already loaded (the launcher checks it before it forks). */
+  webConfig?: WebConfig;
 }
 
 export interface MetricsServer {
   readonly server: Server;
-  /** `http://host:port`, with the port actually bound. */
+  /** `http://host:port` (`https://` with TLS), with the port actually bound. */
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
@@ -26,14 +47,34 @@ export interface MetricsServer {
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { storage } = options;
-  const server = createServer((req, res) => {
-    handle(storage, req, res).catch((error: Error) => {
+  const limit = (name: keyof MetricsServerOptions, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (!Number.isSafeInteger(value) || (value as number) < 1) throw new ConfigError(`Expected \`${name}\` to be an integer >= 1, got \`${String(value)}\` (${typeof value})`);
+    return value as number;
+  };
+  const maxConnections = limit('maxConnections', 64);
+  const headersTimeoutMs = limit('headersTimeoutMs', 10_000);
+  const keepAliveTimeoutMs = limit('keepAliveTimeoutMs', 5_000);
+  const idleTimeoutMs = limit('idleTimeoutMs', 30_000);
+  const web = options.webConfig ?? (options.webConfigFile === undefined ? undefined : await loadWebConfig(options.webConfigFile));
+  const auth = new BasicAuth(web?.users ?? new Map());
+  if (auth.isEnabled && !web?.tls) storage.logger.warn(`web config \`${web!.file}\` has basic_auth_users but no tls_server_config: passwords cross the network in clear text`);
+
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
+    guarded(auth, storage, req, res).catch((error: Error) => {
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${error.message}\n`);
       else res.destroy();
     });
-  });
-  // Prometheus keeps its connections open; without a bound, close() would wait for it.
-  server.keepAliveTimeout = 5_000;
+  };
+  // A client that connects and sends nothing must not hold a connection for minutes (Node's
+  // defaults: a 120 s TLS handshake, 60 s for the head, checked every 30 s).
+  const common = { headersTimeout: headersTimeoutMs, requestTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, headersTimeoutMs) };
+  const server = web?.tls ? createHttpsServer({ ...common, ...web.tls, handshakeTimeout: headersTimeoutMs }, listener) : createServer(common, listener);
+  if (web?.tls) enforceClientAuth(server as Server, web, storage);
+  server.maxConnections = maxConnections;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  server.timeout = idleTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.bindAddress, () => {
@@ -46,13 +87,38 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   return {
     server,
     port: address.port,
-    url: `http://${host}:${address.port}`,
+    url: `${web?.tls ? 'https' : 'http'}://${host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Node either verifies a client certificate and requires one (RequireAndVerifyClientCert), or
+ * neither; the two modes in between are decided here, once the handshake is done.
+ */
+function enforceClientAuth(server: Server, web: WebConfig, storage: RedisStorageManager): void {
+  if (web.clientAuth !== 'RequireAnyClientCert' && web.clientAuth !== 'VerifyClientCertIfGiven') return;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const hasCertificate = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+    const refused = web.clientAuth === 'RequireAnyClientCert' ? !hasCertificate : hasCertificate && !socket.authorized;
+    if (refused) {
+      storage.logger.debug('metrics.client_certificate_refused', { mode: web.clientAuth, reason: hasCertificate ? String(socket.authorizationError) : 'no certificate' });
+      socket.destroy();
+    }
+  });
+}
+
+async function guarded(auth: BasicAuth, storage: RedisStorageManager, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (auth.isEnabled && !(await auth.check(req.headers.authorization))) {
+    res.setHeader('WWW-Authenticate', 'Basic realm="prom-client-redis", charset="UTF-8"');
+    send(res, 401, 'text/plain; charset=utf-8', 'Unauthorized\n');
+    return;
+  }
+  await handle(storage, req, res);
 }
 
 async function handle(storage: RedisStorageManager, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -97,7 +163,7 @@ export interface Health {
 /** Healthy when Redis answers PING within the collect timeout. */
 export async function checkHealth(storage: RedisStorageManager): Promise<Health> {
   const client = storage.client;
-  if (!client) return { ok: false, body: { status: 'unavailable', redis: 'disabled', error: 'Redis is not enabled (REDIS_ENABLED)' } };
+  if (!client) return { ok: false, body: { status: 'unavailable', redis: 'disabled', error: storage.lastError?.message ?? 'Redis is not enabled (REDIS_ENABLED)' } };
   try {
     const [reply] = await client.run([{ name: 'ping', args: [] }], storage.config.collectTimeoutMs, 'health');
     if (reply?.error) throw reply.error;

@@ -1,4 +1,5 @@
 import type { RedisCommand, RedisStorageClient } from '../redis/client.js';
+import { AuthError } from '../errors.js';
 
 /** What our prefix holds in Redis, estimated without SCAN (which would walk the whole keyspace). */
 export interface RedisUsage {
@@ -59,7 +60,11 @@ export async function readRedisUsage(client: RedisStorageClient, liveTimeoutMs: 
   const commands: RedisCommand[] = probed.map((key) => ({ name: 'memory', args: ['USAGE', key], key }));
   const replies = await client.run(commands, timeoutMs, 'usage');
   let memory = 0;
-  for (const r of replies) if (!r.error && typeof r.value === 'number') memory += r.value;
+  for (const r of replies) {
+    // A user without MEMORY USAGE would read as 0 bytes, as if the prefix were empty.
+    if (r.error instanceof AuthError) throw r.error;
+    if (!r.error && typeof r.value === 'number') memory += r.value;
+  }
   const memoryBytes = probed.length < keyNames.length ? Math.round((memory / probed.length) * keyNames.length) : memory;
   return {
     families: index.length,

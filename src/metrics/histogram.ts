@@ -5,6 +5,7 @@ import { invalidValue, notANumber, validateBuckets } from '../validation.js';
 import type { MetricObjectWithValues } from '../collect/shape.js';
 import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 import { exemplarOf } from './exemplars.js';
+import { SeriesChild } from './child.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   /** Upper bounds, increasing; `+Inf` is implied. @default prom-client's [0.005 ... 10] */
@@ -41,25 +42,18 @@ function record(series: SeriesStore<HistogramValue>, bounds: Float64Array, v: Hi
   if (!v.dirty) series.markDirty(v);
 }
 
-export class HistogramChild {
-  #value: HistogramValue | undefined;
-  readonly #series: SeriesStore<HistogramValue>;
+export class HistogramChild extends SeriesChild<HistogramValue> {
   readonly #bounds: Float64Array;
-  readonly #labels: LabelValues | undefined;
 
   /** @internal */
   constructor(series: SeriesStore<HistogramValue>, bounds: Float64Array, labels: LabelValues | undefined) {
-    this.#series = series;
+    super(series, labels);
     this.#bounds = bounds;
-    this.#labels = labels;
   }
 
   observe(x: number): void {
     if (typeof x !== 'number') throw notANumber('Value', x);
-    let v = this.#value;
-    // The series is made at the first update (prom-client shows no series for a bare labels() call).
-    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
-    record(this.#series, this.#bounds, v, x);
+    record(this.series, this.#bounds, this.value(), x);
   }
 
   startTimer(): (endLabels?: LabelValues) => number {

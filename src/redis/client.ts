@@ -3,7 +3,7 @@
 import { setTimeout, clearTimeout, setImmediate } from 'node:timers';
 import { Cluster } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
-import { AuthError, PromClientRedisError, RedisOperationError, TimeoutError, TlsError } from '../errors.js';
+import { AuthError, ConfigError, PromClientRedisError, RedisOperationError, TimeoutError, TlsError } from '../errors.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { createConnection, describeTarget, slotOf, type RedisConnection } from './connect.js';
@@ -37,6 +37,7 @@ export class RedisStorageClient {
   #lastError: Error | undefined;
   #lastWarned = '';
   #hasBeenReady = false;
+  #isClosing = false;
 
   constructor(config: ResolvedConfig, logger: Logger, connection?: RedisConnection) {
     this.keys = new KeyBuilder(config.keyPrefix);
@@ -59,6 +60,7 @@ export class RedisStorageClient {
     // A Cluster reports a node's own failure (TLS, AUTH) here, and only a summary as 'error'.
     this.redis.on('node error', (error: Error) => this.#onConnectionError(error));
     this.redis.on('ready', () => {
+      if (this.#isClosing) return;
       this.#lastError = undefined;
       this.#hasBeenReady = true;
       logger.debug('redis.ready');
@@ -125,8 +127,11 @@ export class RedisStorageClient {
       // Right after start, the first connection is still being made: wait for it (within the
       // timeout) rather than fail every first scrape and flush of a process. Later, a connection
       // that is down fails at once: the caller keeps its data and a scrape answers 503 quickly.
-      if (this.#hasBeenReady) throw this.#notConnected(what);
-      await this.waitUntilReady(timeoutMs, what);
+      if (this.#hasBeenReady) throw this.notConnected(what);
+      await this.waitUntilReady(timeoutMs, what).catch((error: unknown) => {
+        // A configuration fault (TLS, credentials, database): said as for a connection that is down.
+        throw isFatal(error as Error) ? this.notConnected(what) : error;
+      });
     }
     const replies: Reply[] = new Array(commands.length);
     const attempts = async () => {
@@ -182,8 +187,8 @@ export class RedisStorageClient {
   async waitUntilReady(timeoutMs: number, what = ''): Promise<void> {
     if (this.isConnected()) return;
     const known = this.#lastError;
-    if (known instanceof TlsError || known instanceof AuthError) throw known;
-    if (this.redis.status === 'end') throw this.#notConnected(what);
+    if (isFatal(known)) throw known;
+    if (this.redis.status === 'end') throw this.notConnected(what);
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
@@ -201,20 +206,21 @@ export class RedisStorageClient {
       // The client's own listener ran first and explained the error.
       const onError = () => {
         const error = this.#lastError;
-        if (error instanceof TlsError || error instanceof AuthError) {
+        if (isFatal(error)) {
           done();
           reject(error);
         }
       };
       const onEnd = () => {
         done();
-        reject(this.#notConnected(what));
+        reject(this.notConnected(what));
       };
       this.redis.on('ready', onReady).on('error', onError).on('node error', onError).on('end', onEnd);
     });
   }
 
-  #notConnected(what: string): RedisOperationError {
+  /** "Redis is not connected (status …): <the last reason known>", for `what`. */
+  notConnected(what: string): RedisOperationError {
     const why = this.#lastError ? `: ${this.#lastError.message}` : '';
     return new RedisOperationError(`${what ? `${what}: ` : ''}Redis is not connected (status ${this.redis.status})${why}`);
   }
@@ -222,6 +228,7 @@ export class RedisStorageClient {
   /** QUIT (waits for the replies of commands in flight). A borrowed connection is left open. */
   async close(): Promise<void> {
     if (!this.#ownsConnection) return;
+    this.#isClosing = true;
     // QUIT on a connection that is not ready would wait for commandTimeout (a TLS connection the
     // server already dropped, say): there is nothing to say goodbye to.
     if (!this.isConnected()) {
@@ -237,7 +244,10 @@ export class RedisStorageClient {
 
   /** Drops an owned connection at once, without waiting for Redis, and stops reconnecting. */
   disconnect(): void {
-    if (this.#ownsConnection && this.redis.status !== 'end') this.redis.disconnect();
+    if (this.#ownsConnection && this.redis.status !== 'end') {
+      this.#isClosing = true;
+      this.redis.disconnect();
+    }
   }
 
   async #runGroup(commands: readonly RedisCommand[], group: readonly number[], replies: Reply[], what: string, waitReplicas: number): Promise<void> {
@@ -303,10 +313,22 @@ export class RedisStorageClient {
   }
 
   #onConnectionError(error: Error): void {
+    // Our own close() cuts a connection short (a TLS handshake in progress): not news.
+    if (this.#isClosing) {
+      this.#logger.debug('redis.error', { message: error.message, closing: true });
+      return;
+    }
     // A Cluster's "Failed to refresh slots cache." carries the node's own reason.
     const cause = (error as { lastNodeError?: Error }).lastNodeError;
     const explained = explainConnectionError(error, this.#config, this.#hasBeenReady) ?? (cause && explainConnectionError(cause, this.#config, this.#hasBeenReady));
     if (explained) this.#report(explained);
+    // A database the server lacks: ioredis would go on on database 0. Retrying cannot fix it.
+    if (explained instanceof ConfigError && this.#ownsConnection) {
+      this.#isClosing = true;
+      this.redis.disconnect();
+      // disconnect() only half-closes: the ready check's reply could still arrive and make it `ready`.
+      if (!(this.redis instanceof Cluster)) this.redis.stream?.destroy();
+    }
     // A vague follow-up ("Connection is closed.") must not hide the reason given just before.
     else if (!(this.#lastError instanceof PromClientRedisError)) this.#lastError = error;
     this.#logger.debug('redis.error', { message: (explained ?? error).message });
@@ -344,6 +366,11 @@ export class RedisStorageClient {
     }
     return [...byNode.values()];
   }
+}
+
+/** Errors that waiting longer would not fix: the configuration is wrong. */
+function isFatal(error: Error | undefined): error is Error {
+  return error instanceof TlsError || error instanceof AuthError || error instanceof ConfigError;
 }
 
 /** Arguments per pipeline: a few milliseconds of encoding. */

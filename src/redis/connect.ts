@@ -3,7 +3,7 @@ import { Redis, Cluster } from 'ioredis';
 import type { RedisOptions, ClusterOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
-import { parseHostPort, type ResolvedConfig } from '../config.js';
+import { isTlsConfig, parseHostPort, type ResolvedConfig } from '../config.js';
 import { redact, type Logger } from '../log.js';
 
 export type RedisConnection = Redis | Cluster;
@@ -23,6 +23,9 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: Math.max(config.flushTimeoutMs, config.collectTimeoutMs),
+    // ioredis' 10 s would also be how long a TLS handshake with a plaintext server hangs before
+    // anything says so.
+    connectTimeout: Math.max(config.flushTimeoutMs, config.collectTimeoutMs),
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     connectionName: 'prom-client-redis',
     ...(tls ? { tls } : {}),
@@ -46,13 +49,15 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
     });
   }
   if (config.url !== undefined) {
-    // URL credentials and db win over the separate settings, as in ioredis.
+    // URL credentials and db win over the separate settings, as in ioredis; the settings fill what the URL leaves out.
     const { username: _u, password: _p, db: _d, ...rest } = common;
     const url = new URL(config.url);
     return new Redis(config.url, {
       ...rest,
       ...(url.username || config.username === undefined ? {} : { username: config.username }),
       ...(url.password || config.password === undefined ? {} : { password: config.password }),
+      // Without a database in the URL, REDIS_DB still counts: ignoring it would write to database 0.
+      ...(url.pathname.length > 1 || url.searchParams.has('db') ? {} : { db: config.db }),
       ...(url.protocol === 'rediss:' && !tls ? { tls: {} } : {}),
     });
   }
@@ -60,8 +65,7 @@ export function createConnection(config: ResolvedConfig, logger: Logger): RedisC
 }
 
 function tlsOptions(config: ResolvedConfig, logger: Logger): ConnectionOptions | undefined {
-  const wanted = config.ssl || (config.url?.startsWith('rediss:') ?? false);
-  if (!wanted) return undefined;
+  if (!isTlsConfig(config)) return undefined;
   const read = (file: string | undefined, variable: string): Buffer | undefined => {
     if (file === undefined) return undefined;
     try {

@@ -19,15 +19,19 @@ const VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package
 
 const ENVIRONMENT = `Redis is configured by REDIS_URL or REDIS_HOST/REDIS_PORT/REDIS_DB/REDIS_PASSWORD, REDIS_KEY_PREFIX, ...
 (see README.md). REDIS_DEBUG=true logs flushes, collects and reconnects as JSON lines on stderr.`;
-const RUN = `  prom-client-redis run [--workers N] [--port P] [--bind ADDR] app.js [app args...]
+const WEB_CONFIG = `      --web.config.file FILE (PROM_CLIENT_REDIS_WEB_CONFIG_FILE): TLS and basic auth of /metrics, in
+      the web config format of Prometheus' exporters (README.md, Security).`;
+const RUN = `  prom-client-redis run [--workers N] [--port P] [--bind ADDR] [--web.config.file FILE] app.js [app args...]
       Runs app.js in N node:cluster workers (--workers, else WEB_CONCURRENCY, else one per CPU;
       1 to 1024), instruments every HTTP server it creates, restarts crashed workers, and serves
       the cluster-wide /metrics on --port (PROMETHEUS_METRICS_PORT, 9092) at --bind
       (PROMETHEUS_BIND_ADDRESS, 0.0.0.0). The app listens on its own port. SIGTERM or SIGINT
-      drains the workers, which make their final flushes.`;
-const SERVE = `  prom-client-redis serve [--port P] [--bind ADDR]
+      drains the workers, which make their final flushes.
+${WEB_CONFIG}`;
+const SERVE = `  prom-client-redis serve [--port P] [--bind ADDR] [--web.config.file FILE]
       Serves /metrics and /health from Redis alone (no app in this process) on --port
-      (PROMETHEUS_METRICS_PORT, 9092) at --bind (PROMETHEUS_BIND_ADDRESS, 0.0.0.0).`;
+      (PROMETHEUS_METRICS_PORT, 9092) at --bind (PROMETHEUS_BIND_ADDRESS, 0.0.0.0).
+${WEB_CONFIG}`;
 const STATUS = `  prom-client-redis status
       Prints what Redis holds under REDIS_KEY_PREFIX and the figures the processes flushed.
       Reads only; answers within REDIS_COLLECT_TIMEOUT_MS.`;
@@ -69,9 +73,9 @@ describe('prom-client-redis command line: help, version and usage mistakes', () 
   it('every usage mistake exits 2, names the flag or value, and prints the usage of its command', async () => {
     const missing = fileURLToPath(new URL('../../../no-such-app.js', import.meta.url));
     const cases: [string[], string, keyof typeof HELP][] = [
-      [['run', '--wrokers', '2', APP], 'Unknown option `--wrokers` for `run`: did you mean `--workers`? expected --workers, --port, --bind or --help', 'run'],
-      [['serve', '--prot', '9100'], 'Unknown option `--prot` for `serve`: did you mean `--port`? expected --port, --bind or --help', 'serve'],
-      [['serve', '-x'], 'Unknown option `-x` for `serve`: expected --port, --bind or --help', 'serve'],
+      [['run', '--wrokers', '2', APP], 'Unknown option `--wrokers` for `run`: did you mean `--workers`? expected --workers, --port, --bind, --web.config.file or --help', 'run'],
+      [['serve', '--prot', '9100'], 'Unknown option `--prot` for `serve`: did you mean `--port`? expected --port, --bind, --web.config.file or --help', 'serve'],
+      [['serve', '-x'], 'Unknown option `-x` for `serve`: expected --port, --bind, --web.config.file or --help', 'serve'],
       [['status', '--verbose'], 'Unknown option `--verbose` for `status`: it takes none but --help', 'status'],
       [['run', '--workers', 'four', APP], 'Expected --workers to be an integer from 1 to 1024, got `four`', 'run'],
       [['run', '--workers', '0', APP], 'Expected --workers to be an integer from 1 to 1024, got `0`', 'run'],

@@ -13,8 +13,8 @@ const PROBE = fileURLToPath(new URL('../fixtures/connect-probe.js', import.meta.
 /** Every character a URL, a shell or a JSON log could mangle. */
 const PASSWORD = `p@ss:w/rd %#?&=+"'\\ü€!$*{}`;
 const WRONG_PASSWORD = `wr0ng:@/%"'\\ pass`;
-/** The minimal rights, as docs/scale-out.md lists them (standalone, no WAIT, db 0). */
-const MINIMAL_COMMANDS = '-@all +eval +evalsha +hset +hget +hdel +hgetall +hincrbyfloat +hkeys +type +exists +expire +zadd +zrem +zrange +zrangebyscore +zscore +time +info +client|setname';
+/** The minimal rights, as README.md and docs/scale-out.md list them (standalone, no WAIT, db 0); acl-readme.test.ts checks the printed line itself. */
+const MINIMAL_COMMANDS = '-@all +eval +evalsha +hset +hget +hdel +hgetall +hincrbyfloat +hkeys +type +exists +expire +zadd +zrem +zrange +zrangebyscore +zscore +time +info +client|setname +ping +memory|usage';
 
 interface ProbeResult {
   connected: boolean;
@@ -100,6 +100,16 @@ describe('ACL users: a user limited to our prefix and commands, a password with 
       result.error?.message,
       'Redis refused the credentials of user `metrics` (WRONGPASS invalid username-password pair or user is disabled.): check REDIS_USERNAME and REDIS_PASSWORD (username, password)',
     );
+    assertNoPassword(output, WRONG_PASSWORD);
+  });
+
+  it('a wrong password in REDIS_URL names the URL\'s user and the URL, never the password', async () => {
+    const url = `redis://metrics:${encodeURIComponent(WRONG_PASSWORD)}@${server.host}:${server.port}`;
+    const { result, output } = await probe({ REDIS_URL: url, REDIS_KEY_PREFIX: prefix });
+    assert.deepEqual(result.error, {
+      code: 'ERR_PCR_AUTH',
+      message: 'Redis refused the credentials of user `metrics` (WRONGPASS invalid username-password pair or user is disabled.): check the user and password in REDIS_URL (url)',
+    });
     assertNoPassword(output, WRONG_PASSWORD);
   });
 

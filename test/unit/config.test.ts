@@ -31,11 +31,11 @@ describe('configuration: defaults', () => {
     const env = {
       REDIS_ENABLED: 'TRUE', REDIS_HOST: 'redis.internal', REDIS_PORT: '6380', REDIS_DB: '2', REDIS_KEY_PREFIX: 'app:metrics',
       REDIS_TTL_SECONDS: '600', REDIS_PASSWORD: 'p@ss:w/rd', REDIS_SSL: 'yes', REDIS_FLUSH_INTERVAL_MS: '250',
-      REDIS_CLUSTER_NODES: 'a:7000, b:7001',
+      REDIS_SENTINELS: 'a:7000, b:7001',
     };
     const c = resolveConfig({ port: 7000 }, env);
     assert.deepEqual(
-      [c.enabled, c.host, c.port, c.db, c.keyPrefix, c.ttlSeconds, c.password, c.ssl, c.flushIntervalMs, c.liveTimeoutMs, c.clusterNodes],
+      [c.enabled, c.host, c.port, c.db, c.keyPrefix, c.ttlSeconds, c.password, c.ssl, c.flushIntervalMs, c.liveTimeoutMs, c.sentinels],
       [true, 'redis.internal', 7000, 2, 'app:metrics', 600, 'p@ss:w/rd', true, 250, 750, ['a:7000', 'b:7001']],
     );
   });
@@ -58,6 +58,29 @@ describe('configuration: every error names the variable and the value', () => {
   it('REDIS_HOST blank', () => rejects({ REDIS_HOST: '  ' }, 'Invalid environment variable REDIS_HOST: expected a non-empty string, got `  ` (string)'));
   it('REDIS_URL with another protocol', () => rejects({ REDIS_URL: 'http://cache:6379' }, 'Invalid environment variable REDIS_URL: expected a redis:// or rediss:// URL, got protocol `http:`'));
   it('REDIS_URL not a URL', () => rejects({ REDIS_URL: '//cache:6379' }, 'Invalid environment variable REDIS_URL: expected a redis:// or rediss:// URL, got a string that is not a URL'));
+  it('REDIS_URL with a database that is not a number', () =>
+    rejects({ REDIS_URL: 'redis://h:6379/notanumber' }, 'Invalid environment variable REDIS_URL: expected the path to be a database number from 0 to 1000000 (redis://host:6379/0), got `notanumber` in `redis://h:6379/notanumber`'));
+  it('REDIS_URL with a bad database never shows the password', () =>
+    rejects({ REDIS_URL: 'redis://metrics:s3cret@h:6379/1x' }, 'Invalid environment variable REDIS_URL: expected the path to be a database number from 0 to 1000000 (redis://host:6379/0), got `1x` in `redis://metrics:***@h:6379/1x`'));
+  it('REDIS_URL with a bad ?db=', () =>
+    rejects({ REDIS_URL: 'rediss://h:6379?db=-1' }, 'Invalid environment variable REDIS_URL: expected the ?db= to be a database number from 0 to 1000000 (redis://host:6379/0), got `-1` in `rediss://h:6379?db=-1`'));
+  it('the option `url` with a bad database', () =>
+    rejects({}, 'Invalid option `url`: expected the path to be a database number from 0 to 1000000 (redis://host:6379/0), got `0/` in `redis://h/0/`', { url: 'redis://h/0/' }));
+  it('REDIS_URL databases that are fine', () => {
+    for (const url of ['redis://h', 'redis://h/', 'redis://h:6379/15', 'rediss://u:p@h/0', 'redis://h?db=3']) assert.equal(resolveConfig({}, { REDIS_URL: url }).url, url);
+  });
+  it('REDIS_SSL_CA without TLS', () =>
+    rejects({ REDIS_SSL_CA: '/etc/ca.pem' }, 'REDIS_SSL_CA (sslCaFile) is set but TLS is off: set REDIS_SSL=true (ssl) or use a rediss:// URL, or unset it; the connection would otherwise be plaintext'));
+  it('REDIS_SSL_CA, CERT and KEY with REDIS_SSL=false and a redis:// URL', () =>
+    rejects({ REDIS_SSL: 'false', REDIS_URL: 'redis://h', REDIS_SSL_CA: 'a', REDIS_SSL_CERT: 'b', REDIS_SSL_KEY: 'c' }, 'REDIS_SSL_CA (sslCaFile), REDIS_SSL_CERT (sslCertFile), REDIS_SSL_KEY (sslKeyFile) are set but TLS is off: set REDIS_SSL=true (ssl) or use a rediss:// URL, or unset them; the connection would otherwise be plaintext'));
+  it('REDIS_SSL_CA with TLS from REDIS_SSL or rediss://', () => {
+    assert.equal(resolveConfig({}, { REDIS_SSL: 'true', REDIS_SSL_CA: '/ca' }).sslCaFile, '/ca');
+    assert.equal(resolveConfig({}, { REDIS_URL: 'rediss://h', REDIS_SSL_CA: '/ca' }).sslCaFile, '/ca');
+  });
+  it('REDIS_SSL_CERT without REDIS_SSL_KEY', () =>
+    rejects({ REDIS_SSL: 'true', REDIS_SSL_CERT: '/c.pem' }, 'REDIS_SSL_CERT (sslCertFile) and REDIS_SSL_KEY (sslKeyFile) go together: a client certificate needs its key'));
+  it('REDIS_DB other than 0 with Redis Cluster', () =>
+    rejects({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_DB: '2' }, 'REDIS_DB (db) is 2, but Redis Cluster (REDIS_CLUSTER_NODES) has only database 0'));
   it('REDIS_SSL', () => rejects({ REDIS_SSL: 'tls' }, 'Invalid environment variable REDIS_SSL: expected true or false (or 1/0, yes/no, on/off), got `tls` (string)'));
   it('REDIS_SSL_VERIFY', () => rejects({ REDIS_SSL_VERIFY: 'nope' }, 'Invalid environment variable REDIS_SSL_VERIFY: expected true or false (or 1/0, yes/no, on/off), got `nope` (string)'));
   it('REDIS_CLUSTER_NODES without a port', () => rejects({ REDIS_CLUSTER_NODES: 'a:7000,b' }, 'Invalid environment variable REDIS_CLUSTER_NODES: expected host:port, got `b` (string)'));

@@ -15,7 +15,11 @@ export interface PrometheusServer {
   stop(): Promise<void>;
 }
 
-export async function startPrometheus(targets: readonly string[], scrapeIntervalS = 1): Promise<PrometheusServer> {
+/**
+ * `jobs`, when given, replaces the one plain job scraping `targets`: each is the YAML of one
+ * scrape_configs entry (for https, basic_auth, tls_config), starting with `- job_name:`.
+ */
+export async function startPrometheus(targets: readonly string[], scrapeIntervalS = 1, jobs?: readonly string[]): Promise<PrometheusServer> {
   const dir = makeTempDir('prometheus');
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
@@ -25,9 +29,7 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
       `  scrape_interval: ${scrapeIntervalS}s`,
       `  scrape_timeout: ${scrapeIntervalS}s`,
       'scrape_configs:',
-      '  - job_name: app',
-      '    static_configs:',
-      `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
+      ...(jobs ?? [`- job_name: app\n  static_configs:\n    - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`]).map((job) => job.replace(/^/gm, '  ')),
       '',
     ].join('\n'),
   );
