@@ -247,14 +247,24 @@ export function resolveAppScript(app: string): string {
   }
 }
 
-/** SIGTERM (the worker drains and flushes), then SIGKILL if it is still there after `graceMs`. */
+/**
+ * SIGTERM (the worker drains and flushes), then SIGKILL if it is still there after `graceMs`.
+ * Resolves once it has exited and its stderr, which passes through this process, has been read to
+ * the end (bounded): its last lines, a warning of lost updates say, must not die with the primary.
+ */
 function stopWorker(worker: Worker, graceMs: number): Promise<void> {
   if (worker.isDead()) return Promise.resolve();
+  const stderr = worker.process.stderr;
+  const outputRead = stderr ? new Promise<void>((resolve) => stderr.once('close', resolve)) : Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => worker.process.kill('SIGKILL'), graceMs);
     worker.once('exit', () => {
       clearTimeout(timer);
-      resolve();
+      const bound = setTimeout(resolve, 1_000);
+      void outputRead.then(() => {
+        clearTimeout(bound);
+        resolve();
+      });
     });
     worker.process.kill('SIGTERM');
   });
