@@ -148,7 +148,7 @@ export class SummaryValue extends RedisValue {
   sumFlushed = 0;
   countFlushed = 0;
   /** HDR histograms by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`). */
-  readonly slots = new Map<number, HdrHistogram>();
+  readonly slots: Map<number, HdrHistogram> = new Map();
   /** Slots changed since the last flush. */
   readonly dirtySlots = new Set<number>();
   currentSlot = -1;
