@@ -26,8 +26,9 @@
   ARGV[12] exemplars: field/`<timestamp>|<json>` pairs, packed the same way; an exemplar replaces
            the stored one only when its timestamp is newer
   ARGV[13] created: field/ms pairs (the process's clock, moved to Redis time like '@' fields),
-           packed the same way; the created hash keeps the first one flushed (HSETNX: one command
-           a new series, and a restarted process's later creation changes nothing)
+           packed the same way; the created hash keeps the first one flushed (a restarted
+           process's later creation changes nothing). HGET then HSET rather than HSETNX: the
+           minimal ACL line of README.md has no +hsetnx, and an upgrade must not need a new one
   ARGV[14..] meta field/value pairs (separate arguments: help text may hold a newline)
 
   Returns {status, epoch, repaired}:
@@ -126,7 +127,8 @@ if nCreated > 0 then
   local offset = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[7])
   for j = 0, nCreated - 1 do
     local ms = tonumber(ARGV[i + 2 * j + 1])
-    if ms then redis.call('HSETNX', key.r, ARGV[i + 2 * j], string.format('%d', ms + offset)) end
+    local f = ARGV[i + 2 * j]
+    if ms and not redis.call('HGET', key.r, f) then redis.call('HSET', key.r, f, string.format('%d', ms + offset)) end
   end
 end
 i = exemplarsAt
