@@ -9,7 +9,7 @@
 // route="unknown",status="200"} summed over the workers (plain node:http has no route templates:
 // see examples/http.ts for `routeOf`).
 import { createServer } from 'node:http';
-import { Counter } from '../src/index.js';
+import { Counter } from 'prom-client-redis';
 
 const port = Number(process.env.PORT ?? 3000);
 const slot = process.env.WORKER_SLOT ?? '0';

@@ -10,7 +10,7 @@
 //   legacy_temperature_celsius{pid="myhost:41250:1a2b3c4d"} 21.5
 //   process_cpu_user_seconds_total is mirrored: true
 import * as prom from 'prom-client';
-import { RedisStorageManager, RegistryBridge } from '../src/index.js';
+import { RedisStorageManager, RegistryBridge } from 'prom-client-redis';
 
 // Code that knows nothing of Redis:
 prom.collectDefaultMetrics();

@@ -17,8 +17,9 @@
 //   Workers alive: 4   flushes to Redis so far: 57   keys under "demo:1a2b3c": 67
 //
 //   OK: the merged total equals the requests sent.
-//   While the launcher runs, Prometheus scrapes http://127.0.0.1:9092/metrics. To run it yourself:
+//   The demo has stopped its launcher. To run one yourself, and scrape it while it runs:
 //     PORT=3000 REDIS_URL=redis://<your redis>:6379 npx prom-client-redis run --workers 4 dist/examples/app.js
+//     curl http://127.0.0.1:9092/metrics
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -69,12 +70,13 @@ async function main(): Promise<number> {
   console.log(`Workers alive: ${sum(text, 'launcher_workers_alive')}   flushes to Redis so far: ${sum(text, 'prom_client_redis_flush_duration_seconds_count')}   keys under "${prefix}": ${sum(text, 'prom_client_redis_keys')}`);
   const ok = total === sent.ok && workersSum === sent.ok && sent.failed === 0;
   console.log(ok ? '\nOK: the merged total equals the requests sent.' : '\nMISMATCH: the merged total differs from the requests sent.');
-  console.log(`While the launcher runs, Prometheus scrapes ${metricsUrl}. To run it yourself:`);
-  // A private server stops with the demo, and a URL given may hold a password: show neither.
-  const shown = redisUrl === 'redis://127.0.0.1:6379' ? redisUrl : 'redis://<your redis>:6379';
-  console.log(`  PORT=3000 REDIS_URL=${shown} npx prom-client-redis run --workers ${WORKERS} ${relative(APP)}`);
 
   await stop(launcher);
+  // A private server stops with the demo, and a URL given may hold a password: show neither.
+  const shown = redisUrl === 'redis://127.0.0.1:6379' ? redisUrl : 'redis://<your redis>:6379';
+  console.log('The demo has stopped its launcher. To run one yourself, and scrape it while it runs:');
+  console.log(`  PORT=3000 REDIS_URL=${shown} npx prom-client-redis run --workers ${WORKERS} ${relative(APP)}`);
+  console.log('  curl http://127.0.0.1:9092/metrics');
   return ok ? 0 : 1;
 }
 

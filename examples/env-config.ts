@@ -19,7 +19,7 @@
 //   ^C[prom-client-redis] stopping: draining 2 workers
 //   [prom-client-redis] stopped
 import { fileURLToPath } from 'node:url';
-import { runCluster } from '../src/index.js';
+import { runCluster } from 'prom-client-redis';
 
 // As `os.environ.setdefault(...)` in gunicorn_redis_storage.conf.py: the real environment wins.
 const defaults: Record<string, string> = {

@@ -8,7 +8,7 @@
 //   exporter on http://127.0.0.1:9092
 //   GET /health -> 200 {"status":"ok","redis":"up"}
 //   GET /metrics (OpenMetrics) -> 200 application/openmetrics-text; version=1.0.0; charset=utf-8
-import { RedisStorageManager, selfMetricsFor, startMetricsServer } from '../src/index.js';
+import { RedisStorageManager, selfMetricsFor, startMetricsServer } from 'prom-client-redis';
 
 const storage = new RedisStorageManager({ enabled: true, keyPrefix: process.env.REDIS_KEY_PREFIX ?? 'example-exporter' });
 selfMetricsFor(storage); // the backend's own metrics, as `serve` adds them

@@ -7,7 +7,7 @@
 //   http_requests_total{method="GET",route="/users/:id",status="200"} 2
 //   http_requests_total{method="GET",route="unknown",status="404"} 1
 import express from 'express';
-import { RedisStorageManager, expressMetrics } from '../src/index.js';
+import { RedisStorageManager, expressMetrics } from 'prom-client-redis';
 
 const storage = new RedisStorageManager({ enabled: true, keyPrefix: process.env.REDIS_KEY_PREFIX ?? 'example-express' });
 const app = express();

@@ -7,7 +7,7 @@
 //   http_requests_total{method="GET",route="/orders/:orderId",status="200"} 2
 //   http_requests_total{method="GET",route="unknown",status="404"} 1
 import Fastify from 'fastify';
-import { RedisStorageManager, fastifyMetrics } from '../src/index.js';
+import { RedisStorageManager, fastifyMetrics } from 'prom-client-redis';
 
 const storage = new RedisStorageManager({ enabled: true, keyPrefix: process.env.REDIS_KEY_PREFIX ?? 'example-fastify' });
 const app = Fastify();

@@ -7,7 +7,7 @@
 //
 //   http_requests_total{method="GET",route="/items/:id",status="200"} 2
 import { createServer } from 'node:http';
-import { RedisStorageManager, withHttpMetrics } from '../src/index.js';
+import { RedisStorageManager, withHttpMetrics } from 'prom-client-redis';
 
 const storage = new RedisStorageManager({ enabled: true, keyPrefix: process.env.REDIS_KEY_PREFIX ?? 'example-http' });
 const handler = withHttpMetrics((_req, res) => void res.end('ok'), {

@@ -17,7 +17,7 @@
 //   [prom-client-redis] stopped
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { runCluster } from '../src/index.js';
+import { runCluster } from 'prom-client-redis';
 
 if (!cluster.isPrimary) throw new Error('the launcher runs the app file in the workers, not this one');
 process.env.PORT ??= '3000';

@@ -13,7 +13,7 @@
 //   # HELP queue_depth Jobs waiting, summed over live processes.
 //   # TYPE queue_depth gauge
 //   queue_depth 12
-import { Counter, Gauge, RedisStorageManager, setRedisStorageManager } from '../src/index.js';
+import { Counter, Gauge, RedisStorageManager, setRedisStorageManager } from 'prom-client-redis';
 
 // Options win over the environment (REDIS_URL, REDIS_KEY_PREFIX, ...); set the manager before
 // creating any metric. With REDIS_ENABLED=true in the environment, this line is not needed.

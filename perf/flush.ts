@@ -53,10 +53,13 @@ async function subjectWriter(subject: SubjectModule, server: RedisServer, redis:
   const keyPrefix = `perf-flush-${n}`;
   const storage = await openManager(subject, { url: server.url, keyPrefix, flushIntervalMs: 3_600_000 });
   const counter = new subject.Counter({ name: `flush_counter_${n}`, help: 'flush benchmark', labelNames: ['id'], storage });
+  // A native histogram family next to the counters: n / 100 series, ten buckets each dirty per round.
+  const native = new subject.Histogram({ name: `flush_native_${n}`, help: 'flush benchmark', labelNames: ['id'], buckets: [], nativeHistogramBucketFactor: 1.1, storage });
   const labels = Array.from({ length: n }, (_, i) => ({ id: String(i) }));
   return {
     round: async () => {
       for (let i = 0; i < n; i++) counter.inc(labels[i]!, 1 + (i % 7) * 0.5);
+      for (let i = 0; i < n / 100; i++) for (let b = 0; b < 10; b++) native.observe(labels[i]!, 0.001 * 1.5 ** b);
       return underLoopMonitor(() => storage.flush());
     },
     close: async () => {
@@ -131,6 +134,7 @@ async function run(context: SectionContext) {
         notes: [
           `Median of ${ROUNDS} rounds after ${WARMUP_ROUNDS} untimed round (it creates the keys and warms the JIT, as the first flushes of a long-lived process do); the subject's and the bare baseline's rounds take turns, order alternating. A subject round makes every series dirty (Counter.inc per label set, not timed) and then times one awaited flush. Client CPU is process.cpuUsage() over the flush, so it includes GC and JIT threads.`,
           'Event-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution, enabled only around the flush; a value includes the 1 ms timer interval, hence ~1 ms when idle.',
+          'The subject\'s rounds also flush a native histogram family (`nativeHistogramBucketFactor: 1.1`, N / 100 series with ten buckets dirty each, so ~0.12 N more fields: buckets, sum, count, +Inf); the figures per series still divide by N, the counters.',
           `The bare baseline sends the same N fields (\`["<i>"]\`) as sequential awaited EVALSHA calls of ${CHUNK} field/delta pairs, arguments built per call.`,
         ],
       };

@@ -91,6 +91,8 @@ async function subjectCases(subject: SubjectModule, url: string): Promise<{ case
   const made = new subject.Counter({ name: 'subject_hot_child_once', help: 'h', labelNames, storage });
   const children = LABEL_VALUES.map((v) => made.labels(...v));
   const histogram = new subject.Histogram({ name: 'subject_hot_histogram', help: 'h', labelNames, storage });
+  const native = new subject.Histogram({ name: 'subject_hot_native', help: 'h', labelNames, buckets: [], nativeHistogramBucketFactor: 1.1, storage });
+  const both = new subject.Histogram({ name: 'subject_hot_native_classic', help: 'h', labelNames, nativeHistogramBucketFactor: 1.1, storage });
   const summary = new subject.Summary({ name: 'subject_hot_summary', help: 'h', labelNames, storage });
   return {
     shutdown: () => storage.shutdown(),
@@ -116,6 +118,14 @@ async function subjectCases(subject: SubjectModule, url: string): Promise<{ case
       },
       'subject Summary.observe(labels)': (n) => {
         for (let i = 0; i < n; i++) summary.observe(LABELS[i & 15]!, (i & 1023) * 0.001);
+        return n;
+      },
+      'subject native Histogram.observe(labels)': (n) => {
+        for (let i = 0; i < n; i++) native.observe(LABELS[i & 15]!, (i & 1023) * 0.001);
+        return n;
+      },
+      'subject native + classic Histogram.observe(labels)': (n) => {
+        for (let i = 0; i < n; i++) both.observe(LABELS[i & 15]!, (i & 1023) * 0.001);
         return n;
       },
     },
@@ -186,6 +196,8 @@ async function run(context: SectionContext) {
     row('subject child.inc(), child made once', 'prom-client child.inc(), child made once'),
     row('subject Histogram.observe(labels)', 'prom-client Histogram.observe(labels)'),
     row('subject Summary.observe(labels)', 'prom-client Summary.observe(labels)'),
+    row('subject native Histogram.observe(labels)', 'prom-client Histogram.observe(labels)'),
+    row('subject native + classic Histogram.observe(labels)', 'prom-client Histogram.observe(labels)'),
     row('subject counter.labels(...).inc()', 'prom-client counter.labels(...).inc()'),
     row('subject Counter.inc(labels)', PER_CALL),
     row('subject Summary.observe(labels)', PER_CALL),
@@ -204,6 +216,7 @@ async function run(context: SectionContext) {
     notes: [
       `3 labels, 16 label sets cycled per call; each figure is the median of ${ROUNDS} rounds of ~100 ms after a 300 ms warm-up, all in one process, the rounds of every case interleaved (round 1 of each, then round 2, ...) so that a busy spell of the machine hits both libraries alike.`,
       'The subject runs with `flushIntervalMs: 3600000`, so no flush happens while it is timed.',
+      '*native*: `buckets: []` and `nativeHistogramBucketFactor: 1.1` (schema 3; the 1,024 values from 0 to 1.023 fill ~80 buckets and the zero bucket); *native + classic* keeps the 11 default buckets too. prom-client 15 has no native histograms: its classic observe is the baseline.',
       '*child made once*: one child per label set made before timing, then `children[i & 15].inc()`; *labels(...).inc()* makes the child in the loop, as code that does not keep children does.',
       `*${PER_CALL}*: the reference design, one awaited call per update to the section's own redis-server (median of 5 rounds of 200 ms after 2,000 warm-up calls); wall time per call, which the request waits.`,
     ],

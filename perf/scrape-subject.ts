@@ -27,7 +27,8 @@ async function writer(subject: SubjectModule, args: readonly string[]): Promise<
     const storage = await openManager(subject, { url, keyPrefix, flushIntervalMs: FLUSH_NEVER_MS, ...(identity ? { identity } : {}) });
     const registers = simulated > 0 ? { registers: [] } : {};
     const counter = new subject.Counter({ name: COUNTER_NAME, help: 'requests', labelNames: ['id'], storage, ...registers });
-    const histogram = new subject.Histogram({ name: HISTOGRAM_NAME, help: 'duration', labelNames: ['id'], storage, ...registers });
+    // Native buckets too (the default classic ones kept): the reader merges them at every scrape.
+    const histogram = new subject.Histogram({ name: HISTOGRAM_NAME, help: 'duration', labelNames: ['id'], nativeHistogramBucketFactor: 1.1, storage, ...registers });
     fill(shape, counter, histogram);
     await storage.flush();
     managers.push(storage);

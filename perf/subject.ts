@@ -18,6 +18,8 @@ export interface MetricOptions {
   help: string;
   labelNames?: readonly string[];
   buckets?: readonly number[];
+  /** Native histogram buckets too (ours; prom-client 15 has none). */
+  nativeHistogramBucketFactor?: number;
   percentiles?: readonly number[];
   /** Pass [] to keep a metric out of prom-client's global registry (simulated processes). */
   registers?: readonly unknown[];

@@ -211,7 +211,7 @@ function boolean(raw: unknown, fromEnv: boolean): boolean {
     if (['true', '1', 'yes', 'on'].includes(v)) return true;
     if (['false', '0', 'no', 'off'].includes(v)) return false;
   }
-  throw new Error(`expected true or false, got ${describe(raw)}`);
+  throw new Error(`expected true or false${fromEnv ? ' (or 1/0, yes/no, on/off)' : ''}, got ${describe(raw)}`);
 }
 
 function integer(min: number, max: number): Parser<number> {

@@ -11,6 +11,7 @@ import { RedisMultiProcessCollector } from './collect/collector.js';
 import { SelfStats } from './stats.js';
 import { ConfigError } from './errors.js';
 import { registerExitHook, unregisterExitHook } from './exit-hooks.js';
+import { hasUpdatesToKeep } from './exit-pending.js';
 
 export interface RedisStorageManagerOptions extends RedisStorageOptions {
   /** Use this ioredis connection instead of opening one; `shutdown()` then leaves it open. */
@@ -132,6 +133,11 @@ export class RedisStorageManager {
       const client = this.client;
       if (!flusher || !client) return;
       flusher.stop();
+      // Redis down and only the package's own figures pending: nothing to wait for, no loss to warn of.
+      if (!client.isConnected() && !hasUpdatesToKeep(this)) {
+        client.disconnect();
+        return;
+      }
       const deadline = Date.now() + this.config.shutdownTimeoutMs;
       let timer: NodeJS.Timeout | undefined;
       // A referenced timer: it is what keeps a process ending on `beforeExit` alive until the flush is done.

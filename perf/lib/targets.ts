@@ -41,6 +41,11 @@ const TARGETS: readonly Target[] = [
     ifMissed: 'Both libraries\' rounds are interleaved. Ours is ~65 ns when quiet: label index (~45 ns, as 1a) and recordHdr (~15 ns; hdr-histogram-js\'s own recordValue costs ~100 ns more at these values). What would close a miss: the same as 1a, or a child made once.',
   },
   {
+    id: '1f', goal: 'native Histogram.observe(labels) ≤ 0.5× prom-client\'s classic observe', section: 'hotpath',
+    figure: 'subject native Histogram.observe(labels)', baseline: 'prom-client Histogram.observe(labels)', measure: 'ratio', op: '<=', bound: 0.5,
+    ifMissed: 'As 1a (the label index), plus the bucket index from the double\'s bits (one table lookup and one comparison) and one Map.get/Map.set of the bucket\'s delta. A miss would point at the Map: a dense array per octave would replace it.',
+  },
+  {
     id: '1e', goal: 'the slowest update (Summary.observe) ≥ 100× faster than an awaited Redis call', section: 'hotpath',
     figure: 'subject Summary.observe(labels)', baseline: 'awaited ioredis HINCRBYFLOAT, one per update', measure: 'ratio', op: '<=', bound: 0.01,
     ifMissed: 'The awaited call is ~10 µs on loopback here, so a miss means our slowest update measured above ~100 ns, i.e. a busy machine (see 1d).',

@@ -14,12 +14,13 @@ import type { SeriesStore } from '../store/series.js';
 import type { Exemplar } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import { ExpositionWriter } from './render.js';
+import { ProtobufWriter } from './protobuf.js';
 import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds } from './decode.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
 import type { SeriesSink } from './sink.js';
-import { addLocalExemplars, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import { addLocalExemplars, addLocalCreated, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 
 export interface CollectorParts {
   readonly dict: RedisStorageDict;
@@ -30,6 +31,14 @@ export interface CollectorParts {
   readonly stats: SelfStats;
   /** Callbacks of the manager itself (registry bridge, self-metrics), run before each full collect. */
   readonly callbacks: () => Array<() => void | Promise<void>>;
+}
+
+/** An exposition format: Prometheus text (0.0.4 and 1.0.0 are the same text here), OpenMetrics, protobuf. */
+export type ExpositionKind = 'text' | 'openmetrics' | 'protobuf';
+
+export interface ExpositionOptions {
+  /** This collect's deadline, when it is shorter than `collectTimeoutMs` (a scrape's own timeout). */
+  readonly timeoutMs?: number | undefined;
 }
 
 interface FamilyRead {
@@ -47,8 +56,8 @@ interface FamilyRead {
  */
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
-  /** metrics() in progress, by content type: concurrent scrapes share one read. */
-  readonly #inflightText = new Map<string, Promise<string>>();
+  /** metrics() and exposition() in progress, by format and deadline: concurrent scrapes share one read. */
+  readonly #inflightText = new Map<string, Promise<string | Buffer>>();
   #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
@@ -96,16 +105,28 @@ export class RedisMultiProcessCollector {
    * from the merge straight into the text (see render.ts). Concurrent callers share one read.
    */
   metrics(contentType: string = this.#contentType): Promise<string> {
-    let text = this.#inflightText.get(contentType);
-    if (!text) {
-      text = this.#bounded(async (pacer) => {
-        const writer = new ExpositionWriter(contentType);
-        await this.#collectAll(pacer, writer);
+    return this.exposition(contentType === Registry.OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text') as Promise<string>;
+  }
+
+  /**
+   * The exposition in one of the formats a scrape can negotiate: text and OpenMetrics as strings,
+   * protobuf (delimited MetricFamily messages, native histograms included) as a Buffer. Bounded
+   * like collect(), or by `options.timeoutMs` when shorter. Concurrent callers share one read.
+   */
+  exposition(kind: ExpositionKind, options: ExpositionOptions = {}): Promise<string | Buffer> {
+    const timeoutMs = Math.min(this.parts.config.collectTimeoutMs, options.timeoutMs ?? Infinity);
+    const key = `${kind}|${timeoutMs}`;
+    let body = this.#inflightText.get(key);
+    if (!body) {
+      body = this.#bounded(async (pacer) => {
+        const writer = kind === 'protobuf' ? new ProtobufWriter() : new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
+        // Text 0.0.4 has no `_created`: its scrapes skip the created hashes.
+        await this.#collectAll(pacer, writer, kind !== 'text');
         return writer.finish();
-      }).finally(() => this.#inflightText.delete(contentType));
-      this.#inflightText.set(contentType, text);
+      }, timeoutMs).finally(() => this.#inflightText.delete(key));
+      this.#inflightText.set(key, body);
     }
-    return text;
+    return body;
   }
 
   /** One family by name, from a full collect; empty values when nobody wrote it yet. */
@@ -193,16 +214,16 @@ export class RedisMultiProcessCollector {
    * RedisOperationError (ERR_PCR_REDIS) rather than serve this process's local totals alone, which
    * Prometheus would read as a counter reset: HTTP integrations answer such a scrape with 503.
    */
-  async #bounded<T>(work: (pacer: Pacer) => Promise<T>): Promise<T> {
+  async #bounded<T>(work: (pacer: Pacer) => Promise<T>, timeoutMs = this.parts.config.collectTimeoutMs): Promise<T> {
     const { stats, config } = this.parts;
     const client = this.parts.client;
+    const limit = timeoutMs < config.collectTimeoutMs ? `the scrape's timeout less a margin (${timeoutMs} ms)` : `collectTimeoutMs (${config.collectTimeoutMs} ms)`;
     // Past the deadline without a connection (the first one still not made), the reason is that.
-    const expired = () =>
-      client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within collectTimeoutMs (${config.collectTimeoutMs} ms)`);
-    const pacer = new Pacer(config.sliceMs, 128, performance.now() + config.collectTimeoutMs, expired);
+    const expired = () => (client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within ${limit}`));
+    const pacer = new Pacer(config.sliceMs, 128, performance.now() + timeoutMs, expired);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(expired()), config.collectTimeoutMs);
+      timer = setTimeout(() => reject(expired()), timeoutMs);
     });
     const running = work(pacer);
     running.catch(() => {});
@@ -217,7 +238,7 @@ export class RedisMultiProcessCollector {
   }
 
   /** Every family, in name order (Redis) or in the order they were made (no Redis), into the sink. */
-  async #collectAll(pacer: Pacer, sink: SeriesSink): Promise<void> {
+  async #collectAll(pacer: Pacer, sink: SeriesSink, withCreated = false): Promise<void> {
     const started = performance.now();
     const { dict, client, stats } = this.parts;
     await this.#runCallbacks();
@@ -225,7 +246,7 @@ export class RedisMultiProcessCollector {
       const nowMs = Date.now();
       for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
     } else {
-      const { snapshots, live } = await this.#readRedis(client, pacer);
+      const { snapshots, live } = await this.#readRedis(client, pacer, undefined, withCreated);
       this.#lastLive = live;
       const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
       const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
@@ -257,7 +278,7 @@ export class RedisMultiProcessCollector {
   }
 
   /** Waits for the first connection (within the collect's time), then reads. */
-  async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[]): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+  async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
     const { dict, identity, stats } = this.parts;
     // (Right after start, client.run() waits for the first connection within this time.)
     const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
@@ -310,10 +331,10 @@ export class RedisMultiProcessCollector {
     const seqField = seqFieldOf(identity);
     const replies = await client.run(
       list.map((r) => {
-        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
+        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
         // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
         // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
-        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField], key: ks[0] };
+        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0'], key: ks[0] };
       }),
       left(),
       'collect',
@@ -337,7 +358,7 @@ export class RedisMultiProcessCollector {
     const snapshots: FamilySnapshot[] = [];
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      const [metaFlat, clusterFlat, , exemplarFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, ...unknown[]];
+      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, unknown, ...unknown[]];
       const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
       if (!meta) {
         stats.bad('meta');
@@ -357,6 +378,14 @@ export class RedisMultiProcessCollector {
         if (e) exemplars.set(f, e);
         else stats.bad('exemplar');
       }
+      const created = new Map<string, number>();
+      if (withCreated) for (const [f, v] of flatPairs(createdFlat, stats)) {
+        const ms = Number(v);
+        if (v !== '' && Number.isSafeInteger(ms) && ms >= 0) created.set(f, ms);
+        else stats.bad('created');
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
       const processes = new Map<string, ProcessFields>();
       for (let j = 0; j < r.processIds.length; j++) {
         const fields = new Map<string, string>();
@@ -375,8 +404,9 @@ export class RedisMultiProcessCollector {
           if (!known || e.timestamp >= known.timestamp) exemplars.set(f, e);
         }
         processes.set(identity.id, local.fields);
+        if (withCreated) addLocalCreated(r.local!, clockOffsetMs, created);
       }
-      snapshots.push({ meta, sums, processes, exemplars, local: r.local });
+      snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
     return { snapshots, live };
   }

@@ -5,6 +5,8 @@ import type { GaugeMode, MetricType } from '../store/family.js';
 import { GAUGE_MODES } from '../store/family.js';
 import type { FamilyMeta } from './snapshot.js';
 import type { Exemplar } from '../store/values.js';
+import type { NativeDefinition } from '../store/definition.js';
+import { isSchema } from '../native/schema.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
 // what we write is counted in SelfStats.badData and skipped (see the fault matrix in README.md).
@@ -86,10 +88,26 @@ export function parseMeta(flat: unknown): FamilyMeta | null {
       maxAgeSeconds: Number(m.get('maxAgeSeconds') ?? 0) || 0,
       ageBuckets: Number(m.get('ageBuckets') ?? 0) || 0,
       pruneAgedBuckets: m.get('pruneAgedBuckets') === '1',
+      native: type === 'histogram' ? parseNative(m.get('native')) : undefined,
     };
   } catch {
     return null;
   }
+}
+
+/** A meta hash's `native`: `[schema, zeroThreshold, maxBuckets]`; anything else reads as a classic histogram. */
+function parseNative(raw: string | undefined): NativeDefinition | undefined {
+  if (!raw) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(v) || v.length !== 3) return undefined;
+  const [schema, zeroThreshold, maxBuckets] = v as unknown[];
+  if (!isSchema(schema as number) || typeof zeroThreshold !== 'number' || !(zeroThreshold >= 0) || !Number.isSafeInteger(maxBuckets) || (maxBuckets as number) < 0) return undefined;
+  return { schema: schema as number, zeroThreshold, maxBuckets: maxBuckets as number };
 }
 
 const EXEMPLAR_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

@@ -1,7 +1,8 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { leLabel } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
-import { CounterValue, GaugeValue, HistogramValue, SummaryValue, newHdr, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, newHdr, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
+import { nativeStateOf } from '../native/series.js';
 import { Pacer } from '../pacer.js';
 import type { Labels, SeriesSink } from './sink.js';
 import { quantileOf } from './quantile.js';
@@ -9,7 +10,8 @@ import { quantileOf } from './quantile.js';
 /**
  * Hands a metric object's own series to a sink, in the order they were made: what prom-client
  * would show for the object alone (Redis disabled, or an object another one of the same name
- * replaced). Counters and histograms show everything the object counted, flushed or not.
+ * replaced). Counters and histograms show everything the object counted, flushed or not. No
+ * `_created`: with Redis off the text is prom-client's, and its registry writes none.
  */
 export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs: number, pacer = new Pacer()): Promise<void> {
   const def = series.def;
@@ -28,7 +30,8 @@ export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs
       for (let i = 0; i < les.length; i++) cumulative[i] = acc += v.bucketFlushed[i]! + v.bucketDeltas[i]!;
       const stored = series.exemplars.get(v);
       const exemplars = Array.isArray(stored) ? stored.map((e) => exemplarOf(e ?? undefined)) : undefined;
-      sink.histogram(v.field, labels, les, cumulative, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta, exemplars);
+      const native = v instanceof NativeHistogramValue ? nativeStateOf(v) : undefined;
+      sink.histogram(v.field, labels, les, cumulative, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta, exemplars, { native });
     } else if (v instanceof SummaryValue) {
       const window = windowOf(v, oldest, newest);
       if (def.pruneAgedBuckets && def.maxAgeSeconds && (!window || window.totalCount === 0)) continue;

@@ -7,6 +7,7 @@ import { Pacer } from '../pacer.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
 import { quantileOf } from './quantile.js';
 import type { SeriesSink } from './sink.js';
+import { isNativeSuffix, mergeNativeFields } from './native-merge.js';
 
 type Labels = Record<string, string>;
 
@@ -88,7 +89,7 @@ export class FamilyMerger {
       const labels = order.labels[i]!;
       const field = order.fields[i]!;
       // A field that is not a label set is counted at every scrape, as when it was parsed.
-      if (labels) sink.value(field, labels, s.sums.get(field)!, s.exemplars.get(field));
+      if (labels) sink.value(field, labels, s.sums.get(field)!, s.exemplars.get(field), createdOf(s, field));
       else this.stats.bad('field');
       const pause = this.pacer.step();
       if (pause) await pause;
@@ -165,7 +166,7 @@ export class FamilyMerger {
       const g = groups.get(key)!;
       let les = metaLes;
       for (const suffix of g.keys()) {
-        if (suffix === 'sum' || suffix === 'count' || known.has(suffix)) continue;
+        if (suffix === 'sum' || suffix === 'count' || known.has(suffix) || isNativeSuffix(suffix)) continue;
         les = this.#unionOfBounds(s.meta.buckets, g.keys());
         break;
       }
@@ -173,7 +174,8 @@ export class FamilyMerger {
       let acc = 0;
       for (let i = 0; i < les.length; i++) cumulative[i] = acc += g.get(les[i]!) ?? 0;
       const exemplars = hasExemplars ? les.map((le) => s.exemplars.get(`${key}#${le}`)) : undefined;
-      sink.histogram(key, labels, les, cumulative, g.get('sum') ?? 0, g.get('count') ?? 0, exemplars);
+      const native = s.meta.native ? mergeNativeFields(s.meta.native, g, this.stats) : undefined;
+      sink.histogram(key, labels, les, cumulative, g.get('sum') ?? 0, g.get('count') ?? 0, exemplars, { created: createdOf(s, key), native });
     }
   }
 
@@ -181,7 +183,7 @@ export class FamilyMerger {
   #unionOfBounds(buckets: readonly number[], suffixes: Iterable<string>): string[] {
     const bounds = new Set<number>(buckets);
     for (const suffix of suffixes) {
-      if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf') continue;
+      if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf' || isNativeSuffix(suffix)) continue;
       const b = Number(suffix);
       if (Number.isFinite(b)) bounds.add(b);
       else this.stats.bad('field');
@@ -221,7 +223,7 @@ export class FamilyMerger {
       if (pruneAgedBuckets && maxAgeSeconds > 0 && !observed) continue;
       for (let i = 0; i < percentiles.length; i++) values[i] = observed ? quantileOf(h, percentiles[i]!) : 0;
       const g = sums.get(key);
-      sink.summary(key, labels, percentiles, values, g?.get('sum') ?? 0, g?.get('count') ?? 0);
+      sink.summary(key, labels, percentiles, values, g?.get('sum') ?? 0, g?.get('count') ?? 0, createdOf(s, key));
     }
   }
 
@@ -294,4 +296,10 @@ export class FamilyMerger {
     this.stats.bad('value');
     return null;
   }
+}
+
+/** A series' creation time in seconds, if known. */
+function createdOf(s: FamilySnapshot, key: string): number | undefined {
+  const ms = s.created?.get(key);
+  return ms === undefined ? undefined : ms / 1000;
 }

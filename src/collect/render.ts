@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import type { MetricType } from '../store/family.js';
 import type { Exemplar } from '../store/values.js';
 import { Pacer } from '../pacer.js';
-import type { Labels, SeriesSink } from './sink.js';
+import type { HistogramExtras, Labels, SeriesSink } from './sink.js';
 import type { MetricObjectWithValues } from './shape.js';
 
 /**
@@ -34,12 +34,14 @@ export class ExpositionWriter implements SeriesSink {
     this.#lines.push(`# HELP ${this.#name} ${escapeString(help)}`, `# TYPE ${this.#name} ${type}`);
   }
 
-  value(_field: string, labels: Labels, value: number, exemplar?: Exemplar): void {
+  value(_field: string, labels: Labels, value: number, exemplar?: Exemplar, created?: number): void {
     const text = labelText(labels);
-    this.#push(`${this.#isCounter ? `${this.#name}_total` : this.#name}${text === '' ? '' : `{${text}}`} ${valueString(value)}${this.#exemplar(exemplar)}`);
+    const braces = text === '' ? '' : `{${text}}`;
+    this.#push(`${this.#isCounter ? `${this.#name}_total` : this.#name}${braces} ${valueString(value)}${this.#exemplar(exemplar)}`);
+    if (this.#isCounter) this.#created(braces, created);
   }
 
-  histogram(_field: string, labels: Labels, les: readonly string[], cumulative: ArrayLike<number>, sum: number, count: number, exemplars?: ReadonlyArray<Exemplar | undefined>): void {
+  histogram(_field: string, labels: Labels, les: readonly string[], cumulative: ArrayLike<number>, sum: number, count: number, exemplars?: ReadonlyArray<Exemplar | undefined>, extras?: HistogramExtras): void {
     const text = labelText(labels);
     const rest = text === '' ? '}' : `,${text}}`;
     const bucket = `${this.#name}_bucket{le="`;
@@ -47,15 +49,22 @@ export class ExpositionWriter implements SeriesSink {
     const braces = text === '' ? '' : `{${text}}`;
     this.#push(`${this.#name}_sum${braces} ${valueString(sum)}`);
     this.#push(`${this.#name}_count${braces} ${valueString(count)}`);
+    this.#created(braces, extras?.created);
   }
 
-  summary(_field: string, labels: Labels, quantiles: readonly number[], values: ArrayLike<number>, sum: number, count: number): void {
+  summary(_field: string, labels: Labels, quantiles: readonly number[], values: ArrayLike<number>, sum: number, count: number, created?: number): void {
     const text = labelText(labels);
     const rest = text === '' ? '}' : `,${text}}`;
     for (let i = 0; i < quantiles.length; i++) this.#push(`${this.#name}{quantile="${quantiles[i]}"${rest} ${valueString(values[i]!)}`);
     const braces = text === '' ? '' : `{${text}}`;
     this.#push(`${this.#name}_sum${braces} ${valueString(sum)}`);
     this.#push(`${this.#name}_count${braces} ${valueString(count)}`);
+    this.#created(braces, created);
+  }
+
+  /** OpenMetrics `_created`: the series' creation time in seconds (prom-client's text has none). */
+  #created(braces: string, created: number | undefined): void {
+    if (created !== undefined && this.#isOpenMetrics) this.#push(`${this.#name}_created${braces} ${valueString(created)}`);
   }
 
   /** One sample as prom-client's `get()` gives it (for families that are not ours). */

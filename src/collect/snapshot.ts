@@ -1,6 +1,8 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { FLAG_RESET, leLabel, type FamilyBatch, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
-import { CounterValue, GaugeValue, HistogramValue, SummaryValue, type Exemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, type Exemplar } from '../store/values.js';
+import type { NativeDefinition } from '../store/definition.js';
+import { unflushedNative } from '../native/series.js';
 
 /** A family's definition as read back from its meta hash (or from this process's own metric). */
 export interface FamilyMeta {
@@ -14,6 +16,8 @@ export interface FamilyMeta {
   readonly maxAgeSeconds: number;
   readonly ageBuckets: number;
   readonly pruneAgedBuckets: boolean;
+  /** Histograms with native buckets. */
+  readonly native: NativeDefinition | undefined;
 }
 
 /** Per-process fields: Redis strings, or this process's live HDR histograms. */
@@ -28,6 +32,8 @@ export interface FamilySnapshot {
   readonly processes: Map<string, ProcessFields>;
   /** Latest exemplar by sum field (`<labelKey>` or `<labelKey>#<le>`). */
   readonly exemplars: Map<string, Exemplar>;
+  /** Creation time of each series (ms, Redis time), by label key: what the first process to flush it reported. */
+  readonly created?: Map<string, number> | undefined;
   /** This process's own family of that name, if it has one. */
   readonly local?: MetricFamily | undefined;
 }
@@ -45,6 +51,7 @@ export function metaOfFamily(family: MetricFamily): FamilyMeta {
     maxAgeSeconds: d.maxAgeSeconds ?? 0,
     ageBuckets: d.ageBuckets ?? 0,
     pruneAgedBuckets: d.pruneAgedBuckets ?? false,
+    native: d.native,
   };
 }
 
@@ -89,6 +96,7 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
       }
       add(into, `${h.field}#sum`, h.sumDelta + (resetPending ? h.sumFlushed : 0));
       add(into, `${h.field}#count`, h.countDelta + (resetPending ? h.countFlushed : 0));
+      if (h instanceof NativeHistogramValue) unflushedNative(h, resetPending, (field, amount) => add(into, field, amount));
     } else if (type === 'summary') {
       const s = v as SummaryValue;
       if (s.countDelta === 0 && !s.dirty && !resetPending) continue;
@@ -115,6 +123,16 @@ export function localProcessFields(family: MetricFamily, clockOffsetMs: number):
     }
   }
   return out;
+}
+
+/**
+ * Creation times of this process's series that Redis does not hold yet (made since the last flush,
+ * or in a flush not acknowledged yet), moved to Redis time: Redis's, once there, is authoritative,
+ * so that `_created` never moves by a clock-offset jitter between scrapes.
+ */
+export function addLocalCreated(family: MetricFamily, clockOffsetMs: number, into: Map<string, number>): void {
+  if (family.def.type === 'gauge') return;
+  for (const v of family.series.values.values()) if (!into.has(v.field)) into.set(v.field, v.createdAtMs + clockOffsetMs);
 }
 
 /** Adds this process's exemplars to the latest ones Redis holds (the newer of two wins). */

@@ -2,7 +2,8 @@ import hdr from 'hdr-histogram-js';
 import { Pacer } from '../pacer.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { KeyBuilder } from '../redis/keys.js';
-import { CounterValue, GaugeValue, HistogramValue, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
+import { drainNative } from '../native/series.js';
 
 /**
  * Drains a family into a batch: every dirty value's deltas are read and zeroed (and added to the
@@ -24,8 +25,8 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
   if (reset) flags |= FLAG_RESET;
   if (options.meta || reset) flags |= FLAG_META;
   if (family.knownEpoch !== '' && (type === 'gauge' || type === 'summary')) flags |= FLAG_EXPECT_PROCESS;
-  const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields, exemplars: [] };
-  const { sums, sets, dels, exemplars } = batch;
+  const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields, exemplars: [], created: [] };
+  const { sums, sets, dels, exemplars, created } = batch;
   family.removedFields = [];
   const dirty = series.dirty;
   series.dirty = [];
@@ -40,6 +41,8 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
   const stamps = def.mode === 'mostrecent' || def.mode === 'livemostrecent';
   const oldest = summarySlot(def.maxAgeSeconds, def.ageBuckets, nowMs) - (def.maxAgeSeconds ? (def.ageBuckets ?? 5) - 1 : 0);
   const hasExemplars = series.exemplars.size > 0;
+  // Counters, histograms and summaries have a creation time (OpenMetrics `_created`).
+  const hasCreated = type !== 'gauge';
   try {
     for (const v of list) {
       // Read in the same tick as the drain of this value: see above.
@@ -57,6 +60,10 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
           drainSummarySlots(v as SummaryValue, oldest, sets, dels, perProcessAll);
         }
         if (hasExemplars) drainExemplars(series.exemplars.get(v), v.field, bounds, exemplars, reset);
+        if (hasCreated && (reset || !v.isCreatedSent)) {
+          created.push(v.field, String(v.createdAtMs));
+          v.isCreatedSent = true;
+        }
       }
       const pause = pacer.step();
       if (pause) await pause;
@@ -89,6 +96,7 @@ function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: stri
   v.sumFlushed += s;
   v.countFlushed += c;
   sums.push(`${v.field}#sum`, String(reset ? v.sumFlushed : s), `${v.field}#count`, String(reset ? v.countFlushed : c));
+  if (v instanceof NativeHistogramValue) drainNative(v, reset, (field, amount) => sums.push(field, String(amount)));
 }
 
 function drainSummarySums(v: SummaryValue, sums: string[], reset: boolean): void {
@@ -164,6 +172,7 @@ export function flushKeys(batch: FamilyBatch, keys: KeyBuilder, processId: strin
   if ((batch.flags & (FLAG_META | FLAG_RESET)) !== 0) add('m', keys.meta(f.typeMode, f.hash));
   if (batch.sets.length > 0 || batch.dels.length > 0 || (batch.flags & FLAG_EXPECT_PROCESS) !== 0) add('p', keys.process(f.typeMode, processId, f.hash));
   if (batch.exemplars.length > 0) add('e', keys.exemplar(f.typeMode, f.hash));
+  if (batch.created.length > 0) add('r', keys.created(f.typeMode, f.hash));
   return { keys: out, roles };
 }
 
@@ -180,7 +189,7 @@ export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: num
   const m = withMeta ? meta : [];
   return [
     processId, batch.seq, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
-    m.length / 2, batch.sums.join('\n'), batch.sets.join('\n'), batch.dels.join('\n'), batch.exemplars.join('\n'),
+    m.length / 2, batch.sums.join('\n'), batch.sets.join('\n'), batch.dels.join('\n'), batch.exemplars.join('\n'), batch.created.join('\n'),
     ...m,
   ];
 }
@@ -199,5 +208,7 @@ export function metaPairs(family: MetricFamily): string[] {
     'maxAgeSeconds', String(d.maxAgeSeconds ?? 0),
     'ageBuckets', String(d.ageBuckets ?? 0),
     'pruneAgedBuckets', d.pruneAgedBuckets ? '1' : '0',
+    // `[schema, zeroThreshold, maxBuckets]`, '' for a classic histogram.
+    'native', d.native ? JSON.stringify([d.native.schema, d.native.zeroThreshold, d.native.maxBuckets]) : '',
   ];
 }

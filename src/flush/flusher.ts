@@ -227,7 +227,7 @@ export class Flusher {
       if (this.#inFlight.has(family)) continue;
       this.#replies.verified(family);
       if (work.has(family) || family.knownEpoch === '') continue;
-      const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [] };
+      const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [], created: [] };
       family.pending.push(check);
       workOf(family).batches.push(check);
     }
@@ -354,12 +354,14 @@ function add(total: Outcome, o: Outcome): void {
 
 /** Splits a batch into Lua calls of at most MAX_PAIRS_PER_CALL pairs, each with its own seq. */
 function split(batch: FamilyBatch, nextSeq: () => number): FamilyBatch[] {
-  const pairs = (batch.sums.length + batch.sets.length) / 2;
+  const pairs = (batch.sums.length + batch.sets.length + batch.created.length) / 2;
   if (pairs <= MAX_PAIRS_PER_CALL) return [{ ...batch, seq: nextSeq() }];
   const out: FamilyBatch[] = [];
   const n = MAX_PAIRS_PER_CALL * 2;
-  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, sums: batch.sums.slice(i, i + n), sets: [], dels: [], exemplars: [], seq: 0 });
-  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, sums: [], sets: batch.sets.slice(i, i + n), dels: [], exemplars: [], seq: 0 });
+  const none = { sums: [], sets: [], dels: [], exemplars: [], created: [], seq: 0 };
+  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, ...none, sums: batch.sums.slice(i, i + n) });
+  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, ...none, sets: batch.sets.slice(i, i + n) });
+  for (let i = 0; i < batch.created.length; i += n) out.push({ ...batch, ...none, created: batch.created.slice(i, i + n) });
   // The deletions go first, before any set (a series removed and made again keeps its new value).
   out[0] = { ...out[0]!, dels: batch.dels, exemplars: batch.exemplars };
   return out.map((b, i) => ({ ...b, seq: nextSeq(), flags: i === 0 ? b.flags : b.flags & ~FLAG_META }));

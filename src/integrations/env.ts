@@ -3,6 +3,9 @@ import { ConfigError } from '../errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The most workers a launcher forks (`WEB_CONCURRENCY`, `--workers`, option `workers`). */
+export const MAX_WORKERS = 1024;
+
 /** Settings of the launcher and the exporter, as the seed names them, plus ours. */
 export interface ServeSettings {
   /** `PROMETHEUS_METRICS_PORT` @default 9092 */
@@ -36,7 +39,7 @@ export function serveSettings(env: Env = process.env): ServeSettings {
 export function launcherSettings(env: Env = process.env): LauncherSettings {
   return {
     ...serveSettings(env),
-    workers: integer(env, 'WEB_CONCURRENCY', availableParallelism(), 1, 1024),
+    workers: integer(env, 'WEB_CONCURRENCY', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     drainTimeoutMs: integer(env, 'PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000),
     bridge: boolean(env, 'PROM_CLIENT_REDIS_BRIDGE', true),
   };
@@ -57,7 +60,7 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (raw === undefined || raw === '') return fallback;
   if (['true', '1', 'yes', 'on'].includes(raw)) return true;
   if (['false', '0', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`Invalid environment variable ${name}: expected true or false, got \`${env[name]}\``);
+  throw new ConfigError(`Invalid environment variable ${name}: expected true or false (or 1/0, yes/no, on/off), got \`${env[name]}\``);
 }
 
 /** Set by the launcher for each worker: its identity nonce, so the primary knows the worker's processId. */

@@ -2,11 +2,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Registry } from 'prom-client';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { RedisStorageManager } from '../manager.js';
 import { ConfigError } from '../errors.js';
 import { BasicAuth } from './basic-auth.js';
 import { loadWebConfig, type WebConfig } from './web-config.js';
+import { acceptsGzip, negotiateFormat, scrapeDeadlineMs } from './negotiate.js';
+
+// In the thread pool: a 10 MB exposition compressed on the event loop would stall it ~100 ms.
+const gzipAsync = promisify(gzip);
 
 export interface MetricsServerOptions {
   storage: RedisStorageManager;
@@ -127,17 +132,22 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
     res.setHeader('Allow', 'GET, HEAD');
     send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
   } else if (path === '/metrics') {
-    const contentType = negotiate(req.headers.accept);
-    let body: string;
+    const { kind, contentType } = negotiateFormat(req.headers.accept);
+    let body: string | Buffer;
     const started = performance.now();
     try {
-      body = await storage.getCollector().metrics(contentType);
-      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: body.length, openMetrics: contentType !== Registry.PROMETHEUS_CONTENT_TYPE });
+      body = await storage.getCollector().exposition(kind, { timeoutMs: scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds']) });
+      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: body.length, format: kind });
     } catch (error) {
       const e = error as Error & { code?: string };
       storage.logger.debug('metrics.collect_failed', { message: e.message, code: e.code });
       send(res, 503, 'text/plain; charset=utf-8', `# Redis data is missing: ${e.message}\n# No totals are served rather than this process's local figures.\n`);
       return;
+    }
+    res.setHeader('Vary', 'Accept, Accept-Encoding');
+    if (acceptsGzip(req.headers['accept-encoding'])) {
+      res.setHeader('Content-Encoding', 'gzip');
+      body = await gzipAsync(body);
     }
     send(res, 200, contentType, body);
   } else if (path === '/health') {
@@ -148,11 +158,6 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
   } else {
     send(res, 404, 'text/plain; charset=utf-8', 'not found: see /metrics and /health\n');
   }
-}
-
-/** OpenMetrics when the scraper asks for it (Prometheus does with some settings), else text 0.0.4. */
-export function negotiate(accept: string | undefined): string {
-  return accept !== undefined && /application\/openmetrics-text/i.test(accept) ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
 }
 
 export interface Health {
@@ -173,7 +178,7 @@ export async function checkHealth(storage: RedisStorageManager): Promise<Health>
   }
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -1,6 +1,7 @@
 import { Counter } from '../metrics/counter.js';
 import { Gauge } from '../metrics/gauge.js';
 import type { RedisStorageManager } from '../manager.js';
+import { markOwnMetric } from '../exit-pending.js';
 
 /**
  * Memory, CPU and uptime of each worker, sampled on the flush interval. Gauges keep one series per
@@ -20,6 +21,7 @@ export class ProcessMetrics {
     this.memory = new Gauge({ name: 'worker_memory_bytes', help: 'Memory of each live worker process, by type (rss, heap_used, heap_total, external).', labelNames: ['type'], multiprocessMode: 'liveall', ...common });
     this.cpu = new Counter({ name: 'worker_cpu_seconds_total', help: 'CPU time used by the worker processes, summed over all of them, by mode (user, system).', labelNames: ['mode'], ...common });
     this.uptime = new Gauge({ name: 'worker_uptime_seconds', help: 'Seconds since each live worker process started.', multiprocessMode: 'liveall', ...common });
+    for (const m of [this.memory, this.cpu, this.uptime]) markOwnMetric(storage, m.name);
     this.sample();
   }
 

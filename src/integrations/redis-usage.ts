@@ -10,7 +10,7 @@ export interface RedisUsage {
   readonly processesLive: number;
   /** Milliseconds since the oldest heartbeat among live processes (0 when none). */
   readonly oldestLiveHeartbeatAgeMs: number;
-  /** Index, registries, three keys per family, plus one per process for per-process families. */
+  /** Index, registries, three keys per family (four but for gauges: the created hash), plus one per process for per-process families. */
   readonly keys: number;
   /** Sum of MEMORY USAGE of those keys; extrapolated when there are more than `maxMemoryProbes`. */
   readonly memoryBytes: number;
@@ -57,6 +57,7 @@ export async function readRedisUsage(client: RedisStorageClient, timeoutMs: numb
   const keyNames: string[] = [k.families(), k.processes(), k.live()];
   for (const [hash, typeMode] of index) {
     keyNames.push(k.meta(typeMode, hash), k.cluster(typeMode, hash), k.seq(typeMode, hash));
+    if (!typeMode.startsWith('gauge')) keyNames.push(k.created(typeMode, hash));
     if (PER_PROCESS(typeMode)) for (const p of processes) keyNames.push(k.process(typeMode, p, hash));
   }
   const probed = keyNames.slice(0, maxMemoryProbes);

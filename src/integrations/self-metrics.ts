@@ -1,6 +1,7 @@
 import { Counter } from '../metrics/counter.js';
 import { Gauge } from '../metrics/gauge.js';
 import { Histogram } from '../metrics/histogram.js';
+import { markOwnMetric } from '../exit-pending.js';
 import type { RedisStorageManager } from '../manager.js';
 import { readRedisUsage } from './redis-usage.js';
 
@@ -58,6 +59,7 @@ export class SelfMetrics {
     this.#badData = new Counter({ name: `${p}bad_data_total`, help: 'Keys or fields under the key prefix a collect skipped because they could not be read, by kind (key, value, field, meta, hdr, index, packing).', labelNames: ['kind'], ...common });
     this.#flushAge = new Gauge({ name: `${p}last_successful_flush_age_seconds`, help: 'Seconds since the last fully successful flush, worst live process.', multiprocessMode: 'livemax', ...common });
     this.#live = new Gauge({ name: `${p}processes_live`, help: 'Processes whose heartbeat is current, as seen by the last collect.', multiprocessMode: 'livemax', ...common });
+    for (const m of [this.#connected, this.#keys, this.#memory, this.#flushDuration, this.#collectDuration, this.#flushErrors, this.#pending, this.#dropped, this.#lost, this.#badData, this.#flushAge, this.#live]) markOwnMetric(storage, m.name);
 
     storage.stats.onFlush = (ms, failures) => {
       if (failures === 0) this.#flushDuration.observe(ms / 1000);

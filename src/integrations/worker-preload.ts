@@ -4,13 +4,16 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { existsSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as api from '../index.js';
 import { RedisStorageManager, setRedisStorageManager } from '../manager.js';
 import { httpMetricsFor } from './http-metrics.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { selfMetricsFor } from './self-metrics.js';
 import { RegistryBridge } from './bridge.js';
 import { launcherSettings, NONCE_VARIABLE } from './env.js';
-
 
 
 try {
@@ -24,6 +27,7 @@ function setUp(): void {
   const nonce = process.env[NONCE_VARIABLE];
   const storage = new RedisStorageManager(nonce ? { identity: { nonce } } : {});
   setRedisStorageManager(storage);
+  shareWithRequire();
   const requests = httpMetricsFor(storage);
   const servers = new Set<http.Server | https.Server>();
 
@@ -71,4 +75,23 @@ function setUp(): void {
   process.once('SIGINT', () => void drain('SIGINT'));
   // The primary went away: nobody would restart or stop this worker.
   process.once('disconnect', () => void drain('disconnect'));
+}
+
+/**
+ * A CommonJS app's require('prom-client-redis') would load dist/cjs, a second copy of the code
+ * with its own process-wide manager: its metrics would flush under a second identity, miss the
+ * final flush on drain, and look foreign to the registry bridge (which mirrors prom-client
+ * metrics, and would mirror ours back into themselves). Seeding require's cache with this copy's
+ * exports makes both module systems see one copy.
+ */
+function shareWithRequire(): void {
+  const cjsEntry = fileURLToPath(new URL('../../cjs/index.js', import.meta.url));
+  if (!existsSync(cjsEntry)) return;
+  const require = createRequire(import.meta.url);
+  if (require.cache[cjsEntry]) return;
+  const entry = new Module(cjsEntry);
+  entry.filename = cjsEntry;
+  entry.loaded = true;
+  entry.exports = Object.defineProperty({ ...api }, '__esModule', { value: true });
+  require.cache[cjsEntry] = entry;
 }

@@ -34,6 +34,7 @@ export interface MetricConfiguration<T extends string> {
 const CONFIG_KEYS = new Set([
   'name', 'help', 'labelNames', 'registers', 'collect', 'storage', 'aggregator', 'enableExemplars',
   'buckets', 'percentiles', 'maxAgeSeconds', 'ageBuckets', 'compressCount', 'pruneAgedBuckets', 'multiprocessMode',
+  'nativeHistogramBucketFactor', 'nativeHistogramMaxBucketNumber', 'nativeHistogramZeroThreshold',
 ]);
 
 /**

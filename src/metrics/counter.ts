@@ -4,6 +4,7 @@ import type { SeriesStore } from '../store/series.js';
 import { decreasedCounter, invalidValue, notANumber } from '../validation.js';
 import { Metric, splitArgs, type MetricConfiguration } from './base.js';
 import { exemplarOf } from './exemplars.js';
+import { SeriesChild } from './child.js';
 
 export type CounterConfiguration<T extends string> = MetricConfiguration<T>;
 
@@ -15,23 +16,9 @@ export interface IncreaseDataWithExemplar<T extends string> {
 }
 
 /** A child bound to one label set: updates its value directly, allocating nothing. */
-export class CounterChild {
-  #value: CounterValue | undefined;
-  readonly #series: SeriesStore<CounterValue>;
-  readonly #labels: LabelValues | undefined;
-
-  /** @internal */
-  constructor(series: SeriesStore<CounterValue>, labels: LabelValues | undefined) {
-    this.#series = series;
-    this.#labels = labels;
-  }
-
+export class CounterChild extends SeriesChild<CounterValue> {
   inc(amount?: number): void {
-    const x = checkIncrement(this.#series.def.name, amount);
-    let v = this.#value;
-    // The series is made at the first update (prom-client shows no series for a bare labels() call).
-    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
-    add(this.#series, v, x);
+    add(this.series, this.value(), checkIncrement(this.series.def.name, amount));
   }
 }
 

@@ -5,6 +5,7 @@ import { ValidationError, describe } from '../errors.js';
 import { notANumber } from '../validation.js';
 import { getRedisStorageManager } from '../manager.js';
 import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
+import { SeriesChild } from './child.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
   /**
@@ -16,16 +17,12 @@ export interface GaugeConfiguration<T extends string> extends MetricConfiguratio
   multiprocessMode?: GaugeMode;
 }
 
-export class GaugeChild {
-  #value: GaugeValue | undefined;
-  readonly #series: SeriesStore<GaugeValue>;
-  readonly #labels: LabelValues | undefined;
+export class GaugeChild extends SeriesChild<GaugeValue> {
   readonly #stamp: boolean;
 
   /** @internal */
   constructor(series: SeriesStore<GaugeValue>, labels: LabelValues | undefined, stamp: boolean) {
-    this.#series = series;
-    this.#labels = labels;
+    super(series, labels);
     this.#stamp = stamp;
   }
 
@@ -53,12 +50,10 @@ export class GaugeChild {
   }
 
   #write(x: number, add: boolean): void {
-    let v = this.#value;
-    // The series is made at the first update (prom-client shows no series for a bare labels() call).
-    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
+    const v = this.value();
     v.value = add ? v.value + x : x;
     if (this.#stamp) v.updatedAtMs = Date.now();
-    if (!v.dirty) this.#series.markDirty(v);
+    if (!v.dirty) this.series.markDirty(v);
   }
 }
 

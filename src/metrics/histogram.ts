@@ -1,14 +1,31 @@
-import { HistogramValue, type StoredExemplar } from '../store/values.js';
-import type { LabelValues } from '../store/family.js';
+import { HistogramValue, NativeHistogramValue, type StoredExemplar } from '../store/values.js';
+import type { LabelValues, NativeDefinition } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { invalidValue, notANumber, validateBuckets } from '../validation.js';
 import type { MetricObjectWithValues } from '../collect/shape.js';
 import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
 import { exemplarOf } from './exemplars.js';
+import { SeriesChild } from './child.js';
+import { recordNative } from '../native/series.js';
+import { nativeDefinitionOf } from './native-options.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
-  /** Upper bounds, increasing; `+Inf` is implied. @default prom-client's [0.005 ... 10] */
+  /**
+   * Upper bounds, increasing; `+Inf` is implied. `[]` with `nativeHistogramBucketFactor`: native
+   * buckets only (the text formats then show the `+Inf` bucket, sum and count).
+   * @default prom-client's [0.005 ... 10]
+   */
   buckets?: readonly number[];
+  /**
+   * Native histogram buckets too (sparse, exponential; served over protobuf): each bucket at most this
+   * factor wider than the one before, rounded down to a schema of -4..8 (1.1 gives schema 3, 8
+   * buckets per power of two). Must be > 1. @default none (classic buckets only)
+   */
+  nativeHistogramBucketFactor?: number;
+  /** Populated native buckets a series keeps before it halves its resolution; 0 for no limit. @default 160 */
+  nativeHistogramMaxBucketNumber?: number;
+  /** Observations with |v| <= this count in the zero bucket. @default 2^-128 (client_golang's) */
+  nativeHistogramZeroThreshold?: number;
 }
 
 /** prom-client's `observe({ labels, value, exemplarLabels })` of a histogram with `enableExemplars`. */
@@ -28,8 +45,11 @@ function bucketOf(bounds: Float64Array, x: number): number {
   return i;
 }
 
-/** Records one observation: per-bucket (not cumulative) deltas, sum and count. Hot path. */
-function record(series: SeriesStore<HistogramValue>, bounds: Float64Array, v: HistogramValue, x: number): void {
+/**
+ * Records one observation: per-bucket (not cumulative) deltas, sum and count. Hot path. `nativeMax`
+ * is -1 for a classic histogram, else the native bucket budget (0: none).
+ */
+function record(series: SeriesStore<HistogramValue>, bounds: Float64Array, v: HistogramValue, x: number, nativeMax: number): void {
   if (!Number.isFinite(x)) throw notANumber('Value', x);
   // Redis cannot add ±Infinity (HINCRBYFLOAT refuses it): one such sum would block the family's
   // flushes for good. Refused here, with the value named, before anything changes.
@@ -38,28 +58,24 @@ function record(series: SeriesStore<HistogramValue>, bounds: Float64Array, v: Hi
   v.bucketDeltas[bucketOf(bounds, x)]!++;
   v.sumDelta = sum;
   v.countDelta++;
+  if (nativeMax >= 0 && !v.dropped) recordNative(v as NativeHistogramValue, x, nativeMax);
   if (!v.dirty) series.markDirty(v);
 }
 
-export class HistogramChild {
-  #value: HistogramValue | undefined;
-  readonly #series: SeriesStore<HistogramValue>;
+export class HistogramChild extends SeriesChild<HistogramValue> {
   readonly #bounds: Float64Array;
-  readonly #labels: LabelValues | undefined;
+  readonly #nativeMax: number;
 
   /** @internal */
-  constructor(series: SeriesStore<HistogramValue>, bounds: Float64Array, labels: LabelValues | undefined) {
-    this.#series = series;
+  constructor(series: SeriesStore<HistogramValue>, bounds: Float64Array, labels: LabelValues | undefined, nativeMax: number) {
+    super(series, labels);
     this.#bounds = bounds;
-    this.#labels = labels;
+    this.#nativeMax = nativeMax;
   }
 
   observe(x: number): void {
     if (typeof x !== 'number') throw notANumber('Value', x);
-    let v = this.#value;
-    // The series is made at the first update (prom-client shows no series for a bare labels() call).
-    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
-    record(this.#series, this.#bounds, v, x);
+    record(this.series, this.#bounds, this.value(), x, this.#nativeMax);
   }
 
   startTimer(): (endLabels?: LabelValues) => number {
@@ -72,12 +88,20 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
   readonly type = 'histogram' as const;
   readonly upperBounds: readonly number[];
   readonly #bounds: Float64Array;
+  /** -1 without native buckets, else their budget per series (0: none). */
+  readonly #nativeMax: number;
 
   constructor(config: HistogramConfiguration<T>) {
-    const buckets = validateBuckets(config?.name, config?.buckets ?? DEFAULT_BUCKETS);
-    super(config, 'histogram', ['le'], { mode: undefined, buckets, percentiles: undefined, maxAgeSeconds: undefined, ageBuckets: undefined }, () => (labels, dropped) => new HistogramValue(labels, buckets.length, dropped));
+    const native: NativeDefinition | undefined = nativeDefinitionOf(config);
+    const nativeOnly = native !== undefined && Array.isArray(config.buckets) && config.buckets.length === 0;
+    const buckets = nativeOnly ? [] : validateBuckets(config?.name, config?.buckets ?? DEFAULT_BUCKETS);
+    const create = native === undefined
+      ? () => (labels: readonly string[], dropped: boolean) => new HistogramValue(labels, buckets.length, dropped)
+      : () => (labels: readonly string[], dropped: boolean) => new NativeHistogramValue(labels, buckets.length, native.schema, native.zeroThreshold, dropped);
+    super(config, 'histogram', ['le'], { mode: undefined, buckets, percentiles: undefined, maxAgeSeconds: undefined, ageBuckets: undefined, native }, create);
     this.upperBounds = Object.freeze(buckets);
     this.#bounds = Float64Array.from(buckets);
+    this.#nativeMax = native === undefined ? -1 : native.maxBuckets;
     this.initialize();
   }
 
@@ -88,7 +112,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
     if (this.enableExemplars) return this.#observeWithExemplar(a as ObserveDataWithExemplar<T>);
     const [labels, x] = splitArgs(a, b);
     if (typeof x !== 'number') throw notANumber('Value', x);
-    record(this.series, this.#bounds, this.series.valueFor(labels), x);
+    record(this.series, this.#bounds, this.series.valueFor(labels), x, this.#nativeMax);
   }
 
   /** prom-client's observeWithExemplar: the exemplar (if labels are given) goes to the observation's bucket. */
@@ -97,7 +121,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
     if (typeof value !== 'number' || !Number.isFinite(value)) throw notANumber('Value', value);
     const exemplar = exemplarLabels === undefined || Object.keys(exemplarLabels).length === 0 ? undefined : exemplarOf(this.name, exemplarLabels, value);
     const v = this.series.valueFor(labels);
-    record(this.series, this.#bounds, v, value);
+    record(this.series, this.#bounds, v, value, this.#nativeMax);
     if (exemplar === undefined || v.dropped) return;
     let stored = this.series.exemplars.get(v) as Array<StoredExemplar | null> | undefined;
     if (!stored) this.series.exemplars.set(v, (stored = new Array<StoredExemplar | null>(this.#bounds.length + 1).fill(null)));
@@ -120,7 +144,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
   labels(...values: Array<string | number>): HistogramChild;
   labels(labels: LabelValues<T>): HistogramChild;
   labels(...args: unknown[]): HistogramChild {
-    return new HistogramChild(this.series, this.#bounds, this.labelsOf(args));
+    return new HistogramChild(this.series, this.#bounds, this.labelsOf(args), this.#nativeMax);
   }
 
   /** Sets a series to zero (made if absent), as prom-client: its own counts start again. */

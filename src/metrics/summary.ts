@@ -4,6 +4,7 @@ import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
 import { invalidValue, notANumber, validatePercentiles } from '../validation.js';
 import { Metric, splitArgs, startClock, timerLabels, type MetricConfiguration } from './base.js';
+import { SeriesChild } from './child.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
   /** @default [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999] */
@@ -66,22 +67,9 @@ function pruneSlots(series: SeriesStore<SummaryValue>, v: SummaryValue, oldest: 
   }
 }
 
-export class SummaryChild {
-  #value: SummaryValue | undefined;
-  readonly #series: SeriesStore<SummaryValue>;
-  readonly #labels: LabelValues | undefined;
-
-  /** @internal */
-  constructor(series: SeriesStore<SummaryValue>, labels: LabelValues | undefined) {
-    this.#series = series;
-    this.#labels = labels;
-  }
-
+export class SummaryChild extends SeriesChild<SummaryValue> {
   observe(x: number): void {
-    let v = this.#value;
-    // The series is made at the first update (prom-client shows no series for a bare labels() call).
-    if (v === undefined || v.removed) v = this.#value = this.#series.valueFor(this.#labels);
-    record(this.#series, v, x);
+    record(this.series, this.value(), x);
   }
 
   startTimer(): (endLabels?: LabelValues) => number {

@@ -38,6 +38,11 @@ export class KeyBuilder {
     return `${this.prefix}:${typeMode}:cluster:exemplar:{${hash}}`;
   }
 
+  /** Hash: `<field>` → the series' creation time (ms, Redis time), as the first process to flush it reported. */
+  created(typeMode: string, hash: string): string {
+    return `${this.prefix}:${typeMode}:cluster:created:{${hash}}`;
+  }
+
   process(typeMode: string, processId: string, hash: string): string {
     return `${this.prefix}:${typeMode}:${processId}:metric:{${hash}}`;
   }

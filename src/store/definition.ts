@@ -27,6 +27,17 @@ export interface FamilyDefinition {
   readonly ageBuckets: number | undefined;
   /** Summaries only: a series with no observation in its window is left out, as in prom-client. */
   readonly pruneAgedBuckets?: boolean | undefined;
+  /** Histograms with native (sparse exponential) buckets too. */
+  readonly native?: NativeDefinition | undefined;
+}
+
+/** A native histogram's settings (client_golang's names). */
+export interface NativeDefinition {
+  /** The initial schema, from nativeHistogramBucketFactor. */
+  readonly schema: number;
+  readonly zeroThreshold: number;
+  /** Populated buckets a series keeps before halving its resolution; 0 for no limit. */
+  readonly maxBuckets: number;
 }
 
 /** Stable across processes and hosts: the hash tag of every key of the family. */
@@ -47,7 +58,8 @@ export function typeModeOf(def: FamilyDefinition): string {
 /** Two definitions whose series mean the same thing in Redis (same fields, same merge). */
 export function sameShape(a: FamilyDefinition, b: FamilyDefinition): boolean {
   return typeModeOf(a) === typeModeOf(b) && sameList(a.labelNames, b.labelNames) && sameList(a.buckets, b.buckets)
-    && sameList(a.percentiles, b.percentiles) && a.maxAgeSeconds === b.maxAgeSeconds && a.ageBuckets === b.ageBuckets;
+    && sameList(a.percentiles, b.percentiles) && a.maxAgeSeconds === b.maxAgeSeconds && a.ageBuckets === b.ageBuckets
+    && (a.native === undefined) === (b.native === undefined);
 }
 
 function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): boolean {

@@ -3,7 +3,7 @@ import type { SeriesOwner, SeriesStore } from './series.js';
 import { familyHash, typeModeOf, sameShape, type FamilyDefinition } from './definition.js';
 
 export { GAUGE_MODES, familyHash, leLabel, typeModeOf, sameShape } from './definition.js';
-export type { MetricType, GaugeMode, LabelValues, FamilyDefinition } from './definition.js';
+export type { MetricType, GaugeMode, LabelValues, FamilyDefinition, NativeDefinition } from './definition.js';
 
 /**
  * What one flush sends for one family. Built by draining the family's dirty values in one pass,
@@ -23,6 +23,8 @@ export interface FamilyBatch {
   readonly dels: string[];
   /** Field/`<timestamp>|<json>` pairs of the latest exemplars, kept in the exemplar hash when newer. */
   readonly exemplars: string[];
+  /** Field/creation ms (this process's clock) of series new to Redis: the created hash keeps the earliest. */
+  readonly created: string[];
 }
 
 /** A full re-send after Redis lost the family. */

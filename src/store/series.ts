@@ -1,6 +1,7 @@
 import { badLabelValue, labelCountMismatch, unknownLabel } from '../validation.js';
 import { leLabel, type FamilyDefinition, type LabelValues } from './definition.js';
-import { CounterValue, GaugeValue, HistogramValue, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
+import { flushedNative, zeroNative } from '../native/series.js';
 
 export interface SeriesOptions {
   readonly maxSeriesPerMetric: number;
@@ -204,6 +205,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
       value.bucketDeltas.fill(0);
       value.bucketFlushed.fill(0);
       value.sumDelta = value.countDelta = value.sumFlushed = value.countFlushed = 0;
+      if (value instanceof NativeHistogramValue) zeroNative(value, this.def.native?.schema ?? value.schema);
     } else if (value instanceof SummaryValue) {
       value.sumDelta = value.countDelta = value.sumFlushed = value.countFlushed = 0;
       value.slots.clear();
@@ -235,6 +237,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
       for (let i = 0; i <= bounds.length; i++) family.carry(`${value.field}#${leLabel(i < bounds.length ? bounds[i]! : Infinity)}`, value.bucketFlushed[i]!);
       family.carry(`${value.field}#sum`, value.sumFlushed);
       family.carry(`${value.field}#count`, value.countFlushed);
+      if (value instanceof NativeHistogramValue) flushedNative(value, (field, total) => family.carry(field, total));
     } else if (value instanceof SummaryValue) {
       family.carry(`${value.field}#sum`, value.sumFlushed);
       family.carry(`${value.field}#count`, value.countFlushed);

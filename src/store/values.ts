@@ -15,6 +15,10 @@ export abstract class RedisValue {
   removed = false;
   /** Bit i set: label i was first given as a number (`{ code: 200 }`), and `get()` gives it back as one. */
   numericLabels = 0;
+  /** When this process made the series (ms, its clock): its creation time in Redis is the earliest of any process's. */
+  readonly createdAtMs = Date.now();
+  /** A flush carried `createdAtMs` to Redis. */
+  isCreatedSent = false;
 
   constructor(labelValues: readonly string[], dropped = false) {
     this.field = JSON.stringify(labelValues);
@@ -58,6 +62,31 @@ export class HistogramValue extends RedisValue {
     super(labelValues, dropped);
     this.bucketDeltas = zeros(bucketCount + 1);
     this.bucketFlushed = zeros(bucketCount + 1);
+  }
+}
+
+/**
+ * A histogram series with native buckets too. Deltas since the last flush and the totals flushed are
+ * kept by bucket index at the series' current schema; when the series has more populated buckets
+ * than its budget, both are halved in resolution together (src/native), so the fields of earlier
+ * flushes at the finer schema stay exact in Redis and the collector reduces them when it merges.
+ */
+export class NativeHistogramValue extends HistogramValue {
+  schema: number;
+  readonly zeroThreshold: number;
+  readonly positiveDeltas = new Map<number, number>();
+  readonly negativeDeltas = new Map<number, number>();
+  readonly positiveFlushed = new Map<number, number>();
+  readonly negativeFlushed = new Map<number, number>();
+  zeroDelta = 0;
+  zeroFlushed = 0;
+  /** Distinct buckets with a delta or a flushed total, both sides. */
+  populated = 0;
+
+  constructor(labelValues: readonly string[], bucketCount: number, schema: number, zeroThreshold: number, dropped = false) {
+    super(labelValues, bucketCount, dropped);
+    this.schema = schema;
+    this.zeroThreshold = zeroThreshold;
   }
 }
 
@@ -119,7 +148,7 @@ export class SummaryValue extends RedisValue {
   sumFlushed = 0;
   countFlushed = 0;
   /** HDR histograms by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`). */
-  readonly slots = new Map<number, HdrHistogram>();
+  readonly slots: Map<number, HdrHistogram> = new Map();
   /** Slots changed since the last flush. */
   readonly dirtySlots = new Set<number>();
   currentSlot = -1;

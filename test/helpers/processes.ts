@@ -19,6 +19,8 @@ export interface RunNodeOptions {
   /** Node flags before the script path (e.g. `['--enable-source-maps']`). */
   execArgv?: readonly string[];
   cwd?: string;
+  /** Executes `scriptPath` itself (a bin with a shebang, as Docker's exec form does) instead of `node scriptPath`. */
+  asExecutable?: boolean;
 }
 
 export interface ExitStatus {
@@ -54,7 +56,9 @@ export function runNode(scriptPath: string, options: RunNodeOptions = {}): NodeC
     if (value !== undefined) env[name] = value;
   }
   Object.assign(env, options.env);
-  const [command, args] = dieWithParent(process.execPath, [...(options.execArgv ?? []), scriptPath, ...(options.args ?? [])]);
+  const [command, args] = options.asExecutable
+    ? dieWithParent(scriptPath, [...(options.args ?? [])])
+    : dieWithParent(process.execPath, [...(options.execArgv ?? []), scriptPath, ...(options.args ?? [])]);
   const child = spawn(command, args, {
     env,
     cwd: options.cwd,

@@ -28,13 +28,13 @@ describe('Redis usage estimate', () => {
     await redis?.stop();
   });
 
-  it('counts index, registries, 3 keys per family and one per process of per-process families', async () => {
+  it('counts index, registries, 3 keys per family (4 but for gauges) and one per process of per-process families', async () => {
     const usage = await readRedisUsage(managers[0]!.client!, 5_000);
-    // 3 (index, processes, live) + 2 families × 3 + 1 per-process family × 2 processes.
-    assert.deepEqual([usage.families, usage.processes, usage.processesLive, usage.keys], [2, 2, 2, 11]);
+    // 3 (index, processes, live) + 2 families × 3 + the counter's created hash + 1 per-process family × 2 processes.
+    assert.deepEqual([usage.families, usage.processes, usage.processesLive, usage.keys], [2, 2, 2, 12]);
     // A gauge family has no cluster hash (nothing is summed), so the count is an upper bound by one.
     const keys = (await redis.cli('KEYS', `${prefix}:*`)).split('\n');
-    assert.equal(keys.length, 10);
+    assert.equal(keys.length, 11);
     let memory = 0;
     for (const key of keys) memory += Number(await redis.cli('MEMORY', 'USAGE', key));
     assert.equal(usage.memoryBytes, memory);

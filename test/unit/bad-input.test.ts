@@ -120,7 +120,7 @@ describe('misuse of the metric API', () => {
 describe('misuse through options and the environment', () => {
   const env = (vars: Record<string, string>) => () => resolveConfig({}, vars);
   const cases: Array<[string, () => unknown, string]> = [
-    ['REDIS_ENABLED', env({ REDIS_ENABLED: 'maybe' }), 'Invalid environment variable REDIS_ENABLED: expected true or false, got `maybe` (string)'],
+    ['REDIS_ENABLED', env({ REDIS_ENABLED: 'maybe' }), 'Invalid environment variable REDIS_ENABLED: expected true or false (or 1/0, yes/no, on/off), got `maybe` (string)'],
     ['REDIS_PORT text', env({ REDIS_PORT: 'abc' }), 'Invalid environment variable REDIS_PORT: expected an integer from 1 to 65535, got `abc` (string)'],
     ['REDIS_PORT range', env({ REDIS_PORT: '70000' }), 'Invalid environment variable REDIS_PORT: expected an integer from 1 to 65535, got `70000` (string)'],
     ['REDIS_DB', env({ REDIS_DB: '-1' }), 'Invalid environment variable REDIS_DB: expected an integer from 0 to 1000000, got `-1` (string)'],
@@ -133,10 +133,10 @@ describe('misuse through options and the environment', () => {
     ['REDIS_FLUSH_TIMEOUT_MS', env({ REDIS_FLUSH_TIMEOUT_MS: '0' }), 'Invalid environment variable REDIS_FLUSH_TIMEOUT_MS: expected an integer from 1 to 3600000, got `0` (string)'],
     ['REDIS_COLLECT_TIMEOUT_MS', env({ REDIS_COLLECT_TIMEOUT_MS: '-5' }), 'Invalid environment variable REDIS_COLLECT_TIMEOUT_MS: expected an integer from 1 to 3600000, got `-5` (string)'],
     ['REDIS_SHUTDOWN_TIMEOUT_MS', env({ REDIS_SHUTDOWN_TIMEOUT_MS: '5s' }), 'Invalid environment variable REDIS_SHUTDOWN_TIMEOUT_MS: expected an integer from 1 to 3600000, got `5s` (string)'],
-    ['REDIS_EXIT_HOOKS', env({ REDIS_EXIT_HOOKS: '2' }), 'Invalid environment variable REDIS_EXIT_HOOKS: expected true or false, got `2` (string)'],
+    ['REDIS_EXIT_HOOKS', env({ REDIS_EXIT_HOOKS: '2' }), 'Invalid environment variable REDIS_EXIT_HOOKS: expected true or false (or 1/0, yes/no, on/off), got `2` (string)'],
     ['REDIS_MAX_SERIES_PER_METRIC', env({ REDIS_MAX_SERIES_PER_METRIC: '0' }), 'Invalid environment variable REDIS_MAX_SERIES_PER_METRIC: expected an integer from 1 to 100000000, got `0` (string)'],
     ['REDIS_WAIT_REPLICAS', env({ REDIS_WAIT_REPLICAS: 'all' }), 'Invalid environment variable REDIS_WAIT_REPLICAS: expected an integer from 0 to 100, got `all` (string)'],
-    ['REDIS_SSL', env({ REDIS_SSL: 'tls' }), 'Invalid environment variable REDIS_SSL: expected true or false, got `tls` (string)'],
+    ['REDIS_SSL', env({ REDIS_SSL: 'tls' }), 'Invalid environment variable REDIS_SSL: expected true or false (or 1/0, yes/no, on/off), got `tls` (string)'],
     ['REDIS_HOST', env({ REDIS_HOST: '   ' }), 'Invalid environment variable REDIS_HOST: expected a non-empty string, got `   ` (string)'],
     ['REDIS_CLUSTER_NODES', env({ REDIS_CLUSTER_NODES: 'a:1,b' }), 'Invalid environment variable REDIS_CLUSTER_NODES: expected host:port, got `b` (string)'],
     ['REDIS_SENTINELS port', env({ REDIS_SENTINELS: 'a:99999' }), 'Invalid environment variable REDIS_SENTINELS: expected host:port, got `a:99999` (string)'],

@@ -42,7 +42,7 @@ describe('configuration: defaults', () => {
 });
 
 describe('configuration: every error names the variable and the value', () => {
-  it('REDIS_ENABLED', () => rejects({ REDIS_ENABLED: 'maybe' }, 'Invalid environment variable REDIS_ENABLED: expected true or false, got `maybe` (string)'));
+  it('REDIS_ENABLED', () => rejects({ REDIS_ENABLED: 'maybe' }, 'Invalid environment variable REDIS_ENABLED: expected true or false (or 1/0, yes/no, on/off), got `maybe` (string)'));
   it('REDIS_PORT not a number', () => rejects({ REDIS_PORT: 'abc' }, 'Invalid environment variable REDIS_PORT: expected an integer from 1 to 65535, got `abc` (string)'));
   it('REDIS_PORT out of range', () => rejects({ REDIS_PORT: '70000' }, 'Invalid environment variable REDIS_PORT: expected an integer from 1 to 65535, got `70000` (string)'));
   it('REDIS_DB', () => rejects({ REDIS_DB: '-1' }, 'Invalid environment variable REDIS_DB: expected an integer from 0 to 1000000, got `-1` (string)'));
@@ -81,8 +81,8 @@ describe('configuration: every error names the variable and the value', () => {
     rejects({ REDIS_SSL: 'true', REDIS_SSL_CERT: '/c.pem' }, 'REDIS_SSL_CERT (sslCertFile) and REDIS_SSL_KEY (sslKeyFile) go together: a client certificate needs its key'));
   it('REDIS_DB other than 0 with Redis Cluster', () =>
     rejects({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_DB: '2' }, 'REDIS_DB (db) is 2, but Redis Cluster (REDIS_CLUSTER_NODES) has only database 0'));
-  it('REDIS_SSL', () => rejects({ REDIS_SSL: 'tls' }, 'Invalid environment variable REDIS_SSL: expected true or false, got `tls` (string)'));
-  it('REDIS_SSL_VERIFY', () => rejects({ REDIS_SSL_VERIFY: 'nope' }, 'Invalid environment variable REDIS_SSL_VERIFY: expected true or false, got `nope` (string)'));
+  it('REDIS_SSL', () => rejects({ REDIS_SSL: 'tls' }, 'Invalid environment variable REDIS_SSL: expected true or false (or 1/0, yes/no, on/off), got `tls` (string)'));
+  it('REDIS_SSL_VERIFY', () => rejects({ REDIS_SSL_VERIFY: 'nope' }, 'Invalid environment variable REDIS_SSL_VERIFY: expected true or false (or 1/0, yes/no, on/off), got `nope` (string)'));
   it('REDIS_CLUSTER_NODES without a port', () => rejects({ REDIS_CLUSTER_NODES: 'a:7000,b' }, 'Invalid environment variable REDIS_CLUSTER_NODES: expected host:port, got `b` (string)'));
   it('REDIS_SENTINELS with a bad port', () => rejects({ REDIS_SENTINELS: 's1:0' }, 'Invalid environment variable REDIS_SENTINELS: expected host:port, got `s1:0` (string)'));
   it('Cluster and Sentinel together', () =>

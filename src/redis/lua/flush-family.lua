@@ -9,6 +9,7 @@
     m  meta hash       {prefix}:{tm}:cluster:meta:{h}
     p  process hash    {prefix}:{tm}:{processId}:metric:{h} absolute per-process values
     e  exemplar hash   {prefix}:{tm}:cluster:exemplar:{h}  latest exemplar per series or bucket
+    r  created hash    {prefix}:{tm}:cluster:created:{h}   creation time (ms) per series, first flushed
 
   ARGV[1]  the roles of KEYS[2..], e.g. 'cm' or 'mpe'
   ARGV[2]  seq field: `processId|instance`, one per process life (see identity.ts)
@@ -17,14 +18,18 @@
   ARGV[5]  ttl seconds of the process hash and of the exemplar hash
   ARGV[6]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
   ARGV[7]  clientNowMs: the process's clock when it built the batch ('@' fields are moved to Redis time)
-  ARGV[8]  nMeta: the number of meta field/value pairs at ARGV[13..]
+  ARGV[8]  nMeta: the number of meta field/value pairs at ARGV[14..]
   ARGV[9]  sums: field/delta pairs summed into the cluster hash, packed as one string:
            'f1\nd1\nf2\nd2...' ('' for none; no field or value holds a raw newline)
   ARGV[10] sets: field/value pairs set in the process hash, packed the same way
   ARGV[11] dels: fields deleted from the process hash (before the sets), 'f1\nf2...'
   ARGV[12] exemplars: field/`<timestamp>|<json>` pairs, packed the same way; an exemplar replaces
            the stored one only when its timestamp is newer
-  ARGV[13..] meta field/value pairs (separate arguments: help text may hold a newline)
+  ARGV[13] created: field/ms pairs (the process's clock, moved to Redis time like '@' fields),
+           packed the same way; the created hash keeps the first one flushed (a restarted
+           process's later creation changes nothing). HGET then HSET rather than HSETNX: the
+           minimal ACL line of README.md has no +hsetnx, and an upgrade must not need a new one
+  ARGV[14..] meta field/value pairs (separate arguments: help text may hold a newline)
 
   Returns {status, epoch, repaired}:
     1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
@@ -66,12 +71,12 @@ if seq <= last then return {0, epoch, 0} end
 local status = 1
 if expectProcess and not reset and key.p and redis.call('EXISTS', key.p) == 0 then status = 2 end
 
--- ARGV[9..12] arrive packed (see above). They are unpacked into ARGV[13 + 2 * nMeta ...], after the
+-- ARGV[9..13] arrive packed (see above). They are unpacked into ARGV[14 + 2 * nMeta ...], after the
 -- meta pairs, in the layout of one argument per item that the loops below read.
 local nMeta = tonumber(ARGV[8])
 local counts = {}
-local at = 13 + 2 * nMeta
-for list = 9, 12 do
+local at = 14 + 2 * nMeta
+for list = 9, 13 do
   local s, n = ARGV[list], 0
   if s ~= '' then
     local pos, stop, len = 1, 0, #s
@@ -83,8 +88,8 @@ for list = 9, 12 do
   end
   counts[list - 8] = n
 end
-local nSum, nSet, nDel, nEx = counts[1] / 2, counts[2] / 2, counts[3], counts[4] / 2
-local i = 13
+local nSum, nSet, nDel, nEx, nCreated = counts[1] / 2, counts[2] / 2, counts[3], counts[4] / 2, counts[5] / 2
+local i = 14
 if (writeMeta or reset) and key.m then
   for j = 0, nMeta - 1 do redis.call('HSET', key.m, ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
 end
@@ -115,6 +120,18 @@ if nSet > 0 then
   end
 end
 if (nSet > 0 or nDel > 0) and redis.call('EXISTS', key.p) == 1 then redis.call('EXPIRE', key.p, tonumber(ARGV[5])) end
+local exemplarsAt = i
+i = i + 2 * nEx
+if nCreated > 0 then
+  local t = redis.call('TIME')
+  local offset = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[7])
+  for j = 0, nCreated - 1 do
+    local ms = tonumber(ARGV[i + 2 * j + 1])
+    local f = ARGV[i + 2 * j]
+    if ms and not redis.call('HGET', key.r, f) then redis.call('HSET', key.r, f, string.format('%d', ms + offset)) end
+  end
+end
+i = exemplarsAt
 for j = 0, nEx - 1 do
   local f, v = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
   local old = redis.call('HGET', key.e, f)

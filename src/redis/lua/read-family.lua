@@ -2,10 +2,12 @@
   Reads one metric family atomically (all its keys share one hash slot).
 
   KEYS[1] meta hash, KEYS[2] cluster hash, KEYS[3] seq hash, KEYS[4] exemplar hash,
-  KEYS[5..] process hashes
+  KEYS[5] created hash, KEYS[6..] process hashes
   ARGV[1] the reading process's seq field `processId|instance` ('' for none)
+  ARGV[2] '1' to read the created hash ('' in its place otherwise: a text 0.0.4 scrape shows no
+          `_created`, and a family of 100,000 counters would read 100,000 more fields)
 
-  Returns {meta, cluster, mySeq, exemplars, proc1, proc2, ...}. `meta` is the meta hash as a flat field/value
+  Returns {meta, cluster, mySeq, exemplars, created, proc1, proc2, ...}. `meta` is the meta hash as a flat field/value
   list. Every other hash comes packed into ONE string: `<bytes>:<field><bytes>:<value>...`; a family
   of 100,000 series is then one bulk reply that the client slices as it goes, instead of 200,000
   small ones it would have to allocate and garbage-collect at once (see perf/EVENT-LOOP.md). A key
@@ -30,5 +32,7 @@ if ARGV[1] ~= '' then
   if ok and r then mySeq = tonumber(r) or -1 end
 end
 out[3] = mySeq
-for i = 4, #KEYS do out[i] = packed(KEYS[i]) end
+for i = 4, #KEYS do
+  if i == 5 and ARGV[2] ~= '1' then out[i] = '' else out[i] = packed(KEYS[i]) end
+end
 return out

@@ -16,10 +16,11 @@ export interface PrometheusServer {
 }
 
 /**
+ * `options.features`: `--enable-feature` flags (`native-histograms` makes it ask for protobuf first).
  * `jobs`, when given, replaces the one plain job scraping `targets`: each is the YAML of one
  * scrape_configs entry (for https, basic_auth, tls_config), starting with `- job_name:`.
  */
-export async function startPrometheus(targets: readonly string[], scrapeIntervalS = 1, jobs?: readonly string[]): Promise<PrometheusServer> {
+export async function startPrometheus(targets: readonly string[], scrapeIntervalS = 1, jobs?: readonly string[], options: { features?: readonly string[] } = {}): Promise<PrometheusServer> {
   const dir = makeTempDir('prometheus');
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
@@ -39,6 +40,7 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
     `--storage.tsdb.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--log.level=warn',
+    ...(options.features?.length ? [`--enable-feature=${options.features.join(',')}`] : []),
   ], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
   trackChild(child);
   let log = '';
