@@ -112,7 +112,8 @@ describe('helpers', { concurrency: true }, () => {
     assert.equal(await server.cli('GET', 'n'), '1');
     assert.equal(proxy.connectionCount, 0);
 
-    const second = client(t, { port: proxy.port, commandTimeout: 200 });
+    // 1 s: enough for a PING on a loaded machine (200 ms was not, under load 13), short enough to wait out.
+    const second = client(t, { port: proxy.port, commandTimeout: 1000 });
     assert.equal(await second.ping(), 'PONG');
     proxy.blackhole(true);
     await assert.rejects(second.set('lost', 'x'), { message: 'Command timed out' });
