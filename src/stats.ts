@@ -12,6 +12,11 @@ export class SelfStats {
   lastFlushDurationMs = 0;
   lastSuccessfulFlushAtMs = 0;
   familiesLost = 0;
+  /**
+   * Keys of a family Redis no longer had when a flush came, by key: `seq` (the seq hash), `sums`
+   * (the cluster hash, while the seq hash stayed), `meta`, `process` (this process's hash).
+   */
+  readonly keysLost = new Map<string, number>();
   collects = 0;
   collectFailures = 0;
   #lastCollectDurationMs = 0;
@@ -72,6 +77,10 @@ export class SelfStats {
 
   familyLost(): void {
     this.familiesLost++;
+  }
+
+  keyLost(key: string): void {
+    this.keysLost.set(key, (this.keysLost.get(key) ?? 0) + 1);
   }
 
   bad(kind: string, count = 1): void {

@@ -158,7 +158,11 @@ export function exemplarValue(e: StoredExemplar): string {
 }
 
 /**
- * The keys of a batch's flush call, only those it touches (see flush-family.lua), with their roles.
+ * The keys of a batch's flush call, with their roles (see flush-family.lua): those it writes, and
+ * the ones that tell whether Redis lost part of the family: the cluster hash of every summed type
+ * (it carries the epoch of its sums) and the meta hash. Both always exist once the family has been
+ * flushed, so naming them never makes a slot in migration answer TRYAGAIN; a key the batch has no
+ * use for (a process hash for a counter) is not named.
  */
 export function flushKeys(batch: FamilyBatch, keys: KeyBuilder, processId: string): { keys: string[]; roles: string } {
   const f = batch.family;
@@ -168,8 +172,8 @@ export function flushKeys(batch: FamilyBatch, keys: KeyBuilder, processId: strin
     roles += role;
     out.push(key);
   };
-  if (batch.sums.length > 0) add('c', keys.cluster(f.typeMode, f.hash));
-  if ((batch.flags & (FLAG_META | FLAG_RESET)) !== 0) add('m', keys.meta(f.typeMode, f.hash));
+  if (batch.sums.length > 0 || f.def.type !== 'gauge') add('c', keys.cluster(f.typeMode, f.hash));
+  add('m', keys.meta(f.typeMode, f.hash));
   if (batch.sets.length > 0 || batch.dels.length > 0 || (batch.flags & FLAG_EXPECT_PROCESS) !== 0) add('p', keys.process(f.typeMode, processId, f.hash));
   if (batch.exemplars.length > 0) add('e', keys.exemplar(f.typeMode, f.hash));
   if (batch.created.length > 0) add('r', keys.created(f.typeMode, f.hash));

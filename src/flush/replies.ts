@@ -20,6 +20,8 @@ export class FamilyReplies {
   readonly #warned = new WeakSet<MetricFamily>();
   /** Acknowledged batches still in their family's outbox until the next turn of the event loop. */
   readonly #acked = new WeakSet<FamilyBatch>();
+  /** Kinds of lost keys warned about (once each per process). */
+  readonly #warnedLoss = new Set<string>();
 
   constructor(
     readonly stats: SelfStats,
@@ -62,7 +64,7 @@ export class FamilyReplies {
   /** Applies one batch's reply; returns the error that kept it in the outbox, if any. */
   onBatch(batch: FamilyBatch, reply: Reply): Error | undefined {
     if (reply.error) return reply.error;
-    const [status, epochOrKey, repaired] = reply.value as [number, string, number];
+    const [status, epochOrKey, repaired, lost = ''] = reply.value as [number, string, number, string?];
     const f = batch.family;
     if (status === -2) {
       // Garbage where one of the family's keys should be: nothing was applied. The batch waits
@@ -76,6 +78,7 @@ export class FamilyReplies {
     }
     if (repaired > 0) this.stats.bad('repaired', repaired);
     if (status === -1) {
+      if (lost !== '') this.#onKeysLost(f, lost, status);
       // Redis lost the family: drop what is unacknowledged and re-send everything, flagged reset.
       f.pending = [];
       f.needsReset = true;
@@ -89,11 +92,42 @@ export class FamilyReplies {
     this.#leaveOutbox(batch);
     f.knownEpoch = epochOrKey;
     f.metaSent = true;
+    if (lost !== '') this.#onKeysLost(f, lost, status);
     if (status === 2) {
       f.resendAll = true;
+      this.stats.keyLost('process');
       f.markDirty();
     }
     return undefined;
+  }
+
+  /**
+   * Keys of the family that Redis no longer had (see `lost` in flush-family.lua). A family lost
+   * whole (status -1, as after an empty restart) is re-sent as always; a part lost while the rest
+   * stayed means eviction or a deletion, warned about once per kind.
+   */
+  #onKeysLost(f: MetricFamily, lost: string, status: number): void {
+    const name = f.def.name;
+    if (lost.includes('s')) {
+      this.stats.keyLost('seq');
+      if (status >= 0) this.#warnLoss('seq', `the seq hash of \`${name}\` was gone while its sums were not: made again in their epoch, no count lost`);
+    }
+    if (lost.includes('c')) {
+      this.stats.keyLost('sums');
+      this.#warnLoss('sums', `the sums of \`${name}\` were gone while its seq hash was not: every process re-sends its totals into a new epoch (the counts of processes that have ended are lost)`);
+    }
+    if (lost.includes('m')) {
+      this.stats.keyLost('meta');
+      this.#warnLoss('meta', `the meta hash of \`${name}\` was gone: written again`);
+      f.metaSent = false;
+      f.markDirty();
+    }
+  }
+
+  #warnLoss(kind: string, what: string): void {
+    if (this.#warnedLoss.has(kind)) return;
+    this.#warnedLoss.add(kind);
+    this.logger.warn(`Redis lost a key: ${what}. Redis evicts keys when full unless maxmemory-policy is noeviction (see README, Running Redis); counted in prom_client_redis_keys_lost_total{key="${kind}"}`);
   }
 
   /**

@@ -130,9 +130,12 @@ describe('bad data in Redis', () => {
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
     assert.equal(jobs.family!.pending.length, 1);
     assert.equal(writer.stats.badData.get('flush-key'), 2);
+    // Deleted, the cluster hash is found gone while the seq hash stayed: a new epoch, and this
+    // process re-sends everything it counted (1 + 10 + 5 + 1), not just what came after.
     await redis.server.cli('DEL', clusterKey);
-    await writer.flush(); // the waiting batch (+5)
-    await writer.flush(); // then what came after it (+1)
-    assert.equal(await redis.server.cli('HGET', clusterKey, '["a"]'), '6');
+    await writer.flush(); // the waiting batch: lost sums, a new epoch, and the re-send at once
+    await writer.flush();
+    assert.equal(await redis.server.cli('HGET', clusterKey, '["a"]'), '17');
+    assert.deepEqual([writer.stats.familiesLost, [...writer.stats.keysLost]], [1, [['sums', 1]]]);
   });
 });

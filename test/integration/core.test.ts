@@ -53,11 +53,12 @@ describe('core behaviour against a real Redis', () => {
     const afterFlush = await commandCalls(server);
     // Redis counts the commands a script runs too. The flush: the heartbeat script (TIME, ZSCORE to
     // notice a registry Redis lost, ZADD to both registries, ZRANGEBYSCORE for dead processes) and
-    // the one dirty family's script (TYPE of the 3 keys it names, seq, cluster and created hash, so
-    // that garbage fails it before any write; HGET of the epoch and of this process's last seq, one
-    // HINCRBYFLOAT per series, TIME and one HGET and HSET per series new to Redis for its creation
-    // time, HSET of the new seq).
-    assert.deepEqual(diff(during, afterFlush), { evalsha: 2, time: 2, zscore: 1, zadd: 2, zrangebyscore: 1, type: 3, hget: 4, hincrbyfloat: 2, hset: 3, info: 1 });
+    // the one dirty family's script (TYPE of the 4 keys it names, seq, cluster, meta and created
+    // hash, so that garbage fails it before any write; HGET of the epoch in the seq hash and in the
+    // cluster hash, and of this process's last seq; EXISTS of the meta hash, to notice a lost one;
+    // one HINCRBYFLOAT per series, TIME and one HGET and HSET per series new to Redis for its
+    // creation time, HSET of the new seq).
+    assert.deepEqual(diff(during, afterFlush), { evalsha: 2, time: 2, zscore: 1, zadd: 2, zrangebyscore: 1, type: 4, hget: 5, exists: 1, hincrbyfloat: 2, hset: 3, info: 1 });
     assert.equal(await server.cli('HGET', `${m.config.keyPrefix}:counter:cluster:metric:{${c.family!.hash}}`, '["/a"]'), '50000');
     await m.shutdown();
   });

@@ -31,8 +31,9 @@ describe('flush protocol: packed sums, sets and dels', () => {
     const c = new Counter({ name: 'odd_total', help: 'Help with\na newline.', labelNames: ['v'], storage: writer, registers: [] });
     odd.forEach((v, i) => c.inc({ v }, i + 0.5));
     await writer.flush();
-    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+    const { __epoch: epoch, ...cluster } = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
     assert.deepEqual(cluster, Object.fromEntries(odd.map((v, i) => [JSON.stringify([v]), String(i + 0.5)])));
+    assert.equal(epoch, await redis.hget(`${prefix}:counter:cluster:seq:{${c.family!.hash}}`, '__epoch'));
     assert.equal(await redis.hget(`${prefix}:counter:cluster:meta:{${c.family!.hash}}`, 'help'), 'Help with\na newline.');
     const values = (await reader.getCollector().getFamily('odd_total')).values;
     assert.deepEqual(
@@ -92,7 +93,9 @@ describe('flush protocol: packed sums, sets and dels', () => {
       for (let i = 0; i < n; i++) c.inc({ i }, 0.25 * round);
       await writer.flush();
     }
-    const cluster = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+    const { __epoch: epoch, ...cluster } = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+    // The cluster hash carries the family's epoch (see design.md), the seq hash's.
+    assert.equal(epoch, await redis.hget(`${prefix}:counter:cluster:seq:{${c.family!.hash}}`, '__epoch'));
     assert.equal(Object.keys(cluster).length, n);
     for (let i = 0; i < n; i++) assert.equal(cluster[`["${i}"]`], '0.75');
     await writer.shutdown();

@@ -5,8 +5,10 @@
   KEYS[2..] the other keys the batch needs, in the order ARGV[1] names them (a key the batch does
   not touch is not named: in Redis Cluster, a slot being migrated answers TRYAGAIN to a script
   that names a key missing from the source node):
-    c  cluster hash    {prefix}:{tm}:cluster:metric:{h}    summed by HINCRBYFLOAT
-    m  meta hash       {prefix}:{tm}:cluster:meta:{h}
+    c  cluster hash    {prefix}:{tm}:cluster:metric:{h}    summed by HINCRBYFLOAT; __epoch -> id.
+                       Named by every batch of a counter, histogram or summary family: its
+                       epoch says whether the sums are the epoch's (see below)
+    m  meta hash       {prefix}:{tm}:cluster:meta:{h}      named by every batch: checked to exist
     p  process hash    {prefix}:{tm}:{processId}:metric:{h} absolute per-process values
     e  exemplar hash   {prefix}:{tm}:cluster:exemplar:{h}  latest exemplar per series or bucket
     r  created hash    {prefix}:{tm}:cluster:created:{h}   creation time (ms) per series, first flushed
@@ -31,12 +33,20 @@
            minimal ACL line of README.md has no +hsetnx, and an upgrade must not need a new one
   ARGV[14..] meta field/value pairs (separate arguments: help text may hold a newline)
 
-  Returns {status, epoch, repaired}:
+  Returns {status, epoch, repaired, lost}:
     1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
     0 already applied (a retry whose first reply was lost); -1 the family was lost (the caller
     re-sends its whole cumulative state with the reset flag); -2 one of the KEYS holds something
     else than a hash (garbage): nothing was written, and the second element names the key.
     `repaired` counts sum fields that held no number (garbage) and now hold this batch's delta.
+    `lost` names the keys of the family found gone (evicted, deleted, a restart), one letter each:
+      s  the seq hash. With the cluster hash still holding the epoch, the seq hash is made again
+         in that epoch and the batch applies: the sums are intact, only the record of applied
+         seqs is gone. Without it (a gauge family, or both gone), -1 as for an empty restart.
+      c  the sums: the cluster hash is gone, or holds another epoch, while the seq hash stayed. A
+         new epoch starts (seq hash and cluster hash anew): every process that had flushed the
+         family gets -1 and re-sends its totals; a batch of a process new to it, or a reset, applies.
+      m  the meta hash (the caller writes it again).
 ]]
 -- A script that fails half-way keeps what it wrote: deltas added before the failure would be added
 -- again by the retry. So every key is checked before anything is written.
@@ -54,19 +64,48 @@ local writeMeta = math.floor(flags / 2) % 2 == 1
 local expectProcess = math.floor(flags / 4) % 2 == 1
 local known = ARGV[4]
 
-local epoch = redis.call('HGET', KEYS[1], '__epoch')
-if not epoch then
-  if known ~= '' and not reset then return {-1, '', 0} end
+-- A new epoch: the family's summed data starts from nothing (the processes re-send into it). What
+-- a cluster hash of another epoch holds goes (HKEYS and HDEL, not DEL: the minimal ACL line of
+-- README.md has no +del, and an upgrade must not need a new right).
+local function startEpoch()
   local t = redis.call('TIME')
-  epoch = t[1] .. '.' .. t[2] .. '.' .. ARGV[2]
-  redis.call('HSET', KEYS[1], '__epoch', epoch)
-elseif known ~= '' and known ~= epoch and not reset then
-  return {-1, epoch, 0}
+  local id = t[1] .. '.' .. t[2] .. '.' .. ARGV[2]
+  redis.call('HSET', KEYS[1], '__epoch', id)
+  if key.c then
+    local fields = redis.call('HKEYS', key.c)
+    for j = 1, #fields, 1000 do redis.call('HDEL', key.c, unpack(fields, j, math.min(j + 999, #fields))) end
+    redis.call('HSET', key.c, '__epoch', id)
+  end
+  return id
 end
+
+local lost = ''
+local epoch = redis.call('HGET', KEYS[1], '__epoch')
+local sumsEpoch = key.c and redis.call('HGET', key.c, '__epoch')
+if not epoch and sumsEpoch then
+  -- The seq hash alone is gone: the family goes on in the epoch its sums carry. A retry of a batch
+  -- whose reply was lost just then would apply twice: the seqs applied are gone with the hash.
+  epoch = sumsEpoch
+  redis.call('HSET', KEYS[1], '__epoch', epoch)
+  lost = 's'
+elseif not epoch then
+  if known ~= '' and not reset then return {-1, '', 0, 's'} end
+  epoch = startEpoch()
+elseif key.c and sumsEpoch ~= epoch then
+  if not sumsEpoch and redis.call('EXISTS', key.c) == 1 then
+    -- Sums written before the cluster hash kept the epoch: they are this epoch's.
+    redis.call('HSET', key.c, '__epoch', epoch)
+  else
+    epoch = startEpoch()
+    lost = 'c'
+  end
+end
+if key.m and not (writeMeta or reset) and redis.call('EXISTS', key.m) == 0 then lost = lost .. 'm' end
+if known ~= '' and known ~= epoch and not reset then return {-1, epoch, 0, lost} end
 
 local seq = tonumber(ARGV[3])
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '') or -1
-if seq <= last then return {0, epoch, 0} end
+if seq <= last then return {0, epoch, 0, lost} end
 
 local status = 1
 if expectProcess and not reset and key.p and redis.call('EXISTS', key.p) == 0 then status = 2 end
@@ -141,4 +180,4 @@ for j = 0, nEx - 1 do
 end
 if nEx > 0 then redis.call('EXPIRE', key.e, tonumber(ARGV[5])) end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-return {status, epoch, repaired}
+return {status, epoch, repaired, lost}

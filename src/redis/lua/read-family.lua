@@ -1,7 +1,7 @@
 --[[
   Reads one metric family atomically (all its keys share one hash slot).
 
-  KEYS[1] meta hash, KEYS[2] cluster hash, KEYS[3] seq hash, KEYS[4] exemplar hash,
+  KEYS[1] meta hash, KEYS[2] cluster hash (its __epoch field is left out), KEYS[3] seq hash, KEYS[4] exemplar hash,
   KEYS[5] created hash, KEYS[6..] process hashes
   ARGV[1] the reading process's seq field `processId|instance` ('' for none)
   ARGV[2] '1' to read the created hash ('' in its place otherwise: a text 0.0.4 scrape shows no
@@ -19,13 +19,20 @@ local function pairsOf(key)
   if ok then return r end
   return nil
 end
-local function packed(key)
+-- `skip`: a field left out (the cluster hash's __epoch, which is no sum).
+local function packed(key, skip)
   local r = pairsOf(key)
   if not r then return 'WRONGTYPE' end
-  for i = 1, #r do r[i] = #r[i] .. ':' .. r[i] end
+  for i = 1, #r, 2 do
+    if r[i] == skip then
+      r[i], r[i + 1] = '', ''
+    else
+      r[i], r[i + 1] = #r[i] .. ':' .. r[i], #r[i + 1] .. ':' .. r[i + 1]
+    end
+  end
   return table.concat(r)
 end
-local out = {pairsOf(KEYS[1]) or 'WRONGTYPE', packed(KEYS[2])}
+local out = {pairsOf(KEYS[1]) or 'WRONGTYPE', packed(KEYS[2], '__epoch')}
 local mySeq = -1
 if ARGV[1] ~= '' then
   local ok, r = pcall(redis.call, 'HGET', KEYS[3], ARGV[1])
