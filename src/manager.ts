@@ -12,6 +12,7 @@ import { SelfStats } from './stats.js';
 import { ConfigError } from './errors.js';
 import { registerExitHook, unregisterExitHook } from './exit-hooks.js';
 import { hasUpdatesToKeep } from './exit-pending.js';
+import { evictionWarning, readEvictionPolicies } from './redis/eviction-policy.js';
 
 export interface RedisStorageManagerOptions extends RedisStorageOptions {
   /** Use this ioredis connection instead of opening one; `shutdown()` then leaves it open. */
@@ -36,6 +37,9 @@ export class RedisStorageManager {
   readonly #callbacks = new Map<string, () => void | Promise<void>>();
   #shutdown: Promise<void> | undefined;
   #startupError: ConfigError | undefined;
+  /** The server checks of the last connection (see checkRedisServer). */
+  #serverCheck: Promise<readonly string[]> = Promise.resolve([]);
+  #lastServerWarning: string | undefined;
 
   /**
    * @internal The process's manager, as getRedisStorageManager() makes it from the environment.
@@ -72,6 +76,12 @@ export class RedisStorageManager {
       this.#flusher = new Flusher(this.dict, this.client, this.config, this.identity, this.logger, this.stats);
       this.#flusher.start();
       if (this.config.exitHooks) registerExitHook(this);
+      // Checked at every (re)connection: a failover may lead to a server configured otherwise.
+      const check = (): void => {
+        this.#serverCheck = this.#checkServer();
+      };
+      this.client.redis.on('ready', check);
+      if (this.client.isConnected()) check();
     }
     this.#collector = new RedisMultiProcessCollector({
       dict: this.dict,
@@ -114,6 +124,23 @@ export class RedisStorageManager {
     const client = this.client;
     if (!client) throw this.#startupError ?? new ConfigError('Redis is not enabled (set REDIS_ENABLED=true or pass { enabled: true })');
     await client.waitUntilReady(timeoutMs);
+  }
+
+  /**
+   * What the start-up checks of the Redis server found wrong (for now: a `maxmemory-policy` that
+   * evicts keys, on any Cluster master, or one that could not be read), as /health says it;
+   * waits for the check of the current connection. Each new finding is also warned about once.
+   */
+  checkRedisServer(): Promise<readonly string[]> {
+    return this.#serverCheck;
+  }
+
+  async #checkServer(): Promise<readonly string[]> {
+    const warning = evictionWarning(await readEvictionPolicies(this.client!.redis, this.config.collectTimeoutMs));
+    // Loud, once per finding: eviction silently drops a family's sums until a flush notices.
+    if (warning !== undefined && warning !== this.#lastServerWarning && !this.#shutdown) this.logger.warn(warning);
+    this.#lastServerWarning = warning;
+    return warning === undefined ? [] : [warning];
   }
 
   /** Forces a flush now. Rejects if Redis refused it; the data is kept for the next one. */

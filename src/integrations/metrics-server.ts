@@ -162,17 +162,21 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
 
 export interface Health {
   readonly ok: boolean;
-  readonly body: { status: 'ok' | 'unavailable'; redis: 'up' | 'down' | 'disabled'; error?: string };
+  readonly body: { status: 'ok' | 'unavailable'; redis: 'up' | 'down' | 'disabled'; error?: string; warnings?: readonly string[] };
 }
 
-/** Healthy when Redis answers PING within the collect timeout. */
+/**
+ * Healthy when Redis answers PING within the collect timeout. `warnings` lists what the server
+ * checks found wrong (a maxmemory-policy that evicts metric keys): still healthy, but at risk.
+ */
 export async function checkHealth(storage: RedisStorageManager): Promise<Health> {
   const client = storage.client;
   if (!client) return { ok: false, body: { status: 'unavailable', redis: 'disabled', error: storage.lastError?.message ?? 'Redis is not enabled (REDIS_ENABLED)' } };
   try {
     const [reply] = await client.run([{ name: 'ping', args: [] }], storage.config.collectTimeoutMs, 'health');
     if (reply?.error) throw reply.error;
-    return { ok: true, body: { status: 'ok', redis: 'up' } };
+    const warnings = await storage.checkRedisServer();
+    return { ok: true, body: { status: 'ok', redis: 'up', ...(warnings.length > 0 ? { warnings } : {}) } };
   } catch (error) {
     return { ok: false, body: { status: 'unavailable', redis: 'down', error: (error as Error).message } };
   }

@@ -80,6 +80,7 @@ local function startEpoch()
 end
 
 local lost = ''
+if key.m and not (writeMeta or reset) and redis.call('EXISTS', key.m) == 0 then lost = 'm' end
 local epoch = redis.call('HGET', KEYS[1], '__epoch')
 local sumsEpoch = key.c and redis.call('HGET', key.c, '__epoch')
 if not epoch and sumsEpoch then
@@ -87,9 +88,9 @@ if not epoch and sumsEpoch then
   -- whose reply was lost just then would apply twice: the seqs applied are gone with the hash.
   epoch = sumsEpoch
   redis.call('HSET', KEYS[1], '__epoch', epoch)
-  lost = 's'
+  lost = lost .. 's'
 elseif not epoch then
-  if known ~= '' and not reset then return {-1, '', 0, 's'} end
+  if known ~= '' and not reset then return {-1, '', 0, lost .. 's'} end
   epoch = startEpoch()
 elseif key.c and sumsEpoch ~= epoch then
   if not sumsEpoch and redis.call('EXISTS', key.c) == 1 then
@@ -97,10 +98,9 @@ elseif key.c and sumsEpoch ~= epoch then
     redis.call('HSET', key.c, '__epoch', epoch)
   else
     epoch = startEpoch()
-    lost = 'c'
+    lost = lost .. 'c'
   end
 end
-if key.m and not (writeMeta or reset) and redis.call('EXISTS', key.m) == 0 then lost = lost .. 'm' end
 if known ~= '' and known ~= epoch and not reset then return {-1, epoch, 0, lost} end
 
 local seq = tonumber(ARGV[3])
