@@ -15,19 +15,11 @@ import { RedisStorageManager } from '../../src/index.js';
 import { familyHash } from '../../src/store/family.js';
 import { slotOf } from '../../src/redis/connect.js';
 import { counterValues, expectedTotals, FAMILIES, familySlot, startWriter, stopWriter } from './common.js';
+import { longestGap, Sampler, staleHeartbeats } from './sampling.js';
 
 const FLUSH_MS = 200;
 const LIVE_TIMEOUT_MS = 3 * FLUSH_MS; // the writer's default
 const WRITER_ID = 'host1:101:n';
-
-interface Sample {
-  readonly atMs: number;
-  /** c<f>_total per healthy family, read on its own master. */
-  readonly values: ReadonlyMap<number, number>;
-  /** Redis TIME minus the writer's last heartbeat, and its stored deadline minus TIME. */
-  readonly heartbeatAgeMs: number;
-  readonly liveForMs: number;
-}
 
 describe('Redis Cluster: one master dead, the other masters keep flushing every interval', () => {
   let cluster: RedisCluster;
@@ -73,16 +65,7 @@ describe('Redis Cluster: one master dead, the other masters keep flushing every 
       observers.push(o);
       observerOf.set(m, o);
     }
-    const registry = observerOf.get(registryMaster)!;
     const clusterKey = (f: number) => `${prefix}:counter:cluster:metric:{${familyHash(`c${f}_total`)}}`;
-    const sample = async (): Promise<Sample> => {
-      const values = new Map<number, number>();
-      await Promise.all(healthy.map(async (f) => values.set(f, Number(await observerOf.get(ownerOf.get(familySlot(f))!)!.hget(clusterKey(f), '[]')))));
-      const [time, beat, deadline] = await Promise.all([registry.time(), registry.zscore(`${prefix}:processes:{registry}`, WRITER_ID), registry.zscore(`${prefix}:live:{registry}`, WRITER_ID)]);
-      const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
-      return { atMs: Date.now(), values, heartbeatAgeMs: nowMs - Number(beat), liveForMs: Number(deadline) - nowMs };
-    };
-
     writer!.child.kill('SIGUSR1'); // load: +1 to every family every 2 ms
     const collector = scraper.getCollector();
     await pollUntil('the load to reach Redis', async () => ((counterValues(await collector.metrics())[healthy[0]!] ?? 0) > 50 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
@@ -90,14 +73,14 @@ describe('Redis Cluster: one master dead, the other masters keep flushing every 
     // Scrapes during the outage: each one is either refused (503: a family could not be read) or
     // complete, and a complete one never shows a counter lower than an earlier one.
     const scrapes: Array<{ atMs: number; values?: number[]; error?: string }> = [];
-    const samples: Sample[] = [];
     let stop = false;
-    const sampling = (async () => {
-      while (!stop) {
-        samples.push(await sample());
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const sampler = new Sampler({
+      prefix,
+      writerId: WRITER_ID,
+      registry: observerOf.get(registryMaster)!,
+      nodeOf: (f) => ({ redis: observerOf.get(ownerOf.get(familySlot(f))!)! }),
+      families: healthy,
+    });
     const scraping = (async () => {
       while (!stop) {
         try {
@@ -121,28 +104,16 @@ describe('Redis Cluster: one master dead, the other masters keep flushing every 
     while (Number(await replica.hget(clusterKey(onVictim), '[]')) <= atPromotion) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 1_000)); // and a second of normal operation after it
     stop = true;
-    await Promise.all([sampling, scraping]);
+    const samples = await sampler.stop();
+    await scraping;
+    const end = samples.at(-1)!.atMs;
 
     const during = samples.filter((s) => s.atMs >= killedAt);
-    assert.ok(during.length >= 100, `${during.length} samples over ${Date.now() - killedAt} ms`);
+    assert.ok(during.length >= 100, `${during.length} samples over ${end - killedAt} ms`);
     // Every sample: the writer is live (its deadline is ahead) and its heartbeat is not older than its live timeout.
-    assert.deepEqual(during.filter((s) => s.liveForMs < 0 || s.heartbeatAgeMs > LIVE_TIMEOUT_MS).map((s) => `${s.atMs - killedAt} ms: heartbeat ${s.heartbeatAgeMs} ms old`), []);
+    assert.deepEqual(staleHeartbeats(samples, killedAt, end, LIVE_TIMEOUT_MS), []);
     // Every healthy family: the longest time between two successive advances, over the whole outage.
-    const gaps = healthy.map((f) => {
-      let lastChange = killedAt;
-      let last = samples.filter((s) => s.atMs < killedAt).at(-1)!.values.get(f)!;
-      let longest = 0;
-      for (const s of during) {
-        const v = s.values.get(f)!;
-        assert.ok(v >= last, `c${f}_total went down: ${last} -> ${v}`);
-        if (v > last) {
-          longest = Math.max(longest, s.atMs - lastChange);
-          lastChange = s.atMs;
-          last = v;
-        }
-      }
-      return Math.max(longest, during.at(-1)!.atMs - lastChange);
-    });
+    const gaps = healthy.map((f) => longestGap(samples, f, killedAt, end));
     assert.deepEqual(gaps.filter((g) => g > 3 * FLUSH_MS), [], `longest gaps (ms) of c${healthy.join(', c')}: ${gaps.join(', ')}`);
     console.log(`# outage: failover ${promotedAt - killedAt} ms after the kill; longest gaps ${gaps.join(', ')} ms (interval ${FLUSH_MS}); max heartbeat age ${Math.max(...during.map((s) => s.heartbeatAgeMs))} ms`);
 
