@@ -71,6 +71,7 @@ export class Flusher {
   #isStopped = false;
   #isSoon = false;
   #hasBeaten = false;
+  #isMarkedRestoring = false;
 
   constructor(
     readonly dict: RedisStorageDict,
@@ -90,13 +91,19 @@ export class Flusher {
         return;
       }
       this.#replies.verifyAll = true;
+      this.#replies.suspectsLoss = true;
       this.#soon();
     });
     // A Redis Cluster client stays `ready` while one shard fails over (maybe to an empty replica)
     // or a master restarts empty behind its address: it reports the node as a new one. Checked once
     // the node answers: ioredis re-adds a dead master at every slot refresh, and it never does.
     if (client.isCluster()) {
-      client.redis.on('+node', (node: { once(event: 'ready', listener: () => void): void }) => node.once('ready', () => (this.#replies.verifyAll = true)));
+      client.redis.on('+node', (node: { once(event: 'ready', listener: () => void): void }) =>
+        node.once('ready', () => {
+          this.#replies.verifyAll = true;
+          this.#replies.suspectsLoss = true;
+        }),
+      );
     }
   }
 
@@ -228,6 +235,7 @@ export class Flusher {
       this.#replies.verified(family);
       if (work.has(family) || family.knownEpoch === '') continue;
       const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [], created: [] };
+      this.#replies.markCheck(check);
       family.pending.push(check);
       workOf(family).batches.push(check);
     }
@@ -242,7 +250,14 @@ export class Flusher {
 
     const commands: RedisCommand[] = [];
     const sendsBeat = mode === 'exit' || this.#beat === undefined;
-    if (sendsBeat) commands.push({ name: 'pcrHeartbeat', args: [keys.processes(), keys.live(), id, this.config.ttlSeconds * 1000, mode, this.config.liveTimeoutMs], key: keys.processes() });
+    const restoring = this.#replies.isRestoring(this.dict.families.values());
+    if (sendsBeat) {
+      commands.push({
+        name: 'pcrHeartbeat',
+        args: [keys.processes(), keys.live(), keys.restoring(), id, this.config.ttlSeconds * 1000, mode, this.config.liveTimeoutMs, restoring ? '1' : this.#isMarkedRestoring || !this.#hasBeaten ? '0' : '', this.#hasBeaten ? '1' : '0'],
+        key: keys.processes(),
+      });
+    }
     const seqField = seqFieldOf(this.identity);
     const indexing = new Map<number, MetricFamily>();
     const push = (w: FamilyWork, command: RedisCommand): number => {
@@ -273,7 +288,7 @@ export class Flusher {
     const replies = this.client.send(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
     const settled: Promise<Outcome>[] = [];
     if (sendsBeat) {
-      const beat = replies[0]!.then((reply) => this.#onHeartbeat(reply, mode));
+      const beat = replies[0]!.then((reply) => this.#onHeartbeat(reply, mode, restoring));
       if (mode === 'beat') this.#beat = beat.then(() => void (this.#beat = undefined), () => void (this.#beat = undefined));
       settled.push(beat);
     }
@@ -290,7 +305,8 @@ export class Flusher {
       // A flush that never saw a connection is a deploy starting, not a fault to alert on.
       if (total.failures === 0 || this.client.hasBeenReady) this.stats.flushDone(performance.now() - started, batchCount, total.failures, total.error);
       this.logger.debug(total.error ? 'flush.failed' : 'flush', { batches: batchCount, failures: total.failures, ms: Math.round(performance.now() - started), message: total.error?.message });
-      if (mode === 'beat' && this.#replies.hasResets(this.dict.families.values())) this.#soon();
+      // Data Redis lost goes back at once; and once it is back, the restoring mark goes at once too.
+      if (mode === 'beat' && (this.#replies.hasResets(this.dict.families.values()) || (this.#isMarkedRestoring && !this.#replies.isRestoring(this.dict.families.values())))) this.#soon();
       return total;
     });
     return { done, deferred };
@@ -301,9 +317,11 @@ export class Flusher {
     return this.#ttlDue.has(f) || (this.#pruneDue.get(f)?.length ?? 0) > 0 ? workOf(f) : undefined;
   }
 
-  #onHeartbeat(reply: Reply, mode: 'beat' | 'exit'): Outcome {
+  #onHeartbeat(reply: Reply, mode: 'beat' | 'exit', restoring: boolean): Outcome {
     if (reply.error) return { commands: 1, failures: 1, error: reply.error };
     const [, wasKnown, ...dead] = reply.value as [string, number, ...string[]];
+    // What the restoring registry now says of this process (the script marks it itself when it finds it missing).
+    this.#isMarkedRestoring = mode === 'beat' && (restoring || (wasKnown === 0 && this.#hasBeaten));
     if (dead.length > 0) {
       for (const f of this.dict.families.values()) {
         const due = this.#pruneDue.get(f);
@@ -314,6 +332,7 @@ export class Flusher {
     // Our registry entry vanished: the node may have lost the families too. Check them now.
     if (this.#hasBeaten && wasKnown === 0 && mode === 'beat') {
       this.#replies.verifyAll = true;
+      this.#replies.suspectsLoss = true;
       this.#soon();
     }
     this.#hasBeaten = true;

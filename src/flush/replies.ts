@@ -3,7 +3,7 @@ import { setImmediate } from 'node:timers';
 import { RedisOperationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Reply } from '../redis/client.js';
-import type { FamilyBatch, MetricFamily } from '../store/family.js';
+import { FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
 
 /**
@@ -14,6 +14,13 @@ import type { SelfStats } from '../stats.js';
 export class FamilyReplies {
   /** Check every flushed family's epoch at the next round (set on reconnection, a new Cluster node, a lost registry entry, and every third of the TTL). */
   verifyAll = false;
+  /**
+   * Redis may have lost data of this process (a reconnection, a new Cluster node, its registry
+   * entry gone, a LOST answer): it is restoring until every check and re-send is acknowledged
+   * (see isRestoring). Not set by the periodic check, which finds nothing lost as a rule.
+   */
+  suspectsLoss = false;
+  readonly #checks = new WeakSet<FamilyBatch>();
   readonly #toVerify = new Set<MetricFamily>();
   readonly #indexed = new WeakSet<MetricFamily>();
   /** Families whose keys hold garbage, warned about once. */
@@ -35,6 +42,27 @@ export class FamilyReplies {
       for (const f of families) if (f.knownEpoch !== '') this.#toVerify.add(f);
     }
     return [...this.#toVerify];
+  }
+
+  /** An empty batch sent only to check the family's epoch. */
+  markCheck(batch: FamilyBatch): void {
+    this.#checks.add(batch);
+  }
+
+  /**
+   * Whether this process is still restoring what Redis may have lost: a loss was suspected and a
+   * check is due or unacknowledged, or a family is to be (or being) re-sent. Once not, the
+   * suspicion ends; the heartbeat says which (the restoring registry of docs/design.md).
+   */
+  isRestoring(families: Iterable<MetricFamily>): boolean {
+    if (!this.suspectsLoss) return false;
+    let busy = this.verifyAll || this.#toVerify.size > 0;
+    for (const f of families) {
+      if (busy) break;
+      busy = f.needsReset || this.unacknowledged(f).some((b) => (b.flags & FLAG_RESET) !== 0 || this.#checks.has(b));
+    }
+    if (!busy) this.suspectsLoss = false;
+    return busy;
   }
 
   /** The family's check is part of this round (its batch, or an empty one). */
@@ -78,6 +106,7 @@ export class FamilyReplies {
     }
     if (repaired > 0) this.stats.bad('repaired', repaired);
     if (status === -1) {
+      this.suspectsLoss = true;
       if (lost !== '') this.#onKeysLost(f, lost, status);
       // Redis lost the family: drop what is unacknowledged and re-send everything, flagged reset.
       f.pending = [];
@@ -102,9 +131,10 @@ export class FamilyReplies {
   }
 
   /**
-   * Keys of the family that Redis no longer had (see `lost` in flush-family.lua). A family lost
-   * whole (status -1, as after an empty restart) is re-sent as always; a part lost while the rest
-   * stayed means eviction or a deletion, warned about once per kind.
+   * Keys of the family that Redis no longer had (see `lost` in flush-family.lua), all counted. A
+   * family lost whole (status -1, as after an empty restart) is re-sent as always; a part lost
+   * while the rest stayed (sums, or a seq or meta hash repaired in place) means eviction or a
+   * deletion, warned about once per kind.
    */
   #onKeysLost(f: MetricFamily, lost: string, status: number): void {
     const name = f.def.name;
@@ -118,7 +148,8 @@ export class FamilyReplies {
     }
     if (lost.includes('m')) {
       this.stats.keyLost('meta');
-      this.#warnLoss('meta', `the meta hash of \`${name}\` was gone: written again`);
+      // Gone with the rest of the family (status -1: an empty restart, FLUSHALL): nothing to warn of.
+      if (status >= 0) this.#warnLoss('meta', `the meta hash of \`${name}\` was gone: written again`);
       f.metaSent = false;
       f.markDirty();
     }

@@ -16,9 +16,14 @@ export class KeyBuilder {
     return `${this.prefix}:processes:{registry}`;
   }
 
-  /** Zset: processId → last heartbeat; a process leaves it on clean exit. */
+  /** Zset: processId → its live deadline (last heartbeat + its own live timeout); a process leaves it on clean exit. */
   live(): string {
     return `${this.prefix}:live:{registry}`;
+  }
+
+  /** Zset: processId → when it began re-sending data Redis lost; it leaves once all is acknowledged. */
+  restoring(): string {
+    return `${this.prefix}:restoring:{registry}`;
   }
 
   meta(typeMode: string, hash: string): string {

@@ -13,6 +13,6 @@ export const SCRIPTS = {
   pcrFlushFamily: { lua: load('flush-family.lua') },
   /** Variable key count: the caller passes numkeys first. */
   pcrReadFamily: { lua: load('read-family.lua'), readOnly: true },
-  pcrHeartbeat: { lua: load('heartbeat-2.lua'), numberOfKeys: 2 },
+  pcrHeartbeat: { lua: load('heartbeat-3.lua'), numberOfKeys: 3 },
   pcrPruneSeq: { lua: load('prune-seq-1.lua'), numberOfKeys: 1 },
 } as const;

@@ -1,7 +1,8 @@
 --[[
   Applies one process's flush batch for one metric family, at most once and in order.
 
-  KEYS[1] seq hash        {prefix}:{tm}:cluster:seq:{h}   __epoch -> id; processId -> last seq applied
+  KEYS[1] seq hash        {prefix}:{tm}:cluster:seq:{h}   __epoch -> id; __born -> Redis ms when the
+                          epoch was created (or the hash made again); processId -> last seq applied
   KEYS[2..] the other keys the batch needs, in the order ARGV[1] names them (a key the batch does
   not touch is not named: in Redis Cluster, a slot being migrated answers TRYAGAIN to a script
   that names a key missing from the source node):
@@ -67,10 +68,14 @@ local known = ARGV[4]
 -- A new epoch: the family's summed data starts from nothing (the processes re-send into it). What
 -- a cluster hash of another epoch holds goes (HKEYS and HDEL, not DEL: the minimal ACL line of
 -- README.md has no +del, and an upgrade must not need a new right).
-local function startEpoch()
+local function nowMs()
   local t = redis.call('TIME')
+  return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)), t
+end
+local function startEpoch()
+  local born, t = nowMs()
   local id = t[1] .. '.' .. t[2] .. '.' .. ARGV[2]
-  redis.call('HSET', KEYS[1], '__epoch', id)
+  redis.call('HSET', KEYS[1], '__epoch', id, '__born', born)
   if key.c then
     local fields = redis.call('HKEYS', key.c)
     for j = 1, #fields, 1000 do redis.call('HDEL', key.c, unpack(fields, j, math.min(j + 999, #fields))) end
@@ -87,7 +92,7 @@ if not epoch and sumsEpoch then
   -- The seq hash alone is gone: the family goes on in the epoch its sums carry. A retry of a batch
   -- whose reply was lost just then would apply twice: the seqs applied are gone with the hash.
   epoch = sumsEpoch
-  redis.call('HSET', KEYS[1], '__epoch', epoch)
+  redis.call('HSET', KEYS[1], '__epoch', epoch, '__born', (nowMs()))
   lost = lost .. 's'
 elseif not epoch then
   if known ~= '' and not reset then return {-1, '', 0, lost .. 's'} end

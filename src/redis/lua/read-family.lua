@@ -6,8 +6,12 @@
   ARGV[1] the reading process's seq field `processId|instance` ('' for none)
   ARGV[2] '1' to read the created hash ('' in its place otherwise: a text 0.0.4 scrape shows no
           `_created`, and a family of 100,000 counters would read 100,000 more fields)
+  ARGV[3] '1' to get the family's epoch and its birth after the process hashes (see below)
 
-  Returns {meta, cluster, mySeq, exemplars, created, proc1, proc2, ...}. `meta` is the meta hash as a flat field/value
+  Returns {meta, cluster, mySeq, exemplars, created, proc1, proc2, ...}; with ARGV[3] '1', then
+  the family's epoch ('' when it has none) and the Redis ms when that epoch began (-1 when
+  unknown): a collector that sees the epoch change knows the family was lost and is being
+  restored (see docs/design.md, Restoration). `meta` is the meta hash as a flat field/value
   list. Every other hash comes packed into ONE string: `<bytes>:<field><bytes>:<value>...`; a family
   of 100,000 series is then one bulk reply that the client slices as it goes, instead of 200,000
   small ones it would have to allocate and garbage-collect at once (see perf/EVENT-LOOP.md). A key
@@ -41,5 +45,15 @@ end
 out[3] = mySeq
 for i = 4, #KEYS do
   if i == 5 and ARGV[2] ~= '1' then out[i] = '' else out[i] = packed(KEYS[i]) end
+end
+-- Two HGETs, not HMGET: the minimal ACL line of README.md has no +hmget.
+local function field(f)
+  local ok, r = pcall(redis.call, 'HGET', KEYS[3], f)
+  if ok and r then return r end
+  return nil
+end
+if ARGV[3] == '1' then
+  out[#KEYS + 1] = field('__epoch') or ''
+  out[#KEYS + 2] = tonumber(field('__born') or '') or -1
 end
 return out
