@@ -216,3 +216,21 @@ export function metaPairs(family: MetricFamily): string[] {
     'native', d.native ? JSON.stringify([d.native.schema, d.native.zeroThreshold, d.native.maxBuckets]) : '',
   ];
 }
+
+/** Field/value pairs per Lua call: bounds the time one call holds Redis. */
+const MAX_PAIRS_PER_CALL = 2000;
+
+/** Splits a batch into Lua calls of at most MAX_PAIRS_PER_CALL pairs, each with its own seq. */
+export function split(batch: FamilyBatch, nextSeq: () => number): FamilyBatch[] {
+  const pairs = (batch.sums.length + batch.sets.length + batch.created.length) / 2;
+  if (pairs <= MAX_PAIRS_PER_CALL) return [{ ...batch, seq: nextSeq() }];
+  const out: FamilyBatch[] = [];
+  const n = MAX_PAIRS_PER_CALL * 2;
+  const none = { sums: [], sets: [], dels: [], exemplars: [], created: [], seq: 0 };
+  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, ...none, sums: batch.sums.slice(i, i + n) });
+  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, ...none, sets: batch.sets.slice(i, i + n) });
+  for (let i = 0; i < batch.created.length; i += n) out.push({ ...batch, ...none, created: batch.created.slice(i, i + n) });
+  // The deletions go first, before any set (a series removed and made again keeps its new value).
+  out[0] = { ...out[0]!, dels: batch.dels, exemplars: batch.exemplars };
+  return out.map((b, i) => ({ ...b, seq: nextSeq(), flags: i === 0 ? b.flags : b.flags & ~FLAG_META }));
+}

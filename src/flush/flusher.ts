@@ -8,14 +8,11 @@ import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
-import { drainFamily, flushArgs, flushKeys, metaPairs } from './batch.js';
+import { drainFamily, flushArgs, flushKeys, metaPairs, split } from './batch.js';
 import { FamilyReplies } from './replies.js';
 import { Pacer } from '../pacer.js';
-import { FLAG_META, FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
+import { FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
-
-/** Field/value pairs per Lua call: bounds the time one call holds Redis. */
-const MAX_PAIRS_PER_CALL = 2000;
 
 /** One family's part of a round: its batches and the positions of its commands. */
 interface FamilyWork {
@@ -369,19 +366,4 @@ function add(total: Outcome, o: Outcome): void {
   total.commands += o.commands;
   total.failures += o.failures;
   total.error ??= o.error;
-}
-
-/** Splits a batch into Lua calls of at most MAX_PAIRS_PER_CALL pairs, each with its own seq. */
-function split(batch: FamilyBatch, nextSeq: () => number): FamilyBatch[] {
-  const pairs = (batch.sums.length + batch.sets.length + batch.created.length) / 2;
-  if (pairs <= MAX_PAIRS_PER_CALL) return [{ ...batch, seq: nextSeq() }];
-  const out: FamilyBatch[] = [];
-  const n = MAX_PAIRS_PER_CALL * 2;
-  const none = { sums: [], sets: [], dels: [], exemplars: [], created: [], seq: 0 };
-  for (let i = 0; i < batch.sums.length; i += n) out.push({ ...batch, ...none, sums: batch.sums.slice(i, i + n) });
-  for (let i = 0; i < batch.sets.length; i += n) out.push({ ...batch, ...none, sets: batch.sets.slice(i, i + n) });
-  for (let i = 0; i < batch.created.length; i += n) out.push({ ...batch, ...none, created: batch.created.slice(i, i + n) });
-  // The deletions go first, before any set (a series removed and made again keeps its new value).
-  out[0] = { ...out[0]!, dels: batch.dels, exemplars: batch.exemplars };
-  return out.map((b, i) => ({ ...b, seq: nextSeq(), flags: i === 0 ? b.flags : b.flags & ~FLAG_META }));
 }
