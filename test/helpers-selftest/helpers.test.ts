@@ -40,7 +40,8 @@ describe('helpers', { concurrency: true }, () => {
     t.after(() => server.stop());
     const proxy = await startProxy(server.port);
     t.after(() => proxy.close());
-    const redis = client(t, { port: proxy.port, commandTimeout: 300 });
+    // Long enough for a loaded 2-core machine to answer SET and GET, short enough to wait out once.
+    const redis = client(t, { port: proxy.port, commandTimeout: 1500 });
 
     assert.equal(await redis.set('k', 'v1'), 'OK');
     assert.equal(await redis.get('k'), 'v1');
