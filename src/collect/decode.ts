@@ -9,7 +9,7 @@ import type { NativeDefinition } from '../store/definition.js';
 import { isSchema } from '../native/schema.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
-// what we write is counted in SelfStats.badData and skipped (see the fault matrix in README.md).
+// what we write is counted in SelfStats.badData and skipped (see docs/faults.md).
 
 /** A reply's value; WRONGTYPE (garbage where our key should be) counts as bad data and reads as empty. */
 export function garbageOr(reply: Reply, stats: SelfStats): unknown {
