@@ -97,6 +97,6 @@ async function run(context: SectionContext) {
 
 export const redisPerCall: Section = {
   id: 'redis-per-call',
-  title: 'Redis per call: the reference design and the server limit',
+  title: 'Redis per call: one write per update, and the server limit',
   run,
 };

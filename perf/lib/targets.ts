@@ -126,7 +126,7 @@ const UNIT_OF: Record<string, string> = { '2a': 'series/s', '2d': 'series/s', '2
 
 export function targetsSection(results: Results): string[] {
   const lines = [
-    '## Targets of issue 6',
+    '## Targets',
     '',
     'Each target read from the latest figures below (same-run ratios, or a figure against a fixed bound).',
     '',
