@@ -213,6 +213,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
       value.current = undefined;
       value.currentSlot = value.lastDirtySlot = -1;
       value.prunedSlots = undefined;
+      value.sentSlots = undefined;
     }
   }
 
@@ -354,7 +355,11 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
 /** Per-process fields of a value, deleted from Redis when the value goes. */
 export function perProcessFieldsOf(value: RedisValue): string[] {
   if (value instanceof GaugeValue) return [value.field, `@${value.field}`];
-  if (value instanceof SummaryValue) return [...value.slots.keys()].map((slot) => `${value.field}#${slot}`);
+  if (value instanceof SummaryValue) {
+    // The slots in the window, and those pruned from it whose deletion has not been sent yet.
+    const slots = new Set([...value.slots.keys(), ...(value.prunedSlots ?? [])]);
+    return [...slots].map((slot) => `${value.field}#${slot}`);
+  }
   return [];
 }
 
