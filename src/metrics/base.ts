@@ -96,7 +96,8 @@ export abstract class Metric<T extends string, V extends RedisValue> {
   /** @internal The family this object feeds, or undefined once a newer object of its name replaced it. */
   get family(): MetricFamily<V> | undefined {
     const family = this.storage.dict.families.get(this.series.def.name);
-    return family?.series === this.series ? (family as unknown as MetricFamily<V>) : undefined;
+    // A family past maxFamilies is not in Redis: its object answers get() from its own series.
+    return family?.series === this.series && !family.isOverLimit ? (family as unknown as MetricFamily<V>) : undefined;
   }
 
   /**
