@@ -90,15 +90,17 @@ export class HistogramChild extends SeriesChild<HistogramValue> {
  * series made a 370 MiB exposition. A native budget of 0 (unlimited) is refused for the same reason.
  */
 function checkBucketLimit(config: HistogramConfiguration<string> | undefined, classic: number, native: NativeDefinition | undefined): void {
-  const storage = config?.storage ?? getRedisStorageManager();
+  // No config object: the base constructor refuses it, before any manager is made.
+  if (config === null || typeof config !== 'object') return;
+  const storage = config.storage ?? getRedisStorageManager();
   const limit = (storage as Partial<RedisStorageManager> | undefined)?.config?.maxHistogramBuckets;
   if (limit === undefined) return;
   const setting = `maxHistogramBuckets (${limit}, REDIS_MAX_HISTOGRAM_BUCKETS)`;
   if (classic > limit) {
-    throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid buckets for histogram \`${config?.name}\`: ${classic} buckets, more than ${setting}`);
+    throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid buckets for histogram \`${config.name}\`: ${classic} buckets, more than ${setting}`);
   }
   if (native !== undefined && (native.maxBuckets === 0 || native.maxBuckets > limit)) {
-    throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid nativeHistogramMaxBucketNumber ${describe(native.maxBuckets)} for histogram \`${config?.name}\`: expected 1 to ${setting}`);
+    throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid nativeHistogramMaxBucketNumber ${describe(native.maxBuckets)} for histogram \`${config.name}\`: expected 1 to ${setting}`);
   }
 }
 
