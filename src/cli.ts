@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RedisStorageManager } from './manager.js';
+import { resolveConfig } from './config.js';
 import { PromClientRedisError } from './errors.js';
 import { resolveAppScript, runCluster } from './integrations/launcher.js';
 import { startMetricsServer } from './integrations/metrics-server.js';
@@ -177,6 +178,8 @@ async function serve(values: Record<string, string | undefined>): Promise<number
   const webConfig = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
   const signal = untilSignal();
   // The exporter only reads Redis: it is pointless without it, so it is on whatever REDIS_ENABLED says.
+  // A misspelt REDIS_ENABLED is refused all the same, as `run` and the app refuse it.
+  resolveConfig({}, process.env);
   const storage = new RedisStorageManager({ enabled: true });
   selfMetricsFor(storage);
   // Announce once Redis answers, so the first scrape is not a 503; at once when it says it is down.

@@ -66,6 +66,15 @@ export interface RedisStorageOptions {
   sliceMs?: number;
   /** Most label sets a metric keeps; new ones past it are dropped and counted. @default 10000 (`REDIS_MAX_SERIES_PER_METRIC`) */
   maxSeriesPerMetric?: number;
+  /**
+   * Most metric families this process flushes to Redis. Each one is 3 to 5 keys that outlive the
+   * process and work at every scrape; families made past it work in this process but are not
+   * flushed, counted in `prom_client_redis_families_dropped_total`, with one warning naming the
+   * first. The package's own `prom_client_redis_*` metrics are not counted. @default 2000 (`REDIS_MAX_FAMILIES`)
+   */
+  maxFamilies?: number;
+  /** Most classic buckets a histogram may have: `new Histogram()` with more is refused. @default 1000 (`REDIS_MAX_HISTOGRAM_BUCKETS`) */
+  maxHistogramBuckets?: number;
   /** After each flush, wait for this many replicas to acknowledge it (`WAIT`). @default 0 (`REDIS_WAIT_REPLICAS`) */
   waitReplicas?: number;
   /** Timeout of that `WAIT`. @default 1000 (`REDIS_WAIT_TIMEOUT_MS`) */
@@ -101,6 +110,8 @@ export interface ResolvedConfig {
   readonly exitHooks: boolean;
   readonly sliceMs: number;
   readonly maxSeriesPerMetric: number;
+  readonly maxFamilies: number;
+  readonly maxHistogramBuckets: number;
   readonly waitReplicas: number;
   readonly waitTimeoutMs: number;
   readonly identity: ProcessIdentityOptions | undefined;
@@ -141,6 +152,8 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     shutdownTimeoutMs: pick(options.shutdownTimeoutMs, env, 'shutdownTimeoutMs', 'REDIS_SHUTDOWN_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
     exitHooks: pick(options.exitHooks, env, 'exitHooks', 'REDIS_EXIT_HOOKS', true, boolean),
     maxSeriesPerMetric: pick(options.maxSeriesPerMetric, env, 'maxSeriesPerMetric', 'REDIS_MAX_SERIES_PER_METRIC', 10_000, integer(1, 100_000_000)),
+    maxFamilies: pick(options.maxFamilies, env, 'maxFamilies', 'REDIS_MAX_FAMILIES', 2000, integer(1, 1_000_000)),
+    maxHistogramBuckets: pick(options.maxHistogramBuckets, env, 'maxHistogramBuckets', 'REDIS_MAX_HISTOGRAM_BUCKETS', 1000, integer(1, 100_000)),
     waitReplicas: pick(options.waitReplicas, env, 'waitReplicas', 'REDIS_WAIT_REPLICAS', 0, integer(0, 100)),
     waitTimeoutMs: pick(options.waitTimeoutMs, env, 'waitTimeoutMs', 'REDIS_WAIT_TIMEOUT_MS', 1000, integer(1, 3_600_000)),
     identity: options.identity,

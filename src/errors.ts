@@ -86,5 +86,7 @@ export function describe(value: unknown): string {
       shown = Object.prototype.toString.call(value);
     }
   }
+  // A lone surrogate would print as U+FFFD: show which one it is.
+  shown = shown.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
 }

@@ -8,11 +8,22 @@ export interface Logger {
   warn(message: string, fields?: Record<string, unknown>): void;
 }
 
-const TRUE = /^(true|1|yes|on)$/i;
+/**
+ * The spellings every boolean variable accepts (config.ts). A logger cannot refuse to start, so a
+ * value outside them is warned about, naming it, and debug logs stay off.
+ */
+function debugFlag(env: Readonly<Record<string, string | undefined>>, name: string, problems: string[]): boolean {
+  const raw = env[name];
+  const v = raw?.trim().toLowerCase() ?? '';
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (!['', 'false', '0', 'no', 'off'].includes(v)) problems.push(`Invalid environment variable ${name}: expected true or false (or 1/0, yes/no, on/off), got \`${raw}\`; debug logs stay off`);
+  return false;
+}
 
 export function createLogger(env: Readonly<Record<string, string | undefined>> = process.env): Logger {
-  const isDebug = TRUE.test(env.REDIS_DEBUG ?? '') || TRUE.test(env.PROMETHEUS_DEBUG ?? '');
-  return {
+  const problems: string[] = [];
+  const isDebug = debugFlag(env, 'REDIS_DEBUG', problems) || debugFlag(env, 'PROMETHEUS_DEBUG', problems);
+  const logger: Logger = {
     isDebug,
     debug(event, fields) {
       if (isDebug) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'debug', event, ...fields })}\n`);
@@ -21,6 +32,8 @@ export function createLogger(env: Readonly<Record<string, string | undefined>> =
       process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: `prom-client-redis: ${message}`, ...fields })}\n`);
     },
   };
+  for (const problem of problems) logger.warn(problem);
+  return logger;
 }
 
 export function redact(url: string): string {

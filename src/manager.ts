@@ -69,8 +69,12 @@ export class RedisStorageManager {
     const onFirstDrop = (def: { name: string }) => {
       this.logger.warn(`metric \`${def.name}\` reached maxSeriesPerMetric (${this.config.maxSeriesPerMetric}); new label sets are dropped and counted (see SelfStats.droppedSeries)`);
     };
-    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, onFirstDrop, this.config.enabled);
+    const onFirstFamilyDrop = (def: { name: string }) => {
+      this.logger.warn(`metric \`${def.name}\` is past maxFamilies (${this.config.maxFamilies} families in this process): it and any family made after it work in this process but are not flushed to Redis; counted in prom_client_redis_families_dropped_total (REDIS_MAX_FAMILIES)`);
+    };
+    this.dict = new RedisStorageDict(this.config.maxSeriesPerMetric, onFirstDrop, this.config.enabled, this.config.maxFamilies, onFirstFamilyDrop);
     this.stats.droppedSeriesOf = () => this.dict.droppedSeries;
+    this.stats.droppedFamiliesOf = () => this.dict.droppedFamilies;
     if (this.config.enabled) {
       this.client = new RedisStorageClient(this.config, this.logger, connection);
       this.#flusher = new Flusher(this.dict, this.client, this.config, this.identity, this.logger, this.stats);

@@ -27,9 +27,17 @@ export class SelfStats {
   /** @internal Set by the manager: reads the shadow store's count. */
   droppedSeriesOf: () => number = () => 0;
 
+  /** @internal Set by the manager: reads the shadow store's count. */
+  droppedFamiliesOf: () => number = () => 0;
+
   /** Label sets refused because their metric reached `maxSeriesPerMetric` (each refused update counts). */
   get droppedSeries(): number {
     return this.droppedSeriesOf();
+  }
+
+  /** Metric families made past `maxFamilies`: they work in their process but are not flushed. */
+  get droppedFamilies(): number {
+    return this.droppedFamiliesOf();
   }
 
   /** Everything in `badData`, all kinds together. */

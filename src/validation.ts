@@ -83,6 +83,22 @@ export function labelCountMismatch(_metric: string, labelNames: readonly string[
   );
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const native = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+/**
+ * No lone surrogate: one cannot be written as UTF-8, so every exposition would show U+FFFD and
+ * distinct label values would collapse into identical lines. (String#isWellFormed from Node 20.)
+ */
+export const isWellFormed: (s: string) => boolean = native ? (s) => native.call(s) : (s) => !LONE_SURROGATE.test(s);
+export const WELL_FORMED = 'a well-formed string (a lone surrogate cannot be exposed)';
+
+/** A label value given to the API: a well-formed string or a finite number. */
+export function checkLabelValue(metric: string, label: string, value: unknown): void {
+  if (typeof value === 'string') {
+    if (!isWellFormed(value)) throw badLabelValue(metric, label, value, WELL_FORMED);
+  } else if (!(typeof value === 'number' && Number.isFinite(value))) throw badLabelValue(metric, label, value);
+}
+
 export function badLabelValue(metric: string, label: string, value: unknown, expected = 'a string or a finite number'): ValidationError {
   return new ValidationError(
     'ERR_PCR_INVALID_LABEL',

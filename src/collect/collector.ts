@@ -306,7 +306,7 @@ export class RedisMultiProcessCollector {
     // Families: the index, plus this process's own (maybe not flushed yet).
     const reads = new Map<string, FamilyRead>();
     const localByHash = new Map<string, MetricFamily>();
-    for (const f of only ?? dict.families.values()) localByHash.set(`${f.hash}|${f.typeMode}`, f);
+    for (const f of only ?? dict.families.values()) if (!f.isOverLimit) localByHash.set(`${f.hash}|${f.typeMode}`, f);
     const addRead = (hash: string, typeMode: string) => {
       const id = `${hash}|${typeMode}`;
       if (reads.has(id)) return;

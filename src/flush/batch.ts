@@ -121,13 +121,16 @@ function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels
         v.currentSlot = -1;
         v.current = undefined;
       }
-      dels.push(`${v.field}#${slot}`);
+      // A slot never sent has no field in Redis; after a re-send of everything (`all`), any may.
+      if (all || v.sentSlots?.delete(slot)) dels.push(`${v.field}#${slot}`);
     }
   }
   const send = all ? v.slots.keys() : v.dirtySlots.values();
   for (const slot of send) {
     const h = v.slots.get(slot);
-    if (h) sets.push(`${v.field}#${slot}`, hdr.encodeIntoCompressedBase64(h));
+    if (!h) continue;
+    sets.push(`${v.field}#${slot}`, hdr.encodeIntoCompressedBase64(h));
+    (v.sentSlots ??= new Set()).add(slot);
   }
   v.dirtySlots.clear();
   v.lastDirtySlot = -1;

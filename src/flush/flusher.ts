@@ -266,6 +266,8 @@ export class Flusher {
       indexing.set(push(w, { name: 'hset', args: [keys.families(), w.family.hash, w.family.typeMode], key: keys.families() }), w.family);
     };
     for (const f of this.dict.families.values()) {
+      // Past maxFamilies: nothing of it is in Redis, nothing to refresh or prune.
+      if (f.isOverLimit) continue;
       const w = work.get(f) ?? (this.#inFlight.has(f) ? undefined : this.#extraWork(f, workOf));
       if (!w) continue;
       const refresh = (w.refresh = this.#ttlDue.delete(f));

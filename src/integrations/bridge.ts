@@ -131,6 +131,8 @@ export class RegistryBridge {
       maxAgeSeconds: undefined, ageBuckets: undefined,
     });
     const bucketCount = buckets?.length ?? 0;
+    const maxBuckets = this.#storage.config.maxHistogramBuckets;
+    if (bucketCount > maxBuckets) return this.#refuse(json.name, `${bucketCount} buckets, more than maxHistogramBuckets (${maxBuckets}, REDIS_MAX_HISTOGRAM_BUCKETS)`);
     const create = (labelValues: readonly string[], dropped: boolean): RedisValue =>
       type === 'counter' ? new CounterValue(labelValues, dropped)
         : type === 'gauge' ? new GaugeValue(labelValues, dropped)
@@ -157,7 +159,8 @@ function apply(mirror: Mirror, type: MetricType, values: PromValue[]): void {
   const names = family.def.labelNames;
   const seriesLabels = (v: PromValue): Record<string, string | number> => {
     const out: Record<string, string | number> = {};
-    for (const n of names) if (v.labels[n] !== undefined) out[n] = v.labels[n]!;
+    // Own properties only: a label named `constructor` that a series lacks is missing, not Object's.
+    for (const n of names) if (Object.prototype.hasOwnProperty.call(v.labels, n) && v.labels[n] !== undefined) out[n] = v.labels[n]!;
     return out;
   };
   if (type === 'counter') {
@@ -188,7 +191,7 @@ function apply(mirror: Mirror, type: MetricType, values: PromValue[]): void {
     const width = type === 'histogram' ? bounds.length + 3 : 2;
     for (const v of values) {
       const labels = seriesLabels(v);
-      const key = JSON.stringify(names.map((n) => labels[n] ?? ''));
+      const key = JSON.stringify(names.map((n) => (Object.prototype.hasOwnProperty.call(labels, n) ? labels[n] : '')));
       let s = series.get(key);
       if (!s) series.set(key, (s = { labels, figures: new Array<number>(width).fill(0) }));
       const suffix = v.metricName?.slice(family.def.name.length) ?? '';

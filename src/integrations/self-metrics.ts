@@ -32,6 +32,7 @@ export class SelfMetrics {
   readonly #flushErrors: Counter<'kind'>;
   readonly #pending: Gauge;
   readonly #dropped: Counter;
+  readonly #familiesDropped: Counter;
   readonly #lost: Counter;
   readonly #keysLost: Counter<'key'>;
   readonly #badData: Counter<'kind'>;
@@ -56,12 +57,13 @@ export class SelfMetrics {
     this.#flushErrors = new Counter({ name: `${p}flush_errors_total`, help: 'Failed flushes by the kind of their first error: timeout (no answer in time), replication (WAIT saw too few replicas), cluster (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), connection (not connected, a node connection closed), command (Redis refused a command: ACL, maxmemory), other.', labelNames: ['kind'], ...common });
     this.#pending = new Gauge({ name: `${p}series_pending`, help: 'Series with changes not yet handed to a flush, summed over live processes.', multiprocessMode: 'livesum', ...common });
     this.#dropped = new Counter({ name: `${p}series_dropped_total`, help: 'Label sets refused because a metric reached REDIS_MAX_SERIES_PER_METRIC; their updates are not stored.', ...common });
+    this.#familiesDropped = new Counter({ name: `${p}families_dropped_total`, help: 'Metric families made past REDIS_MAX_FAMILIES: they work in their process but are not flushed to Redis.', ...common });
     this.#lost = new Counter({ name: `${p}families_lost_total`, help: 'Times Redis had lost a family (restart, failover) and a process re-sent its whole state.', ...common });
     this.#keysLost = new Counter({ name: `${p}keys_lost_total`, help: 'Keys of a family Redis no longer had when a flush came (eviction, deletion, restart), by key: seq, sums, meta, process. Each is repaired: see the README.', labelNames: ['key'], ...common });
     this.#badData = new Counter({ name: `${p}bad_data_total`, help: 'Keys or fields under the key prefix a collect skipped because they could not be read, by kind (key, value, field, meta, hdr, index, packing).', labelNames: ['kind'], ...common });
     this.#flushAge = new Gauge({ name: `${p}last_successful_flush_age_seconds`, help: 'Seconds since the last fully successful flush, worst live process.', multiprocessMode: 'livemax', ...common });
     this.#live = new Gauge({ name: `${p}processes_live`, help: 'Processes whose heartbeat is current, as seen by the last collect.', multiprocessMode: 'livemax', ...common });
-    for (const m of [this.#connected, this.#keys, this.#memory, this.#flushDuration, this.#collectDuration, this.#flushErrors, this.#pending, this.#dropped, this.#lost, this.#keysLost, this.#badData, this.#flushAge, this.#live]) markOwnMetric(storage, m.name);
+    for (const m of [this.#connected, this.#keys, this.#memory, this.#flushDuration, this.#collectDuration, this.#flushErrors, this.#pending, this.#dropped, this.#familiesDropped, this.#lost, this.#keysLost, this.#badData, this.#flushAge, this.#live]) markOwnMetric(storage, m.name);
 
     storage.stats.onFlush = (ms, failures) => {
       if (failures === 0) this.#flushDuration.observe(ms / 1000);
@@ -93,6 +95,7 @@ export class SelfMetrics {
     // Every failed flush is counted under exactly one kind (SelfStats.flushDone).
     for (const [kind, n] of stats.flushErrors) this.#feed(`errors:${kind}`, n, (d) => this.#flushErrors.inc({ kind }, d));
     this.#feed('dropped', stats.droppedSeries, (d) => this.#dropped.inc(d));
+    this.#feed('families-dropped', stats.droppedFamilies, (d) => this.#familiesDropped.inc(d));
     this.#feed('lost', stats.familiesLost, (d) => this.#lost.inc(d));
     for (const [key, n] of stats.keysLost) this.#feed(`keys-lost:${key}`, n, (d) => this.#keysLost.inc({ key }, d));
     for (const [kind, n] of stats.badData) this.#feed(`bad:${kind}`, n, (d) => this.#badData.inc({ kind }, d));

@@ -23,6 +23,8 @@ export interface StatusSource {
  * error: a status command should say so, not wait for it.
  */
 export async function runStatus(env: Env = process.env): Promise<{ ok: boolean; text: string }> {
+  // On whatever REDIS_ENABLED says, but a misspelt one is refused, as everywhere else.
+  resolveConfig({}, env);
   const config = resolveConfig({ enabled: true }, env);
   const logger = createLogger(env);
   const client = new RedisStorageClient(config, logger);

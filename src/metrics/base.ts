@@ -1,6 +1,6 @@
 import { Registry, register as promRegister } from 'prom-client';
 import { ValidationError, describe } from '../errors.js';
-import { badLabelValue, labelCountMismatch, unknownLabel, validateHelp, validateLabelNames, validateMetricName } from '../validation.js';
+import { checkLabelValue, labelCountMismatch, unknownLabel, validateHelp, validateLabelNames, validateMetricName } from '../validation.js';
 import type { FamilyDefinition, LabelValues, MetricFamily, MetricType } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import type { RedisValue } from '../store/values.js';
@@ -96,7 +96,8 @@ export abstract class Metric<T extends string, V extends RedisValue> {
   /** @internal The family this object feeds, or undefined once a newer object of its name replaced it. */
   get family(): MetricFamily<V> | undefined {
     const family = this.storage.dict.families.get(this.series.def.name);
-    return family?.series === this.series ? (family as unknown as MetricFamily<V>) : undefined;
+    // A family past maxFamilies is not in Redis: its object answers get() from its own series.
+    return family?.series === this.series && !family.isOverLimit ? (family as unknown as MetricFamily<V>) : undefined;
   }
 
   /**
@@ -155,7 +156,7 @@ export abstract class Metric<T extends string, V extends RedisValue> {
       for (const name in labels) {
         if (!(this.labelNames as readonly string[]).includes(name)) throw unknownLabel(this.name, name, this.labelNames);
         const v = labels[name];
-        if (v !== undefined && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw badLabelValue(this.name, name, v);
+        if (v !== undefined) checkLabelValue(this.name, name, v);
       }
       return labels;
     }
@@ -163,8 +164,8 @@ export abstract class Metric<T extends string, V extends RedisValue> {
     const labels: LabelValues = {};
     this.labelNames.forEach((n, i) => {
       const v = args[i];
-      if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw badLabelValue(this.name, n, v);
-      labels[n] = v;
+      checkLabelValue(this.name, n, v);
+      labels[n] = v as string | number;
     });
     return labels;
   }

@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors.js';
-import { badLabelValue } from '../validation.js';
+import { badLabelValue, checkLabelValue } from '../validation.js';
 import type { StoredExemplar } from '../store/values.js';
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -15,8 +15,8 @@ export function exemplarOf(metric: string, labels: Readonly<Record<string, unkno
   const labelSet: Record<string, string | number> = {};
   for (const [name, v] of Object.entries(labels)) {
     if (!LABEL_NAME.test(name)) throw badLabelValue(metric, `exemplar ${name}`, name, 'an exemplar label name matching /^[a-zA-Z_][a-zA-Z0-9_]*$/');
-    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw badLabelValue(metric, `exemplar ${name}`, v);
-    labelSet[name] = v;
+    checkLabelValue(metric, `exemplar ${name}`, v);
+    labelSet[name] = v as string | number;
     size += name.length + String(v).length;
   }
   if (size > 128) throw new ValidationError('ERR_PCR_INVALID_LABEL', 'Label set size must be smaller than 128 UTF-8 chars');

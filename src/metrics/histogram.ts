@@ -8,6 +8,8 @@ import { exemplarOf } from './exemplars.js';
 import { SeriesChild } from './child.js';
 import { recordNative } from '../native/series.js';
 import { nativeDefinitionOf } from './native-options.js';
+import { ValidationError, describe } from '../errors.js';
+import { getRedisStorageManager, type RedisStorageManager } from '../manager.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   /**
@@ -22,7 +24,7 @@ export interface HistogramConfiguration<T extends string> extends MetricConfigur
    * buckets per power of two). Must be > 1. @default none (classic buckets only)
    */
   nativeHistogramBucketFactor?: number;
-  /** Populated native buckets a series keeps before it halves its resolution; 0 for no limit. @default 160 */
+  /** Populated native buckets a series keeps before it halves its resolution: 1 to the manager's `maxHistogramBuckets`. @default 160 */
   nativeHistogramMaxBucketNumber?: number;
   /** Observations with |v| <= this count in the zero bucket. @default 2^-128 (client_golang's) */
   nativeHistogramZeroThreshold?: number;
@@ -83,6 +85,25 @@ export class HistogramChild extends SeriesChild<HistogramValue> {
   }
 }
 
+/**
+ * Every bucket is a field in Redis and a line at every scrape, per series: 100,000 buckets × 100
+ * series made a 370 MiB exposition. A native budget of 0 (unlimited) is refused for the same reason.
+ */
+function checkBucketLimit(config: HistogramConfiguration<string> | undefined, classic: number, native: NativeDefinition | undefined): void {
+  // No config object: the base constructor refuses it, before any manager is made.
+  if (config === null || typeof config !== 'object') return;
+  const storage = config.storage ?? getRedisStorageManager();
+  const limit = (storage as Partial<RedisStorageManager> | undefined)?.config?.maxHistogramBuckets;
+  if (limit === undefined) return;
+  const setting = `maxHistogramBuckets (${limit}, REDIS_MAX_HISTOGRAM_BUCKETS)`;
+  if (classic > limit) {
+    throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid buckets for histogram \`${config.name}\`: ${classic} buckets, more than ${setting}`);
+  }
+  if (native !== undefined && (native.maxBuckets === 0 || native.maxBuckets > limit)) {
+    throw new ValidationError('ERR_PCR_INVALID_METRIC', `Invalid nativeHistogramMaxBucketNumber ${describe(native.maxBuckets)} for histogram \`${config.name}\`: expected 1 to ${setting}`);
+  }
+}
+
 /** prom-client's Histogram; buckets are summed across processes by Redis. */
 export class Histogram<T extends string = string> extends Metric<T, HistogramValue> {
   readonly type = 'histogram' as const;
@@ -95,6 +116,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramVal
     const native: NativeDefinition | undefined = nativeDefinitionOf(config);
     const nativeOnly = native !== undefined && Array.isArray(config.buckets) && config.buckets.length === 0;
     const buckets = nativeOnly ? [] : validateBuckets(config?.name, config?.buckets ?? DEFAULT_BUCKETS);
+    checkBucketLimit(config, buckets.length, native);
     const create = native === undefined
       ? () => (labels: readonly string[], dropped: boolean) => new HistogramValue(labels, buckets.length, dropped)
       : () => (labels: readonly string[], dropped: boolean) => new NativeHistogramValue(labels, buckets.length, native.schema, native.zeroThreshold, dropped);

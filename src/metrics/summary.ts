@@ -57,13 +57,17 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
   if (!v.dirty) series.markDirty(v);
 }
 
-/** Drops the age slots older than `oldest` (their per-process fields go at the next flush). */
+/**
+ * Drops the age slots older than `oldest`. Their observations are already in `sumDelta` and
+ * `countDelta` (the sum and count are not windowed), so nothing that must reach Redis is lost; a
+ * slot a flush has sent has its per-process field deleted at the next flush.
+ */
 function pruneSlots(series: SeriesStore<SummaryValue>, v: SummaryValue, oldest: number): void {
   for (const slot of v.slots.keys()) {
     if (slot >= oldest) continue;
     v.slots.delete(slot);
     v.dirtySlots.delete(slot);
-    if (series.isFlushed) (v.prunedSlots ??= []).push(slot);
+    if (v.sentSlots?.delete(slot) && series.isFlushed) (v.prunedSlots ??= []).push(slot);
   }
 }
 

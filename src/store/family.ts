@@ -77,7 +77,13 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
 
   readonly #owner: FamilyOwner;
 
-  constructor(def: FamilyDefinition, series: SeriesStore<V>, owner: FamilyOwner) {
+  constructor(
+    def: FamilyDefinition,
+    series: SeriesStore<V>,
+    owner: FamilyOwner,
+    /** Made past the manager's `maxFamilies`: its series live in this process only, never flushed or read from Redis. */
+    readonly isOverLimit = false,
+  ) {
     this.def = def;
     this.hash = familyHash(def.name);
     this.typeMode = typeModeOf(def);
@@ -88,7 +94,7 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
 
   /** Puts the family on the manager's flush list (once until its next drain). */
   markDirty(): void {
-    if (this.isDirty) return;
+    if (this.isDirty || this.isOverLimit) return;
     this.isDirty = true;
     this.#owner.onFamilyDirty(this);
   }
@@ -107,7 +113,7 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
     const old = this.series;
     if (sameShape(this.def, def)) old.carryFlushed();
     else this.carried.clear();
-    const fields = old.perProcessFields();
+    const fields = this.isOverLimit ? [] : old.perProcessFields();
     if (fields.length > 0) {
       this.removedFields.push(...fields);
       this.markDirty();

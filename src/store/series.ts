@@ -1,4 +1,4 @@
-import { badLabelValue, labelCountMismatch, unknownLabel } from '../validation.js';
+import { WELL_FORMED, badLabelValue, isWellFormed, labelCountMismatch, unknownLabel } from '../validation.js';
 import { leLabel, type FamilyDefinition, type LabelValues } from './definition.js';
 import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
 import { flushedNative, zeroNative } from '../native/series.js';
@@ -111,7 +111,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     if (given !== matched) this.#checkUnknown(labels);
     const hit = node as V | undefined;
     if (hit !== undefined && !hit.removed) return hit;
-    return this.#miss(names.map((name) => labels[name]));
+    return this.#miss(names.map((name) => ownLabel(labels, name)));
   }
 
   /** The value of a label set given positionally, as `labels('GET', 200)`. */
@@ -137,7 +137,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
   /** Finds a value without creating it. */
   peek(labels: LabelValues | undefined): V | undefined {
     const names = this.def.labelNames;
-    return this.values.get(keyOf(names.map((n) => labelString(labels?.[n]))));
+    return this.values.get(keyOf(names.map((n) => labelString(labels === undefined ? undefined : ownLabel(labels, n)))));
   }
 
   /** The value of a Redis field, if this store has it. */
@@ -213,6 +213,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
       value.current = undefined;
       value.currentSlot = value.lastDirtySlot = -1;
       value.prunedSlots = undefined;
+      value.sentSlots = undefined;
     }
   }
 
@@ -330,7 +331,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
    * series would show as the same line. Refused when the series is made (the hot path never sees it).
    */
   #stringLabel(name: string, raw: string): string {
-    if (LONE_SURROGATE.test(raw)) throw badLabelValue(this.def.name, name, raw, 'a well-formed string (a lone surrogate cannot be exposed)');
+    if (!isWellFormed(raw)) throw badLabelValue(this.def.name, name, raw, WELL_FORMED);
     return raw;
   }
 
@@ -354,12 +355,15 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
 /** Per-process fields of a value, deleted from Redis when the value goes. */
 export function perProcessFieldsOf(value: RedisValue): string[] {
   if (value instanceof GaugeValue) return [value.field, `@${value.field}`];
-  if (value instanceof SummaryValue) return [...value.slots.keys()].map((slot) => `${value.field}#${slot}`);
+  if (value instanceof SummaryValue) {
+    // The slots in the window, and those pruned from it whose deletion has not been sent yet.
+    const slots = new Set([...value.slots.keys(), ...(value.prunedSlots ?? [])]);
+    return [...slots].map((slot) => `${value.field}#${slot}`);
+  }
   return [];
 }
 
 const EMPTY: readonly string[] = Object.freeze([]);
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The key of a label set in `values`: the value itself for one label (what the hot path looks up),
@@ -371,6 +375,16 @@ export function keyOf(labelValues: readonly string[]): string {
 
 /** A level of the label index: inner levels map to the next level, the last one to values. */
 type IndexNode = Map<string | number, unknown>;
+
+/**
+ * A label's value in a labels object, own properties only: a label named `constructor` or
+ * `toString` that is not given is missing, not Object.prototype's function. (The hot path reads
+ * `labels[name]` directly: an inherited function is never a key of the index, so it misses and
+ * comes here.)
+ */
+function ownLabel(labels: LabelValues, name: string): unknown {
+  return Object.prototype.hasOwnProperty.call(labels, name) ? labels[name] : undefined;
+}
 
 function labelString(raw: unknown): string {
   return raw === undefined ? '' : String(raw);

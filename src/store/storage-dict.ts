@@ -2,6 +2,9 @@ import { MetricFamily, typeModeOf, type FamilyDefinition, type FamilyOwner } fro
 import { SeriesStore, type SeriesOptions } from './series.js';
 import type { RedisValue } from './values.js';
 
+/** Names of the package's own metrics (self-monitoring): never past the family limit. */
+const OWN_PREFIX = 'prom_client_redis_';
+
 /**
  * The process's shadow store: the metric families of one storage manager by name, and the list of
  * families with changes since the last flush. The seed's `RedisStorageDict`, without any I/O.
@@ -17,13 +20,22 @@ export class RedisStorageDict implements FamilyOwner {
   dirtyFamilies: MetricFamily[] = [];
   /** Label sets refused because a metric reached `maxSeriesPerMetric`. */
   droppedSeries = 0;
+  /** Families made past `maxFamilies`: they work in this process but are never flushed. */
+  droppedFamilies = 0;
   readonly #options: SeriesOptions;
+  /** The same, for the series of a family past `maxFamilies`: nothing of them is tracked for a flush. */
+  readonly #untracked: SeriesOptions;
+  /** Families in `families` that flush (not past the limit). */
+  #flushedFamilies = 0;
 
   constructor(
     readonly maxSeriesPerMetric: number,
     readonly onFirstDrop: (def: FamilyDefinition) => void = () => {},
     /** False when nothing flushes (Redis disabled): no dirty lists are kept. */
     readonly isTracking = true,
+    /** Most families that flush to Redis; the package's own (`prom_client_redis_*`) are not counted. */
+    readonly maxFamilies = Infinity,
+    readonly onFirstFamilyDrop: (def: FamilyDefinition) => void = () => {},
   ) {
     this.#options = {
       maxSeriesPerMetric,
@@ -33,6 +45,7 @@ export class RedisStorageDict implements FamilyOwner {
         if (this.droppedSeries === 1) this.onFirstDrop(def);
       },
     };
+    this.#untracked = { ...this.#options, isTracking: false };
   }
 
   /**
@@ -40,27 +53,38 @@ export class RedisStorageDict implements FamilyOwner {
    * (made, or taken over from the object that had it).
    */
   register<V extends RedisValue>(def: FamilyDefinition, create: (labelValues: readonly string[], dropped: boolean) => V): SeriesStore<V> {
-    const series = new SeriesStore<V>(def, this.#options, create);
     const existing = this.families.get(def.name) as MetricFamily<V> | undefined;
     if (existing && existing.typeMode === typeModeOf(def)) {
+      const series = new SeriesStore<V>(def, existing.isOverLimit ? this.#untracked : this.#options, create);
       existing.replaceSeries(def, series);
-    } else {
-      existing?.series.detach();
-      // `delete` first: the new family takes its place at the end, as a re-registered metric would.
-      this.families.delete(def.name);
-      this.dirtyFamilies = this.dirtyFamilies.filter((f) => f !== existing);
-      this.families.set(def.name, new MetricFamily<V>(def, series, this) as unknown as MetricFamily);
+      return series;
     }
+    if (existing) this.#forget(existing);
+    // Each family costs Redis keys that outlive the process and work at every scrape of everyone:
+    // past the limit a family still counts and renders in this process (get(), a registry without
+    // Redis), but none of it is flushed. The package's own metrics always flush: they report this.
+    const isOverLimit = this.isTracking && this.#flushedFamilies >= this.maxFamilies && !def.name.startsWith(OWN_PREFIX);
+    const series = new SeriesStore<V>(def, isOverLimit ? this.#untracked : this.#options, create);
+    if (isOverLimit) {
+      this.droppedFamilies++;
+      if (this.droppedFamilies === 1) this.onFirstFamilyDrop(def);
+    } else this.#flushedFamilies++;
+    this.families.set(def.name, new MetricFamily<V>(def, series, this, isOverLimit) as unknown as MetricFamily);
     return series;
   }
 
   /** Forgets a family (its data in Redis stays). */
   unregister(name: string): void {
     const family = this.families.get(name);
-    if (!family) return;
+    if (family) this.#forget(family);
+  }
+
+  #forget(family: MetricFamily): void {
     family.series.detach();
-    this.families.delete(name);
+    // `delete` first: a family made again under the name takes its place at the end, as a re-registered metric would.
+    this.families.delete(family.def.name);
     this.dirtyFamilies = this.dirtyFamilies.filter((f) => f !== family);
+    if (!family.isOverLimit) this.#flushedFamilies--;
   }
 
   onFamilyDirty(family: MetricFamily): void {

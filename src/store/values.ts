@@ -155,7 +155,14 @@ export class SummaryValue extends RedisValue {
   current: HdrHistogram | undefined;
   /** The slot last added to dirtySlots, so the hot path adds to the set only on a slot change. */
   lastDirtySlot = -1;
-  /** Slots the hot path dropped from the window: their per-process fields go at the next flush. */
+  /**
+   * Slots a flush has put in a batch (so their field may be in Redis) and not deleted since. Only
+   * these need a deletion when they leave the window: a slot that ages out unflushed (Redis down)
+   * leaves nothing behind, so however long Redis is down a series holds at most `ageBuckets`
+   * histograms and at most `ageBuckets` deletions to send.
+   */
+  sentSlots: Set<number> | undefined = undefined;
+  /** Sent slots the hot path dropped from the window: their per-process fields go at the next flush. */
   prunedSlots: number[] | undefined = undefined;
 }
 

@@ -109,6 +109,13 @@ describe('prom-client-redis command line: help, version and usage mistakes', () 
       stderr: 'prom-client-redis: Invalid environment variable WEB_CONCURRENCY: expected an integer from 1 to 1024, got `lots` (ERR_PCR_CONFIG)\n',
     });
   });
+
+  it('a misspelt REDIS_ENABLED is refused by run, serve and status alike (serve and status are on whatever it says)', async () => {
+    const stderr = 'prom-client-redis: Invalid environment variable REDIS_ENABLED: expected true or false (or 1/0, yes/no, on/off), got `enable` (string) (ERR_PCR_CONFIG)\n';
+    for (const args of [['run', APP], ['serve'], ['status']]) {
+      assert.deepEqual(await cli(args, { REDIS_ENABLED: 'enable' }), { code: 1, stdout: '', stderr }, args[0]);
+    }
+  });
 });
 
 describe('prom-client-redis run and serve', () => {

@@ -3,7 +3,7 @@
 // process; the series kept are exact and nothing crashes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Gauge, RedisStorageManager, selfMetricsFor } from '../../src/index.js';
+import { Counter, Gauge, Histogram, RedisStorageManager, Summary, selfMetricsFor } from '../../src/index.js';
 import { newPrefix } from '../helpers/redis-server.js';
 import { redisSuite } from '../helpers/redis-suite.js';
 import { startScraper } from '../helpers/scraper.js';
@@ -58,5 +58,62 @@ describe('cardinality limit', () => {
     selfMetricsFor(writer, { sampleRedisUsage: false }).refresh();
     const self = await writer.getCollector().getFamily('prom_client_redis_series_dropped_total');
     assert.deepEqual(self.values.map((v) => v.value), [1005]);
+  });
+
+  it('families past maxFamilies work in memory, are never flushed, counted and warned about once by name', async () => {
+    const prefix = newPrefix('family-limit');
+    const writer = redis.track(new RedisStorageManager({
+      enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxFamilies: 3,
+      identity: { host: 'w', pid: 1, nonce: 'n' },
+    }));
+    const storage = { storage: writer, registers: [] };
+    const warnings: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      if (String(chunk).includes('maxFamilies')) warnings.push(String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    const counters: Counter[] = [];
+    let gauge: Gauge;
+    let summary: Summary;
+    try {
+      for (let i = 0; i < 3; i++) counters.push(new Counter({ name: `kept_${i}_total`, help: 'Kept.', labelNames: ['k'], ...storage }));
+      gauge = new Gauge({ name: 'over_gauge', help: 'Over.', multiprocessMode: 'sum', ...storage });
+      summary = new Summary({ name: 'over_summary', help: 'Over.', percentiles: [0.5], maxAgeSeconds: 60, ...storage });
+      // Made again under a taken name: one family, still past the limit, not counted twice.
+      new Histogram({ name: 'over_histogram', help: 'Over.', buckets: [1], ...storage });
+      new Histogram({ name: 'over_histogram', help: 'Over, again.', buckets: [1], ...storage }).observe(0.5);
+      for (const [i, c] of counters.entries()) c.inc({ k: 'a' }, i + 1);
+      gauge.set(7);
+      summary.observe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(writer.stats.droppedFamilies, 3);
+    assert.equal(warnings.length, 1, warnings.join(''));
+    assert.match(warnings[0]!, /metric `over_gauge` is past maxFamilies \(3 families in this process\)/);
+    // The API works on them as without Redis: get() answers from this object's own series.
+    assert.deepEqual((await gauge.get()).values.map((v) => v.value), [7]);
+    assert.deepEqual((await summary.get()).values.filter((v) => v.metricName === 'over_summary_count').map((v) => v.value), [1]);
+
+    await writer.waitUntilConnected(5000);
+    await writer.flush();
+    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
+    const text = await scraper.getCollector().metrics();
+    assert.equal(samples(text, 'kept_0_total', 'kept_1_total', 'kept_2_total', 'over_gauge', 'over_summary', 'over_histogram'), 'kept_0_total{k="a"} 1\nkept_1_total{k="a"} 2\nkept_2_total{k="a"} 3');
+    // Not one key of the families past the limit: 3 counters of 4 keys (meta, sums, seq, created), the index and registries.
+    const keys = (await redis.server.cli('KEYS', `${prefix}:*`)).split('\n').sort();
+    assert.deepEqual(keys.filter((k) => k.includes('over')), []);
+    assert.deepEqual(keys.filter((k) => k.includes(':cluster:')).length, 3 * 4);
+    assert.deepEqual(JSON.parse(JSON.stringify(await redis.server.cli('HLEN', `${prefix}:families`))), '3');
+    // The writer's own scrape does not show them either (they would look like resets next to other processes' scrapes).
+    assert.equal(samples(await writer.getCollector().metrics(), 'over_gauge', 'over_summary', 'over_histogram'), '');
+    // The package's own metrics are not counted against the limit: the drop counter reaches Redis.
+    selfMetricsFor(writer, { sampleRedisUsage: false }).refresh();
+    await writer.flush();
+    assert.equal(samples(await scraper.getCollector().metrics(), 'prom_client_redis_families_dropped_total'), 'prom_client_redis_families_dropped_total 3');
+    // Nothing of them waits for a flush (so a shutdown with Redis down has nothing of them to warn about).
+    const over = [...writer.dict.families.values()].filter((f) => f.isOverLimit);
+    assert.deepEqual(over.map((f) => [f.def.name, f.isDirty, f.pending.length, f.series.dirty.length]), [['over_gauge', false, 0, 0], ['over_summary', false, 0, 0], ['over_histogram', false, 0, 0]]);
   });
 });

@@ -135,6 +135,12 @@ describe('a host app under configuration and Redis faults keeps serving and exit
     assertFault(outcome, 'ERR_PCR_REDIS', message, NOT_DONE);
   });
 
+  it('REDIS_SSL=true to a plaintext Redis (host and port): named as such, not as a missing client certificate', async () => {
+    const message = 'TLS: no TLS handshake with the Redis server within the connect timeout (connect ETIMEDOUT): either it is not reachable, or it does not speak TLS on this port (a plaintext Redis never answers a handshake): check the port, or connect without TLS (unset REDIS_SSL, use a redis:// URL)';
+    const outcome = await runApp({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_SSL: 'true', REDIS_FLUSH_TIMEOUT_MS: '300', REDIS_COLLECT_TIMEOUT_MS: '300', REDIS_KEY_PREFIX: prefix }, 'TLS:');
+    assertFault(outcome, 'ERR_PCR_REDIS', message, NOT_DONE);
+  });
+
   it('plaintext to a TLS-only Redis', async () => {
     const message = 'The Redis server closed the connection before it ever answered (ECONNRESET): it stopped, or it speaks only TLS on this port (then set REDIS_SSL=true or use a rediss:// URL)';
     const outcome = await runApp({ REDIS_URL: `redis://127.0.0.1:${tlsRedis.port}`, REDIS_KEY_PREFIX: prefix }, 'ECONNRESET');

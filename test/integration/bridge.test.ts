@@ -155,4 +155,32 @@ describe('registry bridge', () => {
     const others = text.trim().split('\n\n').filter((b) => !flagged.some((n) => b.startsWith(`# HELP ${n} `))).join('\n\n');
     assert.deepEqual(await promtoolCheck(`${others}\n`), { code: 0, output: '' });
   });
+
+  it('mirrors label names that are Object.prototype properties, missing or given; refuses a histogram past maxHistogramBuckets by name', async () => {
+    const p = processes[0]!;
+    const registers = [p.registry];
+    const odd = new prom.Counter({ name: 'odd_labels_total', help: 'Odd.', labelNames: ['constructor', 'toString'], registers });
+    odd.inc({ toString: 'b' } as never, 2);
+    odd.inc({ constructor: 'a', toString: 'b' }, 3);
+    odd.inc(4);
+    new prom.Histogram({ name: 'too_many_buckets_seconds', help: 'Big.', buckets: Array.from({ length: 1001 }, (_, i) => i + 1), registers }).observe(1);
+    const warnings: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      if (String(chunk).includes('too_many_buckets_seconds')) warnings.push(String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      await p.bridge.sync();
+      await p.bridge.sync();
+    } finally {
+      process.stderr.write = write;
+    }
+    await p.storage.flush();
+    assert.equal(warnings.length, 1, warnings.join(''));
+    assert.match(warnings[0]!, /registry bridge: metric `too_many_buckets_seconds` is not mirrored: 1001 buckets, more than maxHistogramBuckets \(1000, REDIS_MAX_HISTOGRAM_BUCKETS\)/);
+    assert.equal(p.storage.dict.families.has('too_many_buckets_seconds'), false);
+    const lines = (await read('odd_labels_total')).split('\n').filter((l) => !l.startsWith('#')).sort();
+    assert.deepEqual(lines, ['odd_labels_total 4', 'odd_labels_total{constructor="a",toString="b"} 3', 'odd_labels_total{toString="b"} 2']);
+  });
 });

@@ -36,7 +36,7 @@ const PREFIX = tokens.find((t) => t.startsWith('~'))!.replace(/^~(.*):\*$/, '$1'
 /** Every self-metric family of SelfMetrics. */
 const SELF_METRICS = [
   'connected', 'keys', 'memory_bytes', 'flush_duration_seconds', 'collect_duration_seconds', 'flush_errors_total',
-  'series_pending', 'series_dropped_total', 'families_lost_total', 'bad_data_total', 'last_successful_flush_age_seconds', 'processes_live',
+  'series_pending', 'series_dropped_total', 'families_dropped_total', 'families_lost_total', 'bad_data_total', 'last_successful_flush_age_seconds', 'processes_live',
 ].map((name) => `prom_client_redis_${name}`);
 
 describe('the README\'s minimal ACL line, exactly as printed', () => {

@@ -21,7 +21,7 @@ describe('configuration: defaults', () => {
         ssl: false, sslCaFile: undefined, sslCertFile: undefined, sslKeyFile: undefined, sslVerify: true,
         clusterNodes: [], sentinels: [], sentinelName: 'mymaster', sentinelPassword: undefined,
         keyPrefix: 'prometheus', ttlSeconds: 300, flushIntervalMs: 1000, liveTimeoutMs: 3000, flushTimeoutMs: 5000,
-        collectTimeoutMs: 5000, shutdownTimeoutMs: 5000, exitHooks: true, sliceMs: 4, maxSeriesPerMetric: 10000, waitReplicas: 0, waitTimeoutMs: 1000, identity: undefined,
+        collectTimeoutMs: 5000, shutdownTimeoutMs: 5000, exitHooks: true, sliceMs: 4, maxSeriesPerMetric: 10000, maxFamilies: 2000, maxHistogramBuckets: 1000, waitReplicas: 0, waitTimeoutMs: 1000, identity: undefined,
       },
     );
     assert.ok(Object.isFrozen(c));
@@ -47,6 +47,10 @@ describe('configuration: every error names the variable and the value', () => {
   it('REDIS_PORT out of range', () => rejects({ REDIS_PORT: '70000' }, 'Invalid environment variable REDIS_PORT: expected an integer from 1 to 65535, got `70000` (string)'));
   it('REDIS_DB', () => rejects({ REDIS_DB: '-1' }, 'Invalid environment variable REDIS_DB: expected an integer from 0 to 1000000, got `-1` (string)'));
   it('REDIS_FLUSH_INTERVAL_MS', () => rejects({ REDIS_FLUSH_INTERVAL_MS: '0' }, 'Invalid environment variable REDIS_FLUSH_INTERVAL_MS: expected an integer from 1 to 86400000, got `0` (string)'));
+  it('REDIS_MAX_FAMILIES', () => rejects({ REDIS_MAX_FAMILIES: '0' }, 'Invalid environment variable REDIS_MAX_FAMILIES: expected an integer from 1 to 1000000, got `0` (string)'));
+  it('maxFamilies', () => rejects({}, 'Invalid option `maxFamilies`: expected an integer from 1 to 1000000, got `1.5` (number)', { maxFamilies: 1.5 }));
+  it('REDIS_MAX_HISTOGRAM_BUCKETS', () => rejects({ REDIS_MAX_HISTOGRAM_BUCKETS: '100001' }, 'Invalid environment variable REDIS_MAX_HISTOGRAM_BUCKETS: expected an integer from 1 to 100000, got `100001` (string)'));
+  it('maxHistogramBuckets', () => rejects({}, 'Invalid option `maxHistogramBuckets`: expected an integer from 1 to 100000, got `many` (string)', { maxHistogramBuckets: 'many' }));
   it('REDIS_TTL_SECONDS', () => rejects({ REDIS_TTL_SECONDS: '5m' }, 'Invalid environment variable REDIS_TTL_SECONDS: expected an integer from 1 to 31536000, got `5m` (string)'));
   it('REDIS_LIVE_TIMEOUT_MS', () => rejects({ REDIS_LIVE_TIMEOUT_MS: '1.5' }, 'Invalid environment variable REDIS_LIVE_TIMEOUT_MS: expected an integer from 1 to 86400000, got `1.5` (string)'));
   it('REDIS_FLUSH_TIMEOUT_MS', () => rejects({ REDIS_FLUSH_TIMEOUT_MS: 'never' }, 'Invalid environment variable REDIS_FLUSH_TIMEOUT_MS: expected an integer from 1 to 3600000, got `never` (string)'));

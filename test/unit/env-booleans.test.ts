@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig } from '../../src/config.js';
 import { launcherSettings } from '../../src/integrations/env.js';
+import { createLogger } from '../../src/log.js';
 
 const SPELLINGS: [string, boolean][] = [
   ['true', true], ['TRUE', true], [' True ', true], ['1', true], ['yes', true], ['YES', true], ['on', true], ['On', true],
@@ -22,5 +23,27 @@ describe('boolean environment variables: true or false, or 1/0, yes/no, on/off, 
     assert.throws(() => launcherSettings({ PROM_CLIENT_REDIS_BRIDGE: 'enabled' }), {
       message: 'Invalid environment variable PROM_CLIENT_REDIS_BRIDGE: expected true or false (or 1/0, yes/no, on/off), got `enabled`',
     });
+  });
+
+  it('REDIS_DEBUG and PROMETHEUS_DEBUG (log.ts): the same spellings; another is warned about by name, and debug stays off', () => {
+    const warnings: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      warnings.push(JSON.parse(String(chunk)).msg as string);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      assert.deepEqual(SPELLINGS.map(([raw]) => [raw, createLogger({ REDIS_DEBUG: raw }).isDebug]), SPELLINGS);
+      assert.deepEqual(SPELLINGS.map(([raw]) => [raw, createLogger({ PROMETHEUS_DEBUG: raw }).isDebug]), SPELLINGS);
+      assert.deepEqual(warnings, []);
+      assert.equal(createLogger({ REDIS_DEBUG: 'verbose' }).isDebug, false);
+      assert.equal(createLogger({ REDIS_DEBUG: 'no', PROMETHEUS_DEBUG: 'y' }).isDebug, false);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.deepEqual(warnings, [
+      'prom-client-redis: Invalid environment variable REDIS_DEBUG: expected true or false (or 1/0, yes/no, on/off), got `verbose`; debug logs stay off',
+      'prom-client-redis: Invalid environment variable PROMETHEUS_DEBUG: expected true or false (or 1/0, yes/no, on/off), got `y`; debug logs stay off',
+    ]);
   });
 });
