@@ -141,7 +141,9 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
     } catch (error) {
       const e = error as Error & { code?: string };
       storage.logger.debug('metrics.collect_failed', { message: e.message, code: e.code });
-      send(res, 503, 'text/plain; charset=utf-8', `# Redis data is missing: ${e.message}\n# No totals are served rather than this process's local figures.\n`);
+      // While the writers re-send what Redis lost, the totals are partial: lower than served before.
+      const why = e.code === 'ERR_PCR_RESTORING' ? '# No totals are served until they are complete again.' : "# No totals are served rather than this process's local figures.";
+      send(res, 503, 'text/plain; charset=utf-8', `# Redis data is missing: ${e.message}\n${why}\n`);
       return;
     }
     res.setHeader('Vary', 'Accept, Accept-Encoding');
