@@ -71,9 +71,11 @@ export class RedisMultiProcessCollector {
   readonly #gate: RestoreGate;
 
   constructor(readonly parts: CollectorParts) {
-    this.#gate = new RestoreGate(parts.config.liveTimeoutMs, undefined, (processId, why) =>
-      parts.logger.warn(`collect: no longer waiting for process ${processId} to restore what Redis lost (${why}): its part of the totals is lost`),
-    );
+    this.#gate = new RestoreGate({
+      fallbackLiveTimeoutMs: parts.config.liveTimeoutMs,
+      ttlMs: parts.config.ttlSeconds * 1000,
+      onGiveUp: (processId, why) => parts.logger.warn(`collect: no longer waiting for process ${processId} to restore what Redis lost (${why}): its part of the totals is lost`),
+    });
   }
 
   get contentType(): string {

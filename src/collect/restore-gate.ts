@@ -14,6 +14,17 @@ export interface RegistryView {
   readonly epochs: ReadonlyMap<string, { readonly epoch: string; readonly bornMs: number }>;
 }
 
+export interface RestoreGateOptions {
+  /** Live timeout assumed for a writer whose own cannot be read from the registries (this process's). */
+  readonly fallbackLiveTimeoutMs: number;
+  /** REDIS_TTL_SECONDS in ms: a writer silent this long may be pruned from the registry, no loss. */
+  readonly ttlMs: number;
+  /** How long a live writer in the restoring registry holds collects back at most. @default 10000 */
+  readonly restoreWaitMs?: number;
+  /** Called when a writer is no longer waited for: what it held is lost. */
+  readonly onGiveUp?: (processId: string, why: string) => void;
+}
+
 /** A writer this collector knew to be live when Redis lost data, waited for until it is back and done. */
 interface Awaited {
   /** It is back once the registry holds a heartbeat of it later than this. */
@@ -50,13 +61,17 @@ export class RestoreGate {
   /** Writers given up on (each warned about once per wait). */
   readonly #givenUp = new Set<string>();
 
-  constructor(
-    /** Live timeout assumed for a writer whose own cannot be read from the registries. */
-    readonly fallbackLiveTimeoutMs: number,
-    /** How long a live writer in the restoring registry holds collects back at most. */
-    readonly restoreWaitMs = RESTORE_WAIT_MS,
-    readonly onGiveUp: (processId: string, why: string) => void = () => {},
-  ) {}
+  readonly #fallbackLiveTimeoutMs: number;
+  readonly #ttlMs: number;
+  readonly #restoreWaitMs: number;
+  readonly #onGiveUp: (processId: string, why: string) => void;
+
+  constructor(options: RestoreGateOptions) {
+    this.#fallbackLiveTimeoutMs = options.fallbackLiveTimeoutMs;
+    this.#ttlMs = options.ttlMs;
+    this.#restoreWaitMs = options.restoreWaitMs ?? RESTORE_WAIT_MS;
+    this.#onGiveUp = options.onGiveUp ?? (() => {});
+  }
 
   /**
    * Takes one read into account; returns why it must not be served (the writers waited for), or
@@ -71,8 +86,9 @@ export class RestoreGate {
       if (a) a.afterMs = Math.max(a.afterMs, afterMs);
       else this.#awaited.set(id, { afterMs, untilMs: now + known.liveTimeoutMs });
     };
-    // The processes registry lost a writer it had a moment ago: Redis lost data.
-    for (const [id, known] of this.#known) if (!view.processes.has(id)) wait(id, known.lastBeatMs, known);
+    // The processes registry lost a writer it had a moment ago, and pruning (a heartbeat older than
+    // the TTL) does not explain it: Redis lost data.
+    for (const [id, known] of this.#known) if (!view.processes.has(id) && now - known.lastBeatMs < this.#ttlMs) wait(id, known.lastBeatMs, known);
     // A family lost (epoch changed, or gone): each writer of the previous read must beat after it.
     for (const [family, { epoch, bornMs }] of view.epochs) {
       const before = this.#epochs.get(family);
@@ -82,13 +98,13 @@ export class RestoreGate {
       }
       this.#epochs.set(family, epoch);
     }
-    const restoring = [...view.restoring].filter(([id, sinceMs]) => liveNow(id) && now - sinceMs < this.restoreWaitMs).map(([id]) => id);
+    const restoring = [...view.restoring].filter(([id, sinceMs]) => liveNow(id) && now - sinceMs < this.#restoreWaitMs).map(([id]) => id);
     for (const [id, a] of this.#awaited) {
       const isBack = liveNow(id) && (view.processes.get(id) ?? -Infinity) > a.afterMs && !view.restoring.has(id);
       if (isBack) this.#awaited.delete(id);
       else if (now > a.untilMs && !restoring.includes(id)) {
         this.#awaited.delete(id);
-        this.onGiveUp(id, liveNow(id) ? 'it is live but did not restore in time' : 'it did not beat within its live timeout');
+        this.#onGiveUp(id, liveNow(id) ? 'it is live but did not restore in time' : 'it did not beat within its live timeout');
       }
     }
     // Known next time: the writers live now, with their own live timeout (deadline - last beat).
@@ -96,11 +112,11 @@ export class RestoreGate {
     for (const [id, deadlineMs] of view.live) {
       if (deadlineMs <= now) continue;
       const lastBeatMs = view.processes.get(id);
-      const timeout = lastBeatMs === undefined ? this.fallbackLiveTimeoutMs : deadlineMs - lastBeatMs;
-      next.set(id, { lastBeatMs: lastBeatMs ?? -Infinity, liveTimeoutMs: timeout > 0 ? timeout : this.fallbackLiveTimeoutMs });
+      const timeout = lastBeatMs === undefined ? this.#fallbackLiveTimeoutMs : deadlineMs - lastBeatMs;
+      next.set(id, { lastBeatMs: lastBeatMs ?? -Infinity, liveTimeoutMs: timeout > 0 ? timeout : this.#fallbackLiveTimeoutMs });
     }
     // A writer still waited for stays known: a loss found again must not restart its wait.
-    for (const id of this.#awaited.keys()) if (!next.has(id)) next.set(id, this.#known.get(id) ?? { lastBeatMs: -Infinity, liveTimeoutMs: this.fallbackLiveTimeoutMs });
+    for (const id of this.#awaited.keys()) if (!next.has(id)) next.set(id, this.#known.get(id) ?? { lastBeatMs: -Infinity, liveTimeoutMs: this.#fallbackLiveTimeoutMs });
     this.#known = next;
 
     const waiting = [...new Set([...this.#awaited.keys(), ...restoring])].sort();

@@ -20,7 +20,7 @@ function view(nowMs: number, beats: Record<string, number>, restoring: Record<st
 
 function gate(): { gate: RestoreGate; givenUp: string[] } {
   const givenUp: string[] = [];
-  return { gate: new RestoreGate(1000, 10_000, (id, why) => givenUp.push(`${id}: ${why}`)), givenUp };
+  return { gate: new RestoreGate({ fallbackLiveTimeoutMs: 1000, ttlMs: 5000, onGiveUp: (id, why) => givenUp.push(`${id}: ${why}`) }), givenUp };
 }
 
 describe('RestoreGate', () => {
@@ -55,6 +55,13 @@ describe('RestoreGate', () => {
     const left = view(1100, { a: 1090, b: 950 });
     (left.live as Map<string, number>).delete('b');
     assert.equal(g.check(left), undefined);
+  });
+
+  it('a writer pruned from the registry after the TTL is no loss', () => {
+    const { gate: g } = gate();
+    g.check(view(1000, { a: 900, b: 950 }));
+    // b died after that read; 5 s (the TTL) after its last beat the registry pruned it.
+    assert.equal(g.check(view(5950, { a: 5940 })), undefined);
   });
 
   it('a family whose epoch changed holds back until every writer has beaten after its birth', () => {
