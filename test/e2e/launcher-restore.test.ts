@@ -181,27 +181,61 @@ describe('launcher: /metrics never lower through empty restarts and FLUSHALL', (
       assert.equal(p.status, 503);
       assert.match(p.body, /^# Redis data is missing: collect: /);
     }
-    // The 503 windows: from the first 503 after a 200 to the next 200.
+    // The 503 windows, in the order the answers came: from the start of the first 503 after a 200 to
+    // the start of the next 200; and the part of each held back by the gate (Redis answering), from
+    // the gate's first 503 in it. The rest is Redis unreachable (restart, then ioredis' back-off).
+    const isGate = (p: Poll) => /ha(s|ve) not restored/.test(p.body);
     const windows: number[] = [];
-    let openedMs: number | undefined;
-    // In the order the answers came: from the start of the first 503 after a 200 to the start of the next 200.
+    const gateParts: number[] = [];
+    let opened: { atMs: number; gateAtMs?: number } | undefined;
     for (const p of polls) {
-      if (p.status !== 200) openedMs ??= p.startMs;
-      else if (openedMs !== undefined) {
-        windows.push(p.startMs - openedMs);
-        openedMs = undefined;
+      if (p.status !== 200) {
+        opened ??= { atMs: p.startMs };
+        if (isGate(p)) opened.gateAtMs ??= p.startMs;
+      } else if (opened !== undefined) {
+        windows.push(p.startMs - opened.atMs);
+        if (opened.gateAtMs !== undefined) gateParts.push(p.startMs - opened.gateAtMs);
+        opened = undefined;
       }
     }
-    const restoring = polls.filter((p) => /ha(s|ve) not restored/.test(p.body)).length;
-    const sorted = [...windows].sort((a, b) => a - b);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const took = (status: number) => median(polls.filter((p) => p.status === status).map((p) => p.endMs - p.startMs));
     const ms = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(0)} ms`);
+    const spread = (xs: number[]) => `min ${ms(Math.min(...xs))}, median ${ms(median(xs))}, max ${ms(Math.max(...xs))}`;
+    const took = (status: number) => median(polls.filter((p) => p.status === status).map((p) => p.endMs - p.startMs));
+    const ok = polls.filter((p) => p.status === 200).length;
     console.log(
-      `# restore gate: ${polls.length} polls through ${FAULTS} faults (10 empty restarts, 5 FLUSHALL), ${polls.filter((p) => p.status === 200).length} answered 200, ` +
-        `${polls.length - polls.filter((p) => p.status === 200).length} answered 503 (${restoring} of them held back by the gate, the rest Redis unreachable), ` +
-        `${windows.length} windows of 503: min ${ms(sorted[0])}, median ${ms(median(windows))}, max ${ms(sorted.at(-1))}; ` +
+      `# restore gate: ${polls.length} polls through ${FAULTS} faults (10 empty restarts, 5 FLUSHALL), ${ok} answered 200, ` +
+        `${polls.length - ok} answered 503 (${polls.filter(isGate).length} of them by the gate, the rest Redis unreachable); ` +
+        `${windows.length} windows of 503: ${spread(windows)}; the gate's part of ${gateParts.length} of them: ${spread(gateParts)}; ` +
         `a 200 took ${ms(took(200))}, a 503 ${ms(took(503))} (medians)`,
     );
+  });
+
+  it('a worker SIGKILLed while Redis is empty: its part is lost for real, and the gate gives it up after its live timeout (600 ms)', async () => {
+    const before = monotonicSamples((await scrape()).body);
+    const units = (v: Map<string, number>, slot: number) => v.get(`app_units_total{worker="${slot}"}`);
+    assert.ok([1, 2, 3, 4].every((slot) => (units(before, slot) ?? 0) > 0), JSON.stringify([...before].filter(([k]) => k.startsWith('app_units'))));
+    const [, pid] = launcher.stdoutLines.map((l) => /worker 1 started \(pid (\d+)\)/.exec(l)).find((m) => m !== null)!;
+    // Redis empties, and worker 1 dies before its next heartbeat (every 200 ms) can tell it so.
+    const faultMs = performance.now();
+    assert.equal(await redis.cli('FLUSHALL'), 'OK');
+    process.kill(Number(pid), 'SIGKILL');
+    const answers: Array<{ atMs: number; status: number; values?: Map<string, number> }> = [];
+    while (answers.at(-1)?.status !== 200 || answers.length < 2) {
+      const atMs = performance.now();
+      const r = await scrape();
+      answers.push({ atMs, status: r.status, ...(r.status === 200 ? { values: monotonicSamples(r.body) } : {}) });
+      assert.ok(atMs - faultMs < 10_000, 'still held back after 10 s');
+      await sleep(Math.max(0, 5 - (performance.now() - atMs)));
+    }
+    const ok = answers.at(-1)!;
+    const heldMs = ok.atMs - faultMs;
+    // The other workers' parts are all there in the first answer; worker 1's is gone (its new life has had no request).
+    assert.deepEqual([1, 2, 3, 4].map((slot) => units(ok.values!, slot)), [undefined, units(before, 2), units(before, 3), units(before, 4)]);
+    assert.deepEqual(answers.slice(0, -1).filter((a) => a.status !== 503), []);
+    assert.match(launcher.stderr(), new RegExp(`no longer waiting for process [^ ]+:${pid}:[0-9a-f]+ to restore what Redis lost \\(it did not beat within its live timeout\\)`));
+    // Held until worker 1's live timeout (600 ms) after the gate saw the loss, and not much longer.
+    assert.ok(heldMs >= 550 && heldMs <= 2_000, `held back ${heldMs.toFixed(0)} ms`);
+    console.log(`# restore gate, a writer lost while Redis was empty: ${answers.length - 1} answers of 503, the first 200 ${heldMs.toFixed(0)} ms after FLUSHALL`);
   });
 });
