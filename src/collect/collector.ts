@@ -17,6 +17,7 @@ import { ExpositionWriter } from './render.js';
 import { ProtobufWriter } from './protobuf.js';
 import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds, zsetScores } from './decode.js';
 import { RestoreGate } from './restore-gate.js';
+import { RoundingFloor } from './rounding-floor.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
@@ -69,6 +70,8 @@ export class RedisMultiProcessCollector {
   #batch: { readonly families: Set<MetricFamily>; readonly done: Promise<Map<MetricFamily, FamilySnapshot>> } | undefined;
   /** Holds collects back while Redis is being restored after a loss (see RestoreGate). */
   readonly #gate: RestoreGate;
+  /** Keeps float sums from going down by a rounding error (see RoundingFloor). */
+  readonly #floor = new RoundingFloor();
 
   constructor(readonly parts: CollectorParts) {
     this.#gate = new RestoreGate({
@@ -429,6 +432,7 @@ export class RedisMultiProcessCollector {
         processes.set(identity.id, local.fields);
         if (withCreated) addLocalCreated(r.local!, clockOffsetMs, created);
       }
+      this.#floor.apply(`${r.hash}|${r.typeMode}`, sums);
       snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
     return { snapshots, live };

@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RestoreGate, type RegistryView } from '../../src/collect/restore-gate.js';
+import { RoundingFloor } from '../../src/collect/rounding-floor.js';
 
 const LIVE_TIMEOUT = 600;
 
@@ -87,5 +88,23 @@ describe('RestoreGate', () => {
     const beats = Object.fromEntries(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'].map((id) => [id, 990]));
     g.check(view(1000, beats));
     assert.equal(g.check(view(1100, {})), 'Redis lost data and 7 writers have not restored it yet (p1, p2, p3, p4, p5, and 2 more)');
+  });
+});
+
+describe('RoundingFloor', () => {
+  it('serves a float sum lower by a rounding error as before, and lets a real decrease and every integer through', () => {
+    const floor = new RoundingFloor();
+    const read = (entries: Array<[string, number]>) => {
+      const sums = new Map(entries);
+      floor.apply('f|histogram', sums);
+      return [...sums];
+    };
+    assert.deepEqual(read([['[]#sum', 0.14813568099999994], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
+    // The same sum added in another order (one collect saw a process's unflushed part, the next Redis's long double).
+    assert.deepEqual(read([['[]#sum', 0.1481356809999999], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
+    assert.deepEqual(read([['[]#sum', 0.25], ['[]#count', 41]]), [['[]#sum', 0.25], ['[]#count', 41]]);
+    // A writer's part lost for real: the lower value is served.
+    assert.deepEqual(read([['[]#sum', 0.125], ['[]#count', 39]]), [['[]#sum', 0.125], ['[]#count', 39]]);
+    assert.deepEqual(read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
   });
 });
