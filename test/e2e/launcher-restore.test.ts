@@ -136,8 +136,8 @@ class Poller {
   }
 
   /**
-   * The 503 windows, in the order the answers came: from the start of the first 503 after a 200 to
-   * the start of the next 200; and the part of each held back by the gate (Redis answering), from
+   * The 503 windows, in the order the scrapes started: from the start of the first 503 after a 200
+   * to the start of the next 200; and the part of each held back by the gate (Redis answering), from
    * the gate's first 503 in it. The rest is Redis unreachable (restart, then ioredis' back-off).
    */
   report(name: string): string {
@@ -145,7 +145,7 @@ class Poller {
     const windows: number[] = [];
     const gateParts: number[] = [];
     let opened: { atMs: number; gateAtMs?: number } | undefined;
-    for (const p of this.polls) {
+    for (const p of [...this.polls].sort((a, b) => a.startMs - b.startMs)) {
       if (p.status !== 200) {
         opened ??= { atMs: p.startMs };
         if (isGate(p)) opened.gateAtMs ??= p.startMs;
