@@ -349,7 +349,7 @@ export class RedisMultiProcessCollector {
         const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
         // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
         // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
-        // With the family's epoch and its birth (the last two values), for the restore gate.
+        // With the family's epoch, its birth and whether it began from a loss (the last three values), for the restore gate.
         return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0', '1'], key: ks[0] };
       }),
       left(),
@@ -361,12 +361,16 @@ export class RedisMultiProcessCollector {
     if (failed !== -1) {
       throw new RedisOperationError(`collect: reading family ${list[failed]!.hash} failed: ${replies[failed]!.error!.message}`, { cause: replies[failed]!.error });
     }
-    const epochs = new Map<string, { epoch: string; bornMs: number }>();
+    const epochs = new Map<string, { epoch: string; bornMs: number; afterLoss: boolean }>();
     for (let i = 0; i < list.length; i++) {
       const value = replies[i]!.value as unknown[];
-      const [epoch, born] = value.slice(-2);
+      const [epoch, born, afterLoss] = value.slice(-3);
       const bornMs = Number(born);
-      epochs.set(`${list[i]!.hash}|${list[i]!.typeMode}`, { epoch: Buffer.isBuffer(epoch) ? epoch.toString('latin1') : typeof epoch === 'string' ? epoch : '', bornMs: Number.isFinite(bornMs) ? bornMs : -1 });
+      epochs.set(`${list[i]!.hash}|${list[i]!.typeMode}`, {
+        epoch: Buffer.isBuffer(epoch) ? epoch.toString('latin1') : typeof epoch === 'string' ? epoch : '',
+        bornMs: Number.isFinite(bornMs) ? bornMs : -1,
+        afterLoss: afterLoss === 1,
+      });
     }
     const restoringFlat = garbageOr(restoringSet!, stats);
     const held = this.#gate.check({ nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
@@ -384,7 +388,7 @@ export class RedisMultiProcessCollector {
     const snapshots: FamilySnapshot[] = [];
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = (replies[i]!.value as unknown[]).slice(0, -2) as [unknown, unknown, number, unknown, unknown, ...unknown[]];
+      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = (replies[i]!.value as unknown[]).slice(0, -3) as [unknown, unknown, number, unknown, unknown, ...unknown[]];
       const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
       if (!meta) {
         stats.bad('meta');

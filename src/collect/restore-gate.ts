@@ -10,8 +10,11 @@ export interface RegistryView {
   readonly live: ReadonlyMap<string, number>;
   /** `{prefix}:restoring:{registry}`: processId → since when it re-sends what Redis lost. */
   readonly restoring: ReadonlyMap<string, number>;
-  /** Each family read: its epoch ('' when its seq hash is gone) and when that epoch began (-1 unknown). */
-  readonly epochs: ReadonlyMap<string, { readonly epoch: string; readonly bornMs: number }>;
+  /**
+   * Each family read: its epoch ('' when its seq hash is gone), when that epoch began (-1 unknown),
+   * and whether it began from a loss (a writer's re-send after Redis lost the family).
+   */
+  readonly epochs: ReadonlyMap<string, { readonly epoch: string; readonly bornMs: number; readonly afterLoss: boolean }>;
 }
 
 export interface RestoreGateOptions {
@@ -58,8 +61,8 @@ export class RestoreGate {
   #known = new Map<string, Known>();
   readonly #awaited = new Map<string, Awaited>();
   readonly #epochs = new Map<string, string>();
-  /** Writers given up on (each warned about once per wait). */
-  readonly #givenUp = new Set<string>();
+  /** Until when a family this collector first saw restored may still miss writers it never knew. */
+  #unknownUntilMs = -Infinity;
 
   readonly #fallbackLiveTimeoutMs: number;
   readonly #ttlMs: number;
@@ -90,11 +93,17 @@ export class RestoreGate {
     // the TTL) does not explain it: Redis lost data.
     for (const [id, known] of this.#known) if (!view.processes.has(id) && now - known.lastBeatMs < this.#ttlMs) wait(id, known.lastBeatMs, known);
     // A family lost (epoch changed, or gone): each writer of the previous read must beat after it.
-    for (const [family, { epoch, bornMs }] of view.epochs) {
+    // One this collector never read before, restored lately: it cannot know who held a part of it
+    // (a writer that has not beaten since the loss is in no registry), so it waits until every
+    // writer has had its live timeout to beat (and then to be in the restoring registry).
+    const longest = Math.max(this.#fallbackLiveTimeoutMs, ...[...view.live].map(([id, deadlineMs]) => deadlineMs - (view.processes.get(id) ?? deadlineMs)));
+    for (const [family, { epoch, bornMs, afterLoss }] of view.epochs) {
       const before = this.#epochs.get(family);
       if (before !== undefined && before !== '' && before !== epoch) {
         const sinceMs = epoch !== '' && bornMs > 0 ? bornMs : now;
         for (const [id, known] of this.#known) wait(id, sinceMs, known);
+      } else if (before === undefined && afterLoss && bornMs > 0) {
+        this.#unknownUntilMs = Math.max(this.#unknownUntilMs, bornMs + longest);
       }
       this.#epochs.set(family, epoch);
     }
@@ -120,6 +129,9 @@ export class RestoreGate {
     this.#known = next;
 
     const waiting = [...new Set([...this.#awaited.keys(), ...restoring])].sort();
+    if (waiting.length === 0 && now < this.#unknownUntilMs) {
+      return `Redis lost data lately and writers that have not beaten since are not known: not restored for ${Math.round(this.#unknownUntilMs - now)} ms more at most`;
+    }
     if (waiting.length === 0) return undefined;
     const shown = waiting.slice(0, 5).join(', ') + (waiting.length > 5 ? `, and ${waiting.length - 5} more` : '');
     return `Redis lost data and ${waiting.length} writer${waiting.length === 1 ? ' has' : 's have'} not restored it yet (${shown})`;

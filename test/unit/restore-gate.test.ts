@@ -9,13 +9,13 @@ import { RoundingFloor } from '../../src/collect/rounding-floor.js';
 const LIVE_TIMEOUT = 600;
 
 /** A view at `nowMs` where each writer last beat at `beats[id]` (live for LIVE_TIMEOUT after it). */
-function view(nowMs: number, beats: Record<string, number>, restoring: Record<string, number> = {}, epochs: Record<string, [string, number]> = {}): RegistryView {
+function view(nowMs: number, beats: Record<string, number>, restoring: Record<string, number> = {}, epochs: Record<string, [string, number, boolean?]> = {}): RegistryView {
   return {
     nowMs,
     processes: new Map(Object.entries(beats)),
     live: new Map(Object.entries(beats).map(([id, ms]) => [id, ms + LIVE_TIMEOUT])),
     restoring: new Map(Object.entries(restoring)),
-    epochs: new Map(Object.entries(epochs).map(([f, [epoch, bornMs]]) => [f, { epoch, bornMs }])),
+    epochs: new Map(Object.entries(epochs).map(([f, [epoch, bornMs, afterLoss]]) => [f, { epoch, bornMs, afterLoss: afterLoss ?? false }])),
   };
 }
 
@@ -81,6 +81,18 @@ describe('RestoreGate', () => {
     assert.equal(g.check(view(10_500, { a: 10_490 }, { a: 500 })), undefined);
     // A dead writer left in the registry (SIGKILLed while restoring) holds nothing back.
     assert.equal(g.check(view(20_000, { a: 19_990 }, { z: 19_000 })), undefined);
+  });
+
+  it('a collector that starts after a loss waits the longest live timeout after the restored epoch began; a fresh epoch holds nothing back', () => {
+    const { gate: g } = gate();
+    // Its first read: a's part is back (a, live timeout 600 ms, done restoring), b has not beaten yet.
+    // Its own live timeout (1000 ms) is the longer: held until 1100 + 1000.
+    assert.equal(g.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 900 ms more at most');
+    assert.equal(g.check(view(2099, { a: 2090 }, {}, { f: ['e2', 1100, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 1 ms more at most');
+    assert.equal(g.check(view(2100, { a: 2090 }, {}, { f: ['e2', 1100, true] })), undefined);
+    // A family whose epoch began with a process's first batch (a cold start): nothing to wait for.
+    const { gate: cold } = gate();
+    assert.equal(cold.check(view(1200, { a: 1190 }, {}, { f: ['e1', 1100, false] })), undefined);
   });
 
   it('more than five writers waited for are named five and counted', () => {
