@@ -81,6 +81,14 @@ export class RedisMultiProcessCollector {
     });
   }
 
+  /**
+   * @internal Makes this collector's first read wait for writers it cannot see after a loss (see
+   * RestoreGate.waitsForUnseenWriters): the metrics server sets it before its first scrape.
+   */
+  waitForUnseenWriters(): void {
+    this.#gate.waitsForUnseenWriters = true;
+  }
+
   get contentType(): string {
     return this.#contentType;
   }

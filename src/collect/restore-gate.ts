@@ -18,7 +18,10 @@ export interface RegistryView {
 }
 
 export interface RestoreGateOptions {
-  /** Live timeout assumed for a writer whose own cannot be read from the registries (this process's). */
+  /**
+   * This process's own live timeout: what a writer whose own cannot be read is given, and how long
+   * a collector that starts after a loss waits for writers it cannot see (set it to the writers').
+   */
   readonly fallbackLiveTimeoutMs: number;
   /** REDIS_TTL_SECONDS in ms: a writer silent this long may be pruned from the registry, no loss. */
   readonly ttlMs: number;
@@ -63,6 +66,15 @@ export class RestoreGate {
   readonly #epochs = new Map<string, string>();
   /** Until when a family this collector first saw restored may still miss writers it never knew. */
   #unknownUntilMs = -Infinity;
+  #reads = 0;
+  /**
+   * Whether a first read that finds a family restored lately waits for writers it cannot see (see
+   * check()). Set by the metrics server (launcher primary, `serve`): a process Prometheus scrapes
+   * may have been restarted along with Redis. Off for a collector embedded in an app, whose first
+   * reads come right after its own start, when a Redis restarted with it is routine in tests and
+   * the app's /metrics is not yet scraped.
+   */
+  waitsForUnseenWriters = false;
 
   readonly #fallbackLiveTimeoutMs: number;
   readonly #ttlMs: number;
@@ -93,17 +105,17 @@ export class RestoreGate {
     // the TTL) does not explain it: Redis lost data.
     for (const [id, known] of this.#known) if (!view.processes.has(id) && now - known.lastBeatMs < this.#ttlMs) wait(id, known.lastBeatMs, known);
     // A family lost (epoch changed, or gone): each writer of the previous read must beat after it.
-    // One this collector never read before, restored lately: it cannot know who held a part of it
-    // (a writer that has not beaten since the loss is in no registry), so it waits until every
-    // writer has had its live timeout to beat (and then to be in the restoring registry).
-    const longest = Math.max(this.#fallbackLiveTimeoutMs, ...[...view.live].map(([id, deadlineMs]) => deadlineMs - (view.processes.get(id) ?? deadlineMs)));
+    // At this collector's first read, a family restored lately: it cannot know who held a part of
+    // it (a writer that has not beaten since the loss is in no registry; those that have are in the
+    // registries now), so it gives them its own live timeout to beat (and so to be marked restoring).
+    const isFirst = this.#reads++ === 0 && this.waitsForUnseenWriters;
     for (const [family, { epoch, bornMs, afterLoss }] of view.epochs) {
       const before = this.#epochs.get(family);
       if (before !== undefined && before !== '' && before !== epoch) {
         const sinceMs = epoch !== '' && bornMs > 0 ? bornMs : now;
         for (const [id, known] of this.#known) wait(id, sinceMs, known);
-      } else if (before === undefined && afterLoss && bornMs > 0) {
-        this.#unknownUntilMs = Math.max(this.#unknownUntilMs, bornMs + longest);
+      } else if (isFirst && afterLoss && bornMs > 0) {
+        this.#unknownUntilMs = Math.max(this.#unknownUntilMs, bornMs + this.#fallbackLiveTimeoutMs);
       }
       this.#epochs.set(family, epoch);
     }

@@ -52,6 +52,9 @@ export interface MetricsServer {
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { storage } = options;
+  // Prometheus scrapes this endpoint: started along with a Redis that lost its data, its first
+  // answers must not show less than the previous life served (docs/design.md, Restoration).
+  if (storage.isEnabled) storage.getCollector().waitForUnseenWriters();
   const limit = (name: keyof MetricsServerOptions, fallback: number): number => {
     const value = options[name] ?? fallback;
     if (!Number.isSafeInteger(value) || (value as number) < 1) throw new ConfigError(`Expected \`${name}\` to be an integer >= 1, got \`${String(value)}\` (${typeof value})`);

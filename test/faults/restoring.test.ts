@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { Counter, Histogram, RedisStorageManager } from '../../src/index.js';
+import { Counter, Histogram, RedisStorageManager, startMetricsServer } from '../../src/index.js';
 import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -151,18 +151,22 @@ describe('the restoring registry', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     const bHadBeaten = (await server.cli('ZSCORE', `${prefix}:processes:{registry}`, 'b:1:n')) !== '';
-    // A reader started now has no memory of B; its own live timeout (3 s) is what it waits at most.
+    // An exporter started now (as `serve` is) has no memory of B; its own live timeout (3 s) is
+    // what it waits at most.
     const reader = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 1000, exitHooks: false, identity: { host: 'reader', pid: 1, nonce: 'n' } });
     managers.push(reader);
+    const http = await startMetricsServer({ storage: reader, port: 0, bindAddress: '127.0.0.1' });
     await reader.waitUntilConnected(5000);
     const answers: string[] = [];
     while (answers.at(-1) !== 'jobs_total 1001') {
-      const text = await reader.getCollector().metrics().catch((e: Error & { code?: string }) => (e.code === 'ERR_PCR_RESTORING' ? '503' : Promise.reject(e)));
-      answers.push(text === '503' ? '503' : (text.split('\n').find((l) => l.startsWith('jobs_total ')) ?? '(none)'));
+      const r = await fetch(`${http.url}/metrics`);
+      const text = await r.text();
+      answers.push(r.status === 503 && text.includes('writers that have not beaten since are not known') ? '503' : r.status !== 200 ? `${r.status} ${text}` : (text.split('\n').find((l) => l.startsWith('jobs_total ')) ?? '(none)'));
       assert.ok(Date.now() - lostAt < 10_000, `not complete: ${answers.at(-1)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     const heldMs = Date.now() - lostAt;
+    await http.close();
     // Never A's part alone: held back (up to 3 s after A's re-send began the epoch), then complete.
     assert.deepEqual([...new Set(answers)], ['503', 'jobs_total 1001']);
     assert.ok(heldMs >= 2900, `held back only ${heldMs} ms`);

@@ -85,13 +85,23 @@ describe('RestoreGate', () => {
 
   it('a collector that starts after a loss waits the longest live timeout after the restored epoch began; a fresh epoch holds nothing back', () => {
     const { gate: g } = gate();
-    // Its first read: a's part is back (a, live timeout 600 ms, done restoring), b has not beaten yet.
-    // Its own live timeout (1000 ms) is the longer: held until 1100 + 1000.
+    g.waitsForUnseenWriters = true;
+    // Its first read: a's part is back (a done restoring), b has not beaten yet: held until the
+    // epoch's birth plus this collector's own live timeout (1000 ms).
     assert.equal(g.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 900 ms more at most');
     assert.equal(g.check(view(2099, { a: 2090 }, {}, { f: ['e2', 1100, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 1 ms more at most');
     assert.equal(g.check(view(2100, { a: 2090 }, {}, { f: ['e2', 1100, true] })), undefined);
+    // Only at its first read: later, what it served came from writers it knows.
+    const { gate: later } = gate();
+    later.waitsForUnseenWriters = true;
+    assert.equal(later.check(view(1000, { a: 990 })), undefined);
+    assert.equal(later.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), undefined);
+    // A collector embedded in an app (not the metrics server) does not wait at its first read.
+    const { gate: embedded } = gate();
+    assert.equal(embedded.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), undefined);
     // A family whose epoch began with a process's first batch (a cold start): nothing to wait for.
     const { gate: cold } = gate();
+    cold.waitsForUnseenWriters = true;
     assert.equal(cold.check(view(1200, { a: 1190 }, {}, { f: ['e1', 1100, false] })), undefined);
   });
 
