@@ -76,7 +76,6 @@ export class RedisMultiProcessCollector {
   constructor(readonly parts: CollectorParts) {
     this.#gate = new RestoreGate({
       fallbackLiveTimeoutMs: parts.config.liveTimeoutMs,
-      ttlMs: parts.config.ttlSeconds * 1000,
       onGiveUp: (processId, why) => parts.logger.warn(`collect: no longer waiting for process ${processId} to restore what Redis lost (${why}): its part of the totals is lost`),
     });
   }
@@ -381,7 +380,7 @@ export class RedisMultiProcessCollector {
       });
     }
     const restoringFlat = garbageOr(restoringSet!, stats);
-    const held = this.#gate.check({ nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
+    const held = this.#gate.check({ readsAll: !only, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
     if (held) throw new RestoringError(`collect: ${held}`);
     // This process's own state is read in the same tick as the replies, against the seq Redis
     // reported: a batch in flight is then counted exactly once. The rest may take several ticks.

@@ -10,6 +10,8 @@ export interface RegistryView {
   readonly live: ReadonlyMap<string, number>;
   /** `{prefix}:restoring:{registry}`: processId → since when it re-sends what Redis lost. */
   readonly restoring: ReadonlyMap<string, number>;
+  /** Whether every family of the index was read (a full collect), not only some. */
+  readonly readsAll: boolean;
   /**
    * Each family read: its epoch ('' when its seq hash is gone), when that epoch began (-1 unknown),
    * and whether it began from a loss (a writer's re-send after Redis lost the family).
@@ -23,8 +25,6 @@ export interface RestoreGateOptions {
    * a collector that starts after a loss waits for writers it cannot see (set it to the writers').
    */
   readonly fallbackLiveTimeoutMs: number;
-  /** REDIS_TTL_SECONDS in ms: a writer silent this long may be pruned from the registry, no loss. */
-  readonly ttlMs: number;
   /** How long a live writer in the restoring registry holds collects back at most. @default 10000 */
   readonly restoreWaitMs?: number;
   /** Called when a writer is no longer waited for: what it held is lost. */
@@ -54,9 +54,8 @@ interface Known {
  * registry names the writers doing so, but only from their first heartbeat after the loss: until
  * then Redis knows nothing of them (the live set went too). What this collector served came from
  * the writers live at its previous read, so it remembers those, and after a loss waits for each of
- * them to beat again and leave the restoring registry. A loss shows as a writer of the previous
- * read missing from the processes registry (which only drops a writer after REDIS_TTL_SECONDS of
- * silence), or as a family whose epoch changed or went. The wait is bounded: a writer that does not
+ * them to beat again and leave the restoring registry. A loss shows as a family whose epoch changed
+ * or went (from the index too). The wait is bounded: a writer that does not
  * beat within its own live timeout of the collector seeing the loss is given up (what it held is
  * lost for real), and a live writer is not waited for once it has been restoring `restoreWaitMs`.
  */
@@ -77,13 +76,11 @@ export class RestoreGate {
   waitsForUnseenWriters = false;
 
   readonly #fallbackLiveTimeoutMs: number;
-  readonly #ttlMs: number;
   readonly #restoreWaitMs: number;
   readonly #onGiveUp: (processId: string, why: string) => void;
 
   constructor(options: RestoreGateOptions) {
     this.#fallbackLiveTimeoutMs = options.fallbackLiveTimeoutMs;
-    this.#ttlMs = options.ttlMs;
     this.#restoreWaitMs = options.restoreWaitMs ?? RESTORE_WAIT_MS;
     this.#onGiveUp = options.onGiveUp ?? (() => {});
   }
@@ -101,9 +98,17 @@ export class RestoreGate {
       if (a) a.afterMs = Math.max(a.afterMs, afterMs);
       else this.#awaited.set(id, { afterMs, untilMs: now + known.liveTimeoutMs });
     };
-    // The processes registry lost a writer it had a moment ago, and pruning (a heartbeat older than
-    // the TTL) does not explain it: Redis lost data.
-    for (const [id, known] of this.#known) if (!view.processes.has(id) && now - known.lastBeatMs < this.#ttlMs) wait(id, known.lastBeatMs, known);
+    // A family read before and missing from a full read: the index went with it (FLUSHALL, an empty
+    // restart before any writer has flushed again). Each writer of the previous read must beat after
+    // this read. (A writer missing from the processes registry says nothing by itself: the registry
+    // prunes a writer silent for its REDIS_TTL_SECONDS, which a reader does not know.)
+    if (view.readsAll) {
+      for (const [family, epoch] of this.#epochs) {
+        if (epoch === '' || view.epochs.has(family)) continue;
+        for (const [id, known] of this.#known) wait(id, now, known);
+        this.#epochs.set(family, '');
+      }
+    }
     // A family lost (epoch changed, or gone): each writer of the previous read must beat after it.
     // At this collector's first read, a family restored lately: it cannot know who held a part of
     // it (a writer that has not beaten since the loss is in no registry; those that have are in the

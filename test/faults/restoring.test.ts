@@ -161,7 +161,7 @@ describe('the restoring registry', () => {
     while (answers.at(-1) !== 'jobs_total 1001') {
       const r = await fetch(`${http.url}/metrics`);
       const text = await r.text();
-      answers.push(r.status === 503 && text.includes('writers that have not beaten since are not known') ? '503' : r.status !== 200 ? `${r.status} ${text}` : (text.split('\n').find((l) => l.startsWith('jobs_total ')) ?? '(none)'));
+      answers.push(r.status === 503 && /not restored/.test(text) ? '503' : r.status !== 200 ? `${r.status} ${text}` : (text.split('\n').find((l) => l.startsWith('jobs_total ')) ?? '(none)'));
       assert.ok(Date.now() - lostAt < 10_000, `not complete: ${answers.at(-1)}`);
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -11,6 +11,7 @@ const LIVE_TIMEOUT = 600;
 /** A view at `nowMs` where each writer last beat at `beats[id]` (live for LIVE_TIMEOUT after it). */
 function view(nowMs: number, beats: Record<string, number>, restoring: Record<string, number> = {}, epochs: Record<string, [string, number, boolean?]> = {}): RegistryView {
   return {
+    readsAll: true,
     nowMs,
     processes: new Map(Object.entries(beats)),
     live: new Map(Object.entries(beats).map(([id, ms]) => [id, ms + LIVE_TIMEOUT])),
@@ -21,7 +22,7 @@ function view(nowMs: number, beats: Record<string, number>, restoring: Record<st
 
 function gate(): { gate: RestoreGate; givenUp: string[] } {
   const givenUp: string[] = [];
-  return { gate: new RestoreGate({ fallbackLiveTimeoutMs: 1000, ttlMs: 5000, onGiveUp: (id, why) => givenUp.push(`${id}: ${why}`) }), givenUp };
+  return { gate: new RestoreGate({ fallbackLiveTimeoutMs: 1000, onGiveUp: (id, why) => givenUp.push(`${id}: ${why}`) }), givenUp };
 }
 
 describe('RestoreGate', () => {
@@ -40,9 +41,10 @@ describe('RestoreGate', () => {
 
   it('a writer that never beats again is given up its own live timeout after the loss was seen', () => {
     const { gate: g, givenUp } = gate();
-    // b's own live timeout is 600 ms (deadline 1550 - last beat 950).
-    g.check(view(1000, { a: 900, b: 950 }));
-    assert.match(g.check(view(1100, { a: 1090 }, {}))!, /\(b\)$/);
+    // b's own live timeout is 600 ms (deadline 1550 - last beat 950). FLUSHALL: the family and the
+    // index are gone; both must beat after the read that sees it (1100).
+    g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] }));
+    assert.match(g.check(view(1100, { a: 1090 }))!, /\(a, b\)$/);
     assert.match(g.check(view(1700, { a: 1690 }))!, /\(b\)$/);
     assert.equal(g.check(view(1701, { a: 1690 })), undefined);
     assert.deepEqual(givenUp, ['b: it did not beat within its live timeout']);
@@ -58,11 +60,11 @@ describe('RestoreGate', () => {
     assert.equal(g.check(left), undefined);
   });
 
-  it('a writer pruned from the registry after the TTL is no loss', () => {
+  it('a writer gone from the processes registry while every family is there is no loss (pruned after its TTL)', () => {
     const { gate: g } = gate();
-    g.check(view(1000, { a: 900, b: 950 }));
-    // b died after that read; 5 s (the TTL) after its last beat the registry pruned it.
-    assert.equal(g.check(view(5950, { a: 5940 })), undefined);
+    g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] }));
+    // b died after that read; its TTL after its last beat the registry pruned it.
+    assert.equal(g.check(view(5950, { a: 5940 }, {}, { f: ['e1', 100] })), undefined);
   });
 
   it('a family whose epoch changed holds back until every writer has beaten after its birth', () => {
@@ -108,7 +110,7 @@ describe('RestoreGate', () => {
   it('more than five writers waited for are named five and counted', () => {
     const { gate: g } = gate();
     const beats = Object.fromEntries(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'].map((id) => [id, 990]));
-    g.check(view(1000, beats));
+    g.check(view(1000, beats, {}, { f: ['e1', 100] }));
     assert.equal(g.check(view(1100, {})), 'Redis lost data and 7 writers have not restored it yet (p1, p2, p3, p4, p5, and 2 more)');
   });
 });
