@@ -13,7 +13,8 @@ export type PromClientRedisErrorCode =
   | 'ERR_PCR_SHUTDOWN'
   | 'ERR_PCR_TLS'
   | 'ERR_PCR_AUTH'
-  | 'ERR_PCR_REPLICAS';
+  | 'ERR_PCR_REPLICAS'
+  | 'ERR_PCR_RESTORING';
 
 export class PromClientRedisError extends Error {
   readonly code: PromClientRedisErrorCode;
@@ -70,6 +71,17 @@ export class AuthError extends PromClientRedisError {
 export class ReplicationError extends PromClientRedisError {
   constructor(message: string) {
     super('ERR_PCR_REPLICAS', message);
+  }
+}
+
+/**
+ * Redis lost data (an empty restart, a failover to an empty replica, FLUSHALL) and the writers have
+ * not all re-sent it yet: a collect now would show totals lower than before. HTTP endpoints answer
+ * 503, so that Prometheus stores no counter reset (see docs/design.md, Restoration).
+ */
+export class RestoringError extends PromClientRedisError {
+  constructor(message: string) {
+    super('ERR_PCR_RESTORING', message);
   }
 }
 

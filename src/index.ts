@@ -21,7 +21,7 @@ export type { RedisStorageOptions, ResolvedConfig } from './config.js';
 export { GAUGE_MODES } from './store/family.js';
 export type { GaugeMode, MetricType, LabelValues } from './store/family.js';
 export type { ProcessIdentity, ProcessIdentityOptions } from './identity.js';
-export { PromClientRedisError, ConfigError, ValidationError, RedisOperationError, TimeoutError, TlsError, AuthError, ReplicationError } from './errors.js';
+export { PromClientRedisError, ConfigError, ValidationError, RedisOperationError, TimeoutError, TlsError, AuthError, ReplicationError, RestoringError } from './errors.js';
 export type { PromClientRedisErrorCode } from './errors.js';
 export { SelfStats } from './stats.js';
 export { runCluster } from './integrations/launcher.js';

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from '../config.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RedisStorageClient } from '../redis/client.js';
-import { RedisOperationError, TimeoutError } from '../errors.js';
+import { RedisOperationError, RestoringError, TimeoutError } from '../errors.js';
 import { Pacer } from '../pacer.js';
 import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
@@ -15,7 +15,9 @@ import type { Exemplar } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import { ExpositionWriter } from './render.js';
 import { ProtobufWriter } from './protobuf.js';
-import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds } from './decode.js';
+import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds, zsetScores } from './decode.js';
+import { RestoreGate } from './restore-gate.js';
+import { RoundingFloor } from './rounding-floor.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
@@ -66,8 +68,25 @@ export class RedisMultiProcessCollector {
   #orders = new Map<string, SeriesOrder>();
   /** Single-family reads asked for in this turn of the event loop: they share one read. */
   #batch: { readonly families: Set<MetricFamily>; readonly done: Promise<Map<MetricFamily, FamilySnapshot>> } | undefined;
+  /** Holds collects back while Redis is being restored after a loss (see RestoreGate). */
+  readonly #gate: RestoreGate;
+  /** Keeps float sums from going down by a rounding error (see RoundingFloor). */
+  readonly #floor = new RoundingFloor();
 
-  constructor(readonly parts: CollectorParts) {}
+  constructor(readonly parts: CollectorParts) {
+    this.#gate = new RestoreGate({
+      fallbackLiveTimeoutMs: parts.config.liveTimeoutMs,
+      onGiveUp: (processId, why) => parts.logger.warn(`collect: no longer waiting for process ${processId} to restore what Redis lost (${why}): its part of the totals is lost`),
+    });
+  }
+
+  /**
+   * @internal Makes this collector's first read wait for writers it cannot see after a loss (see
+   * RestoreGate.waitsForUnseenWriters): the metrics server sets it before its first scrape.
+   */
+  waitForUnseenWriters(): void {
+    this.#gate.waitsForUnseenWriters = true;
+  }
 
   get contentType(): string {
     return this.#contentType;
@@ -284,12 +303,13 @@ export class RedisMultiProcessCollector {
     const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
     const keys = client.keys;
     const localNowMs = Date.now();
-    const [index, all, liveSet, time] = await client.run(
+    const [index, all, liveSet, time, restoringSet] = await client.run(
       [
         only ? { name: 'time', args: [] } : { name: 'hgetall', args: [keys.families()], key: keys.families() },
         { name: 'zrange', args: [keys.processes(), 0, -1, 'WITHSCORES'], key: keys.processes() },
         { name: 'zrange', args: [keys.live(), 0, -1, 'WITHSCORES'], key: keys.live() },
         { name: 'time', args: [] },
+        { name: 'zrange', args: [keys.restoring(), 0, -1, 'WITHSCORES'], key: keys.restoring() },
       ],
       left(),
       'collect',
@@ -298,9 +318,11 @@ export class RedisMultiProcessCollector {
     const [sec, usec] = time!.value as [string, string];
     const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
-    const everyone = zsetIds(garbageOr(all!, stats), -Infinity);
+    const allFlat = garbageOr(all!, stats);
+    const liveFlat = garbageOr(liveSet!, stats);
+    const everyone = zsetIds(allFlat, -Infinity);
     // Each score is its writer's own deadline (last heartbeat + that writer's REDIS_LIVE_TIMEOUT_MS).
-    const live = new Set(zsetIds(garbageOr(liveSet!, stats), redisNowMs));
+    const live = new Set(zsetIds(liveFlat, redisNowMs));
     live.add(identity.id);
 
     // Families: the index, plus this process's own (maybe not flushed yet).
@@ -334,7 +356,8 @@ export class RedisMultiProcessCollector {
         const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
         // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
         // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
-        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0'], key: ks[0] };
+        // With the family's epoch, its birth and whether it began from a loss (the last three values), for the restore gate.
+        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0', '1'], key: ks[0] };
       }),
       left(),
       'collect',
@@ -345,6 +368,20 @@ export class RedisMultiProcessCollector {
     if (failed !== -1) {
       throw new RedisOperationError(`collect: reading family ${list[failed]!.hash} failed: ${replies[failed]!.error!.message}`, { cause: replies[failed]!.error });
     }
+    const epochs = new Map<string, { epoch: string; bornMs: number; afterLoss: boolean }>();
+    for (let i = 0; i < list.length; i++) {
+      const value = replies[i]!.value as unknown[];
+      const [epoch, born, afterLoss] = value.slice(-3);
+      const bornMs = Number(born);
+      epochs.set(`${list[i]!.hash}|${list[i]!.typeMode}`, {
+        epoch: Buffer.isBuffer(epoch) ? epoch.toString('latin1') : typeof epoch === 'string' ? epoch : '',
+        bornMs: Number.isFinite(bornMs) ? bornMs : -1,
+        afterLoss: afterLoss === 1,
+      });
+    }
+    const restoringFlat = garbageOr(restoringSet!, stats);
+    const held = this.#gate.check({ readsAll: !only, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
+    if (held) throw new RestoringError(`collect: ${held}`);
     // This process's own state is read in the same tick as the replies, against the seq Redis
     // reported: a batch in flight is then counted exactly once. The rest may take several ticks.
     const locals = list.map((r, i) => {
@@ -358,7 +395,7 @@ export class RedisMultiProcessCollector {
     const snapshots: FamilySnapshot[] = [];
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, unknown, ...unknown[]];
+      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = (replies[i]!.value as unknown[]).slice(0, -3) as [unknown, unknown, number, unknown, unknown, ...unknown[]];
       const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
       if (!meta) {
         stats.bad('meta');
@@ -406,6 +443,7 @@ export class RedisMultiProcessCollector {
         processes.set(identity.id, local.fields);
         if (withCreated) addLocalCreated(r.local!, clockOffsetMs, created);
       }
+      this.#floor.apply(`${r.hash}|${r.typeMode}`, sums);
       snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
     return { snapshots, live };

@@ -28,6 +28,17 @@ export function zsetIds(flat: unknown, minScore: number): string[] {
   return out;
 }
 
+/** A zset read WITHSCORES as member → score; members whose score is not a finite number are skipped. */
+export function zsetScores(flat: unknown): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!Array.isArray(flat)) return out;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const score = Number(flat[i + 1]);
+    if (Number.isFinite(score)) out.set(String(flat[i]), score);
+  }
+  return out;
+}
+
 const WRONGTYPE = Buffer.from('WRONGTYPE');
 
 function isWrongType(flat: unknown): boolean {

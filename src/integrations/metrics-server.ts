@@ -52,6 +52,9 @@ export interface MetricsServer {
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { storage } = options;
+  // Prometheus scrapes this endpoint: started along with a Redis that lost its data, its first
+  // answers must not show less than the previous life served (docs/design.md, Restoration).
+  if (storage.isEnabled) storage.getCollector().waitForUnseenWriters();
   const limit = (name: keyof MetricsServerOptions, fallback: number): number => {
     const value = options[name] ?? fallback;
     if (!Number.isSafeInteger(value) || (value as number) < 1) throw new ConfigError(`Expected \`${name}\` to be an integer >= 1, got \`${String(value)}\` (${typeof value})`);
@@ -141,7 +144,9 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
     } catch (error) {
       const e = error as Error & { code?: string };
       storage.logger.debug('metrics.collect_failed', { message: e.message, code: e.code });
-      send(res, 503, 'text/plain; charset=utf-8', `# Redis data is missing: ${e.message}\n# No totals are served rather than this process's local figures.\n`);
+      // While the writers re-send what Redis lost, the totals are partial: lower than served before.
+      const why = e.code === 'ERR_PCR_RESTORING' ? '# No totals are served until they are complete again.' : "# No totals are served rather than this process's local figures.";
+      send(res, 503, 'text/plain; charset=utf-8', `# Redis data is missing: ${e.message}\n${why}\n`);
       return;
     }
     res.setHeader('Vary', 'Accept, Accept-Encoding');

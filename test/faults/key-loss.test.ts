@@ -91,10 +91,20 @@ describe('a family that loses one of its keys', () => {
     a.counter.inc(1);
     a.histogram.observe(0.25);
     await a.manager.flush();
-    // A's part is back at once; B, idle, re-sends its part at its periodic check (every 1 s).
+    // A's part is back at once; B, idle, re-sends its part at its periodic check (every 1 s). The
+    // restore gate answers 503 while A restores and until B has beaten since the new epoch began;
+    // B's beat does not mean B knows (docs/design.md, Restoration): A's part alone may show after.
     const seen: string[] = [];
+    let held = 0;
     for (let last = ''; last !== exact(1002, 2, 3, 2.75, 15); ) {
-      last = await scrape();
+      const text = await scrape().catch((e: Error & { code?: string }) => (e.code === 'ERR_PCR_RESTORING' ? undefined : Promise.reject(e)));
+      if (text === undefined) {
+        held++;
+        assert.ok(held < 200, 'held back for 5 s');
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
+      }
+      last = text;
       seen.push(last);
       assert.ok(seen.length < 200, `not restored: ${last}`);
       await new Promise((r) => setTimeout(r, 25));
@@ -108,7 +118,6 @@ describe('a family that loses one of its keys', () => {
       const p = parts(text);
       assert.ok([aOnly.jobs, all.jobs].includes(p.jobs) && [aOnly.lat, all.lat].includes(p.lat) && p.load === all.load, `a scrape showed:\n${text}`);
     }
-    assert.deepEqual(parts(seen[0]!), aOnly);
     assert.deepEqual([a.manager.stats.familiesLost, [...a.manager.stats.keysLost]], [2, [['sums', 2]]]);
     assert.deepEqual([b.manager.stats.familiesLost, [...b.manager.stats.keysLost]], [2, []]);
     assert.deepEqual(a.warnings, [

@@ -141,9 +141,11 @@ describe('Redis emptied without a reconnection (FLUSHALL)', () => {
     const lostBefore = writer.stats.familiesLost;
     await server.cli('FLUSHALL');
     const flushedAt = Date.now();
-    assert.equal(await scrapeUntil(scraper, ['c_total'], 'c_total 7', 2 * flushIntervalMs), 'c_total 7');
+    // The scrape also waits for the writer's heartbeat that clears its restoring mark (the restore
+    // gate), sent at once after its re-send is acknowledged; a loaded machine adds a little.
+    assert.equal(await scrapeUntil(scraper, ['c_total'], 'c_total 7', 2 * flushIntervalMs + 500), 'c_total 7');
     const elapsed = Date.now() - flushedAt;
-    assert.ok(elapsed <= 2 * flushIntervalMs, `restored ${elapsed} ms after FLUSHALL`);
+    assert.ok(elapsed <= 2 * flushIntervalMs + 500, `restored ${elapsed} ms after FLUSHALL`);
     assert.equal(writer.stats.familiesLost - lostBefore, 1);
     assert.equal(writer.client!.redis.status, 'ready');
   });

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { Counter, Histogram, RedisStorageManager } from '../../src/index.js';
+import { Counter, Histogram, RedisStorageManager, startMetricsServer } from '../../src/index.js';
 import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -117,8 +117,59 @@ describe('the restoring registry', () => {
     const [reply] = await scraperClient.run([{ name: 'pcrReadFamily', args: [ks.length, ...ks, '', '', '1'], key: ks[0] }], 5000, 'test');
     const values = reply!.value as unknown[];
     const [epoch, born] = [await server.cli('HGET', k.seq(f.typeMode, f.hash), '__epoch'), Number(await server.cli('HGET', k.seq(f.typeMode, f.hash), '__born'))];
-    assert.deepEqual(values.slice(5), [epoch, born]);
+    // 1: the epoch began from a loss (the writers' re-sends after the FLUSHALL).
+    assert.equal(await server.cli('HGET', k.seq(f.typeMode, f.hash), '__restored'), '1');
+    assert.deepEqual(values.slice(5), [epoch, born, 1]);
     assert.ok(born >= faults.at(-1)!.atMs - 1000 && born <= Date.now() + 1000, `born ${born}`);
     console.log(`# restoring: ${seen.length} samples, ${seen.filter((s) => s.restoring.length > 0).length} with a writer restoring`);
+  });
+
+  it('a collector that starts after a loss, with a writer not yet beaten since, holds back until every writer could have beaten', async () => {
+    const prefix = newPrefix('restoring-late');
+    const make = (host: string, flushIntervalMs: number) => {
+      const m = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs, exitHooks: false, identity: { host, pid: 1, nonce: 'n' } });
+      managers.push(m);
+      m.logger.warn = () => {};
+      return { m, jobs: new Counter({ name: 'jobs_total', help: 'Jobs.', storage: m, registers: [] }) };
+    };
+    // B beats every second (live timeout 3 s): after a FLUSHALL, Redis knows nothing of it for up to 1 s.
+    const a = make('a', 100);
+    const b = make('b', 1000);
+    a.jobs.inc(1000);
+    b.jobs.inc(1);
+    for (const w of [a, b]) {
+      await w.m.waitUntilConnected(5000);
+      await w.m.flush();
+    }
+    const family = a.jobs.family!;
+    const sums = `${prefix}:${family.typeMode}:cluster:metric:{${family.hash}}`;
+    assert.equal(await server.cli('FLUSHALL'), 'OK');
+    const lostAt = Date.now();
+    // A's part is back and A is done (no event says so to the test: it reads Redis).
+    while (!((await server.cli('HGET', sums, '[]')) === '1000' && (await server.cli('ZCARD', `${prefix}:restoring:{registry}`)) === '0')) {
+      assert.ok(Date.now() - lostAt < 5000, 'A did not restore');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const bHadBeaten = (await server.cli('ZSCORE', `${prefix}:processes:{registry}`, 'b:1:n')) !== '';
+    // An exporter started now (as `serve` is) has no memory of B; its own live timeout (3 s) is
+    // what it waits at most.
+    const reader = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 1000, exitHooks: false, identity: { host: 'reader', pid: 1, nonce: 'n' } });
+    managers.push(reader);
+    const http = await startMetricsServer({ storage: reader, port: 0, bindAddress: '127.0.0.1' });
+    await reader.waitUntilConnected(5000);
+    const answers: string[] = [];
+    while (answers.at(-1) !== 'jobs_total 1001') {
+      const r = await fetch(`${http.url}/metrics`);
+      const text = await r.text();
+      answers.push(r.status === 503 && /not restored/.test(text) ? '503' : r.status !== 200 ? `${r.status} ${text}` : (text.split('\n').find((l) => l.startsWith('jobs_total ')) ?? '(none)'));
+      assert.ok(Date.now() - lostAt < 10_000, `not complete: ${answers.at(-1)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const heldMs = Date.now() - lostAt;
+    await http.close();
+    // Never A's part alone: held back (up to 3 s after A's re-send began the epoch), then complete.
+    assert.deepEqual([...new Set(answers)], ['503', 'jobs_total 1001']);
+    assert.ok(heldMs >= 2900, `held back only ${heldMs} ms`);
+    console.log(`# restoring, a reader started after the loss: ${answers.length - 1} answers of 503, complete ${heldMs} ms after the FLUSHALL (B had${bHadBeaten ? '' : ' not'} beaten when it started)`);
   });
 });

@@ -189,13 +189,14 @@ describe('core behaviour against a real Redis', () => {
         '# HELP worker_jobs_total Jobs.', '# TYPE worker_jobs_total counter', 'worker_jobs_total 3', '',
       ].join('\n'),
     );
-    // One collect: HGETALL of the index, ZRANGE of both registries, TIME; then one read script per
-    // family (2), each doing HGETALL of meta, sums and exemplars (not the creation times: no `_created`
-    // in text 0.0.4) and HGET of this process's seq.
+    // One collect: HGETALL of the index, ZRANGE of the three registries, TIME; then one read script
+    // per family (2), each doing HGETALL of meta, sums and exemplars (not the creation times: no
+    // `_created` in text 0.0.4), HGET of this process's seq, and HGET of the epoch and its birth (for
+    // the restore gate).
     const calls = diff(before, await commandCalls(server));
     assert.deepEqual(
       { scripts: (calls.eval ?? 0) + (calls.evalsha ?? 0), hgetall: calls.hgetall, hget: calls.hget, zrange: calls.zrange, time: calls.time },
-      { scripts: 2, hgetall: 1 + 2 * 3, hget: 2, zrange: 2, time: 1 },
+      { scripts: 2, hgetall: 1 + 2 * 3, hget: 2 * 4, zrange: 3, time: 1 },
     );
     assert.deepEqual((await registry.getMetricsAsJSON()).map((m) => m.name), ['plain_total', 'shared_total', 'worker_jobs_total']);
     await Promise.all([worker.shutdown(), primary.shutdown()]);

@@ -2,7 +2,9 @@
   Applies one process's flush batch for one metric family, at most once and in order.
 
   KEYS[1] seq hash        {prefix}:{tm}:cluster:seq:{h}   __epoch -> id; __born -> Redis ms when the
-                          epoch was created (or the hash made again); processId -> last seq applied
+                          epoch was created (or the hash made again); __restored -> '1' when the
+                          epoch began from a loss (a reset re-send, or the sums found gone), '0'
+                          when from a process's first batch; processId -> last seq applied
   KEYS[2..] the other keys the batch needs, in the order ARGV[1] names them (a key the batch does
   not touch is not named: in Redis Cluster, a slot being migrated answers TRYAGAIN to a script
   that names a key missing from the source node):
@@ -72,10 +74,10 @@ local function nowMs()
   local t = redis.call('TIME')
   return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)), t
 end
-local function startEpoch()
+local function startEpoch(afterLoss)
   local born, t = nowMs()
   local id = t[1] .. '.' .. t[2] .. '.' .. ARGV[2]
-  redis.call('HSET', KEYS[1], '__epoch', id, '__born', born)
+  redis.call('HSET', KEYS[1], '__epoch', id, '__born', born, '__restored', afterLoss and '1' or '0')
   if key.c then
     local fields = redis.call('HKEYS', key.c)
     for j = 1, #fields, 1000 do redis.call('HDEL', key.c, unpack(fields, j, math.min(j + 999, #fields))) end
@@ -96,13 +98,13 @@ if not epoch and sumsEpoch then
   lost = lost .. 's'
 elseif not epoch then
   if known ~= '' and not reset then return {-1, '', 0, lost .. 's'} end
-  epoch = startEpoch()
+  epoch = startEpoch(reset)
 elseif key.c and sumsEpoch ~= epoch then
   if not sumsEpoch and redis.call('EXISTS', key.c) == 1 then
     -- Sums written before the cluster hash kept the epoch: they are this epoch's.
     redis.call('HSET', key.c, '__epoch', epoch)
   else
-    epoch = startEpoch()
+    epoch = startEpoch(true)
     lost = lost .. 'c'
   end
 end

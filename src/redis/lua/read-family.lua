@@ -6,11 +6,12 @@
   ARGV[1] the reading process's seq field `processId|instance` ('' for none)
   ARGV[2] '1' to read the created hash ('' in its place otherwise: a text 0.0.4 scrape shows no
           `_created`, and a family of 100,000 counters would read 100,000 more fields)
-  ARGV[3] '1' to get the family's epoch and its birth after the process hashes (see below)
+  ARGV[3] '1' to get the family's epoch, its birth and whether it began from a loss after the
+          process hashes (see below)
 
   Returns {meta, cluster, mySeq, exemplars, created, proc1, proc2, ...}; with ARGV[3] '1', then
-  the family's epoch ('' when it has none) and the Redis ms when that epoch began (-1 when
-  unknown): a collector that sees the epoch change knows the family was lost and is being
+  the family's epoch ('' when it has none), the Redis ms when that epoch began (-1 when
+  unknown), and 1 when it began from a loss (a re-send after Redis lost the family), else 0: a collector that sees the epoch change knows the family was lost and is being
   restored (see docs/design.md, Restoration). `meta` is the meta hash as a flat field/value
   list. Every other hash comes packed into ONE string: `<bytes>:<field><bytes>:<value>...`; a family
   of 100,000 series is then one bulk reply that the client slices as it goes, instead of 200,000
@@ -46,7 +47,7 @@ out[3] = mySeq
 for i = 4, #KEYS do
   if i == 5 and ARGV[2] ~= '1' then out[i] = '' else out[i] = packed(KEYS[i]) end
 end
--- Two HGETs, not HMGET: the minimal ACL line of README.md has no +hmget.
+-- HGETs, not HMGET: the minimal ACL line of README.md has no +hmget.
 local function field(f)
   local ok, r = pcall(redis.call, 'HGET', KEYS[3], f)
   if ok and r then return r end
@@ -55,5 +56,6 @@ end
 if ARGV[3] == '1' then
   out[#KEYS + 1] = field('__epoch') or ''
   out[#KEYS + 2] = tonumber(field('__born') or '') or -1
+  if field('__restored') == '1' then out[#KEYS + 3] = 1 else out[#KEYS + 3] = 0 end
 end
 return out

@@ -1,0 +1,134 @@
+// The restore gate's rule (src/collect/restore-gate.ts, docs/design.md, Restoration), read by read,
+// with registries as Redis would hold them: when it holds a collect back, what ends the wait, and
+// the bound when a writer never comes back. The real-Redis side is test/e2e/launcher-restore.test.ts.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RestoreGate, type RegistryView } from '../../src/collect/restore-gate.js';
+import { RoundingFloor } from '../../src/collect/rounding-floor.js';
+
+const LIVE_TIMEOUT = 600;
+
+/** A view at `nowMs` where each writer last beat at `beats[id]` (live for LIVE_TIMEOUT after it). */
+function view(nowMs: number, beats: Record<string, number>, restoring: Record<string, number> = {}, epochs: Record<string, [string, number, boolean?]> = {}): RegistryView {
+  return {
+    readsAll: true,
+    nowMs,
+    processes: new Map(Object.entries(beats)),
+    live: new Map(Object.entries(beats).map(([id, ms]) => [id, ms + LIVE_TIMEOUT])),
+    restoring: new Map(Object.entries(restoring)),
+    epochs: new Map(Object.entries(epochs).map(([f, [epoch, bornMs, afterLoss]]) => [f, { epoch, bornMs, afterLoss: afterLoss ?? false }])),
+  };
+}
+
+function gate(): { gate: RestoreGate; givenUp: string[] } {
+  const givenUp: string[] = [];
+  return { gate: new RestoreGate({ fallbackLiveTimeoutMs: 1000, onGiveUp: (id, why) => givenUp.push(`${id}: ${why}`) }), givenUp };
+}
+
+describe('RestoreGate', () => {
+  it('after an empty restart, holds back until every writer of the previous read has beaten again and left the restoring registry', () => {
+    const { gate: g, givenUp } = gate();
+    assert.equal(g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] })), undefined);
+    // Redis restarted empty: both gone; then a back and restoring, then a done, b not yet beaten.
+    assert.equal(g.check(view(1100, {})), 'Redis lost data and 2 writers have not restored it yet (a, b)');
+    assert.equal(g.check(view(1150, { a: 1140 }, { a: 1140 }, { f: ['', -1] })), 'Redis lost data and 2 writers have not restored it yet (a, b)');
+    assert.equal(g.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1160] })), 'Redis lost data and 1 writer has not restored it yet (b)');
+    // b's first beat after the loss marks it restoring in the same script: still held.
+    assert.equal(g.check(view(1250, { a: 1190, b: 1240 }, { b: 1240 }, { f: ['e2', 1160] })), 'Redis lost data and 1 writer has not restored it yet (b)');
+    assert.equal(g.check(view(1300, { a: 1290, b: 1295 }, {}, { f: ['e2', 1160] })), undefined);
+    assert.deepEqual(givenUp, []);
+  });
+
+  it('a writer that never beats again is given up its own live timeout after the loss was seen', () => {
+    const { gate: g, givenUp } = gate();
+    // b's own live timeout is 600 ms (deadline 1550 - last beat 950). FLUSHALL: the family and the
+    // index are gone; both must beat after the read that sees it (1100).
+    g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] }));
+    assert.match(g.check(view(1100, { a: 1090 }))!, /\(a, b\)$/);
+    assert.match(g.check(view(1700, { a: 1690 }))!, /\(b\)$/);
+    assert.equal(g.check(view(1701, { a: 1690 })), undefined);
+    assert.deepEqual(givenUp, ['b: it did not beat within its live timeout']);
+    // Forgotten: a later loss does not wait for it again.
+    assert.equal(g.check(view(1800, { a: 1790 })), undefined);
+  });
+
+  it('a writer that left cleanly (out of the live set, still in the processes registry) is not waited for', () => {
+    const { gate: g } = gate();
+    g.check(view(1000, { a: 900, b: 950 }));
+    const left = view(1100, { a: 1090, b: 950 });
+    (left.live as Map<string, number>).delete('b');
+    assert.equal(g.check(left), undefined);
+  });
+
+  it('a writer gone from the processes registry while every family is there is no loss (pruned after its TTL)', () => {
+    const { gate: g } = gate();
+    g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] }));
+    // b died after that read; its TTL after its last beat the registry pruned it.
+    assert.equal(g.check(view(5950, { a: 5940 }, {}, { f: ['e1', 100] })), undefined);
+  });
+
+  it('a family whose epoch changed holds back until every writer has beaten after its birth', () => {
+    const { gate: g } = gate();
+    g.check(view(1000, { a: 990, b: 995 }, {}, { f: ['e1', 100], g: ['x', 100] }));
+    // The registries survived (a Cluster shard restarted empty): only the epoch tells.
+    assert.equal(g.check(view(1100, { a: 1090, b: 1050 }, {}, { f: ['e2', 1080], g: ['x', 100] })), 'Redis lost data and 1 writer has not restored it yet (b)');
+    assert.equal(g.check(view(1200, { a: 1190, b: 1150 }, {}, { f: ['e2', 1080], g: ['x', 100] })), undefined);
+  });
+
+  it('a live writer restoring holds back, at most restoreWaitMs after it began', () => {
+    const { gate: g } = gate();
+    // A collector that knows nobody yet still sees the restoring registry.
+    assert.equal(g.check(view(1000, { a: 990 }, { a: 500 })), 'Redis lost data and 1 writer has not restored it yet (a)');
+    assert.equal(g.check(view(10_499, { a: 10_490 }, { a: 500 })), 'Redis lost data and 1 writer has not restored it yet (a)');
+    assert.equal(g.check(view(10_500, { a: 10_490 }, { a: 500 })), undefined);
+    // A dead writer left in the registry (SIGKILLed while restoring) holds nothing back.
+    assert.equal(g.check(view(20_000, { a: 19_990 }, { z: 19_000 })), undefined);
+  });
+
+  it('a collector that starts after a loss waits the longest live timeout after the restored epoch began; a fresh epoch holds nothing back', () => {
+    const { gate: g } = gate();
+    g.waitsForUnseenWriters = true;
+    // Its first read: a's part is back (a done restoring), b has not beaten yet: held until the
+    // epoch's birth plus this collector's own live timeout (1000 ms).
+    assert.equal(g.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 900 ms more at most');
+    assert.equal(g.check(view(2099, { a: 2090 }, {}, { f: ['e2', 1100, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 1 ms more at most');
+    assert.equal(g.check(view(2100, { a: 2090 }, {}, { f: ['e2', 1100, true] })), undefined);
+    // Only at its first read: later, what it served came from writers it knows.
+    const { gate: later } = gate();
+    later.waitsForUnseenWriters = true;
+    assert.equal(later.check(view(1000, { a: 990 })), undefined);
+    assert.equal(later.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), undefined);
+    // A collector embedded in an app (not the metrics server) does not wait at its first read.
+    const { gate: embedded } = gate();
+    assert.equal(embedded.check(view(1200, { a: 1190 }, {}, { f: ['e2', 1100, true] })), undefined);
+    // A family whose epoch began with a process's first batch (a cold start): nothing to wait for.
+    const { gate: cold } = gate();
+    cold.waitsForUnseenWriters = true;
+    assert.equal(cold.check(view(1200, { a: 1190 }, {}, { f: ['e1', 1100, false] })), undefined);
+  });
+
+  it('more than five writers waited for are named five and counted', () => {
+    const { gate: g } = gate();
+    const beats = Object.fromEntries(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'].map((id) => [id, 990]));
+    g.check(view(1000, beats, {}, { f: ['e1', 100] }));
+    assert.equal(g.check(view(1100, {})), 'Redis lost data and 7 writers have not restored it yet (p1, p2, p3, p4, p5, and 2 more)');
+  });
+});
+
+describe('RoundingFloor', () => {
+  it('serves a float sum lower by a rounding error as before, and lets a real decrease and every integer through', () => {
+    const floor = new RoundingFloor();
+    const read = (entries: Array<[string, number]>) => {
+      const sums = new Map(entries);
+      floor.apply('f|histogram', sums);
+      return [...sums];
+    };
+    assert.deepEqual(read([['[]#sum', 0.14813568099999994], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
+    // The same sum added in another order (one collect saw a process's unflushed part, the next Redis's long double).
+    assert.deepEqual(read([['[]#sum', 0.1481356809999999], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
+    assert.deepEqual(read([['[]#sum', 0.25], ['[]#count', 41]]), [['[]#sum', 0.25], ['[]#count', 41]]);
+    // A writer's part lost for real: the lower value is served.
+    assert.deepEqual(read([['[]#sum', 0.125], ['[]#count', 39]]), [['[]#sum', 0.125], ['[]#count', 39]]);
+    assert.deepEqual(read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
+  });
+});
