@@ -66,6 +66,18 @@ export interface RedisStorageOptions {
   sliceMs?: number;
   /** Most label sets a metric keeps; new ones past it are dropped and counted. @default 10000 (`REDIS_MAX_SERIES_PER_METRIC`) */
   maxSeriesPerMetric?: number;
+  // Bounds of a collect's work. Anything under the prefix may have been written by a buggy or hostile
+  // process: what exceeds them is skipped and counted in `prom_client_redis_bad_data_total`.
+  /** Largest decompressed size of one summary HDR blob read from Redis; a larger one is skipped (kind `hdr-too-big`). @default 524288 (`REDIS_MAX_HDR_BYTES`) */
+  maxHdrBytes?: number;
+  /** Most bucket bounds a histogram family read from Redis may have; a family with more is skipped (kind `too-many-buckets`). @default 1000 (`REDIS_MAX_BUCKETS`) */
+  maxBucketsPerFamily?: number;
+  /** Most percentiles a summary family read from Redis may have; a family with more is skipped (kind `too-many-percentiles`). @default 100 (`REDIS_MAX_PERCENTILES`) */
+  maxPercentilesPerFamily?: number;
+  /** Most families one collect reads (this process's own first, then the index in hash order); the rest are skipped (kind `too-many-families`). @default 10000 (`REDIS_MAX_FAMILIES`) */
+  maxFamilies?: number;
+  /** Most processes whose per-process hashes a gauge or summary family reads (the most recently heard first); the rest are skipped (kind `too-many-processes`). @default 10000 (`REDIS_MAX_PROCESSES`) */
+  maxProcessesPerFamily?: number;
   /** After each flush, wait for this many replicas to acknowledge it (`WAIT`). @default 0 (`REDIS_WAIT_REPLICAS`) */
   waitReplicas?: number;
   /** Timeout of that `WAIT`. @default 1000 (`REDIS_WAIT_TIMEOUT_MS`) */
@@ -101,6 +113,11 @@ export interface ResolvedConfig {
   readonly exitHooks: boolean;
   readonly sliceMs: number;
   readonly maxSeriesPerMetric: number;
+  readonly maxHdrBytes: number;
+  readonly maxBucketsPerFamily: number;
+  readonly maxPercentilesPerFamily: number;
+  readonly maxFamilies: number;
+  readonly maxProcessesPerFamily: number;
   readonly waitReplicas: number;
   readonly waitTimeoutMs: number;
   readonly identity: ProcessIdentityOptions | undefined;
@@ -141,6 +158,11 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     shutdownTimeoutMs: pick(options.shutdownTimeoutMs, env, 'shutdownTimeoutMs', 'REDIS_SHUTDOWN_TIMEOUT_MS', 5000, integer(1, 3_600_000)),
     exitHooks: pick(options.exitHooks, env, 'exitHooks', 'REDIS_EXIT_HOOKS', true, boolean),
     maxSeriesPerMetric: pick(options.maxSeriesPerMetric, env, 'maxSeriesPerMetric', 'REDIS_MAX_SERIES_PER_METRIC', 10_000, integer(1, 100_000_000)),
+    maxHdrBytes: pick(options.maxHdrBytes, env, 'maxHdrBytes', 'REDIS_MAX_HDR_BYTES', 524_288, integer(1024, 1_073_741_824)),
+    maxBucketsPerFamily: pick(options.maxBucketsPerFamily, env, 'maxBucketsPerFamily', 'REDIS_MAX_BUCKETS', 1000, integer(1, 1_000_000)),
+    maxPercentilesPerFamily: pick(options.maxPercentilesPerFamily, env, 'maxPercentilesPerFamily', 'REDIS_MAX_PERCENTILES', 100, integer(1, 1_000_000)),
+    maxFamilies: pick(options.maxFamilies, env, 'maxFamilies', 'REDIS_MAX_FAMILIES', 10_000, integer(1, 10_000_000)),
+    maxProcessesPerFamily: pick(options.maxProcessesPerFamily, env, 'maxProcessesPerFamily', 'REDIS_MAX_PROCESSES', 10_000, integer(1, 10_000_000)),
     waitReplicas: pick(options.waitReplicas, env, 'waitReplicas', 'REDIS_WAIT_REPLICAS', 0, integer(0, 100)),
     waitTimeoutMs: pick(options.waitTimeoutMs, env, 'waitTimeoutMs', 'REDIS_WAIT_TIMEOUT_MS', 1000, integer(1, 3_600_000)),
     identity: options.identity,

@@ -15,7 +15,11 @@ import type { Exemplar } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import { ExpositionWriter } from './render.js';
 import { ProtobufWriter } from './protobuf.js';
-import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds } from './decode.js';
+import { flatPairs, garbageOr, parseExemplar, processIds, zsetEntries } from './decode.js';
+import { parseMeta } from './meta.js';
+import { BadDataReporter } from './bad-data.js';
+import { sortPaced } from './paced-sort.js';
+import { GAUGE_MODES } from '../store/definition.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
@@ -40,6 +44,10 @@ export interface ExpositionOptions {
   /** This collect's deadline, when it is shorter than `collectTimeoutMs` (a scrape's own timeout). */
   readonly timeoutMs?: number | undefined;
 }
+
+/** What a families index entry may be: a family hash (familyHash()) and a type segment of our keys. */
+const FAMILY_HASH = /^[0-9a-f]{16}$/;
+const TYPE_MODES: ReadonlySet<string> = new Set(['counter', 'histogram', 'summary', ...GAUGE_MODES.map((m) => `gauge_${m}`)]);
 
 interface FamilyRead {
   readonly hash: string;
@@ -67,7 +75,12 @@ export class RedisMultiProcessCollector {
   /** Single-family reads asked for in this turn of the event loop: they share one read. */
   #batch: { readonly families: Set<MetricFamily>; readonly done: Promise<Map<MetricFamily, FamilySnapshot>> } | undefined;
 
-  constructor(readonly parts: CollectorParts) {}
+  /** Counts what the collect skips, and warns once per kind. */
+  readonly #bad: BadDataReporter;
+
+  constructor(readonly parts: CollectorParts) {
+    this.#bad = new BadDataReporter(parts.stats, parts.logger);
+  }
 
   get contentType(): string {
     return this.#contentType;
@@ -151,7 +164,7 @@ export class RedisMultiProcessCollector {
     if (!client) await emitOwnSeries(local, shapes, Date.now());
     else {
       const snapshot = (await this.#readBatched(family)).get(family);
-      if (snapshot) await new FamilyMerger(this.parts.stats, Date.now(), new Pacer(this.parts.config.sliceMs)).mergeInto(snapshot, this.#lastLive, shapes);
+      if (snapshot) await new FamilyMerger(this.#bad, Date.now(), new Pacer(this.parts.config.sliceMs), undefined, this.parts.config).mergeInto(snapshot, this.#lastLive, shapes);
       else shapes.family(family.def.name, family.def.help, family.def.type);
     }
     return shapes.families[0]!;
@@ -240,8 +253,9 @@ export class RedisMultiProcessCollector {
   /** Every family, in name order (Redis) or in the order they were made (no Redis), into the sink. */
   async #collectAll(pacer: Pacer, sink: SeriesSink, withCreated = false): Promise<void> {
     const started = performance.now();
-    const { dict, client, stats } = this.parts;
+    const { dict, client, stats, config } = this.parts;
     await this.#runCallbacks();
+    pacer.check();
     if (!client) {
       const nowMs = Date.now();
       for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
@@ -249,11 +263,11 @@ export class RedisMultiProcessCollector {
       const { snapshots, live } = await this.#readRedis(client, pacer, undefined, withCreated);
       this.#lastLive = live;
       const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
-      const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
+      const merger = new FamilyMerger(this.#bad, Date.now(), pacer, orders, config);
       const seen = new Set<string>();
       for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
         if (seen.has(s.meta.name)) {
-          stats.bad('conflict');
+          this.#bad.bad('conflict');
           continue;
         }
         seen.add(s.meta.name);
@@ -279,7 +293,8 @@ export class RedisMultiProcessCollector {
 
   /** Waits for the first connection (within the collect's time), then reads. */
   async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
-    const { dict, identity, stats } = this.parts;
+    const { dict, identity, config } = this.parts;
+    const bad = this.#bad;
     // (Right after start, client.run() waits for the first connection within this time.)
     const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
     const keys = client.keys;
@@ -294,13 +309,14 @@ export class RedisMultiProcessCollector {
       left(),
       'collect',
     );
+    pacer.check();
     if (time!.error) throw new RedisOperationError(`collect: ${time!.error.message}`, { cause: time!.error });
     const [sec, usec] = time!.value as [string, string];
     const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
-    const everyone = zsetIds(garbageOr(all!, stats), -Infinity);
+    const everyone = processIds(zsetEntries(garbageOr(all!, bad), -Infinity), config.maxProcessesPerFamily, bad);
     // Each score is its writer's own deadline (last heartbeat + that writer's REDIS_LIVE_TIMEOUT_MS).
-    const live = new Set(zsetIds(garbageOr(liveSet!, stats), redisNowMs));
+    const live = new Set(processIds(zsetEntries(garbageOr(liveSet!, bad), redisNowMs), config.maxProcessesPerFamily, bad));
     live.add(identity.id);
 
     // Families: the index, plus this process's own (maybe not flushed yet).
@@ -310,22 +326,36 @@ export class RedisMultiProcessCollector {
     const addRead = (hash: string, typeMode: string) => {
       const id = `${hash}|${typeMode}`;
       if (reads.has(id)) return;
-      if (/[{}]/.test(hash) || /[{}]/.test(typeMode)) {
-        stats.bad('index');
-        return;
-      }
       const local = localByHash.get(id);
       const perProcess = typeMode.startsWith('gauge') || typeMode === 'summary';
       const ids = !perProcess ? [] : (typeMode.startsWith('gauge_live') ? [...live] : everyone).filter((p) => !(local && p === identity.id));
       reads.set(id, { hash, typeMode, local, processIds: ids });
     };
+    // This process's own families first: they are read whatever the index holds.
+    for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
     if (!only) {
       // ioredis turns an HGETALL reply into an object.
-      const indexValue = garbageOr(index!, stats);
-      const indexEntries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
-      for (const [hash, typeMode] of indexEntries) addRead(hash, typeMode);
+      const indexValue = garbageOr(index!, bad);
+      let entries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
+      // An entry becomes key names: a hash with braces or a type we do not write is no family of ours.
+      const valid: Array<[string, string]> = [];
+      for (const entry of entries) {
+        if (FAMILY_HASH.test(entry[0]) && TYPE_MODES.has(entry[1])) valid.push(entry);
+        else bad.bad('index');
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      entries = valid;
+      // Past maxFamilies, the same ones at every scrape: the first by hash.
+      if (entries.length + reads.size > config.maxFamilies) entries = await sortPaced(entries, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1), pacer);
+      let skipped = 0;
+      for (const [hash, typeMode] of entries) {
+        if (reads.has(`${hash}|${typeMode}`)) continue;
+        if (reads.size >= config.maxFamilies) skipped++;
+        else addRead(hash, typeMode);
+      }
+      if (skipped > 0) bad.bad('too-many-families', skipped);
     }
-    for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
 
     const list = [...reads.values()];
     const seqField = seqFieldOf(identity);
@@ -339,6 +369,7 @@ export class RedisMultiProcessCollector {
       left(),
       'collect',
     );
+    pacer.check();
     // A family Redis could not read fails the collect: serving it from local data alone would look
     // like a counter reset. (Garbage inside a family is handled by the script and skipped below.)
     const failed = replies.findIndex((reply) => reply.error);
@@ -359,37 +390,39 @@ export class RedisMultiProcessCollector {
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
       const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = replies[i]!.value as [unknown, unknown, number, unknown, unknown, ...unknown[]];
-      const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
-      if (!meta) {
-        stats.bad('meta');
+      const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat, r.hash, r.typeMode, config);
+      const paused = pacer.due();
+      if (paused) await paused;
+      if (typeof meta === 'string') {
+        bad.bad(meta);
         continue;
       }
       const sums = new Map<string, number>();
-      for (const [f, v] of flatPairs(clusterFlat, stats)) {
+      for (const [f, v] of flatPairs(clusterFlat, bad)) {
         const x = Number(v);
-        if (v === '' || Number.isNaN(x)) stats.bad('value');
+        if (v === '' || Number.isNaN(x)) bad.bad('value');
         else sums.set(f, x);
         const pause = pacer.step();
         if (pause) await pause;
       }
       const exemplars = new Map<string, Exemplar>();
-      for (const [f, v] of flatPairs(exemplarFlat, stats)) {
+      for (const [f, v] of flatPairs(exemplarFlat, bad)) {
         const e = parseExemplar(v);
         if (e) exemplars.set(f, e);
-        else stats.bad('exemplar');
+        else bad.bad('exemplar');
       }
       const created = new Map<string, number>();
-      if (withCreated) for (const [f, v] of flatPairs(createdFlat, stats)) {
+      if (withCreated) for (const [f, v] of flatPairs(createdFlat, bad)) {
         const ms = Number(v);
         if (v !== '' && Number.isSafeInteger(ms) && ms >= 0) created.set(f, ms);
-        else stats.bad('created');
+        else bad.bad('created');
         const pause = pacer.step();
         if (pause) await pause;
       }
       const processes = new Map<string, ProcessFields>();
       for (let j = 0; j < r.processIds.length; j++) {
         const fields = new Map<string, string>();
-        for (const [f, v] of flatPairs(procs[j], stats)) {
+        for (const [f, v] of flatPairs(procs[j], bad)) {
           fields.set(f, v);
           const pause = pacer.step();
           if (pause) await pause;
