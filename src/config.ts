@@ -74,7 +74,7 @@ export interface RedisStorageOptions {
   maxBucketsPerFamily?: number;
   /** Most percentiles a summary family read from Redis may have; a family with more is skipped (kind `too-many-percentiles`). @default 100 (`REDIS_MAX_PERCENTILES`) */
   maxPercentilesPerFamily?: number;
-  /** Most families one collect reads (this process's own first, then the index in hash order); the rest are skipped (kind `too-many-families`). @default 10000 (`REDIS_MAX_FAMILIES`) */
+  /** Most families one collect reads (this process's own first, then the index in hash order); the rest are skipped (kind `too-many-families`). @default 2000 (`REDIS_MAX_FAMILIES`) */
   maxFamilies?: number;
   /** Most processes whose per-process hashes a gauge or summary family reads (the most recently heard first); the rest are skipped (kind `too-many-processes`). @default 10000 (`REDIS_MAX_PROCESSES`) */
   maxProcessesPerFamily?: number;
@@ -161,7 +161,7 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     maxHdrBytes: pick(options.maxHdrBytes, env, 'maxHdrBytes', 'REDIS_MAX_HDR_BYTES', 524_288, integer(1024, 1_073_741_824)),
     maxBucketsPerFamily: pick(options.maxBucketsPerFamily, env, 'maxBucketsPerFamily', 'REDIS_MAX_BUCKETS', 1000, integer(1, 1_000_000)),
     maxPercentilesPerFamily: pick(options.maxPercentilesPerFamily, env, 'maxPercentilesPerFamily', 'REDIS_MAX_PERCENTILES', 100, integer(1, 1_000_000)),
-    maxFamilies: pick(options.maxFamilies, env, 'maxFamilies', 'REDIS_MAX_FAMILIES', 10_000, integer(1, 10_000_000)),
+    maxFamilies: pick(options.maxFamilies, env, 'maxFamilies', 'REDIS_MAX_FAMILIES', 2000, integer(1, 10_000_000)),
     maxProcessesPerFamily: pick(options.maxProcessesPerFamily, env, 'maxProcessesPerFamily', 'REDIS_MAX_PROCESSES', 10_000, integer(1, 10_000_000)),
     waitReplicas: pick(options.waitReplicas, env, 'waitReplicas', 'REDIS_WAIT_REPLICAS', 0, integer(0, 100)),
     waitTimeoutMs: pick(options.waitTimeoutMs, env, 'waitTimeoutMs', 'REDIS_WAIT_TIMEOUT_MS', 1000, integer(1, 3_600_000)),

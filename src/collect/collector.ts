@@ -18,7 +18,7 @@ import { ProtobufWriter } from './protobuf.js';
 import { flatPairs, garbageOr, parseExemplar, processIds, zsetEntries } from './decode.js';
 import { parseMeta } from './meta.js';
 import { BadDataReporter } from './bad-data.js';
-import { sortPaced } from './paced-sort.js';
+import { byCodeUnits, sortPaced } from './paced-sort.js';
 import { GAUGE_MODES } from '../store/definition.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
 import { emitOwnSeries } from './local.js';
@@ -336,23 +336,22 @@ export class RedisMultiProcessCollector {
     if (!only) {
       // ioredis turns an HGETALL reply into an object.
       const indexValue = garbageOr(index!, bad);
-      let entries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
+      const entries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
       // An entry becomes key names: a hash with braces or a type we do not write is no family of ours.
-      const valid: Array<[string, string]> = [];
-      for (const entry of entries) {
-        if (FAMILY_HASH.test(entry[0]) && TYPE_MODES.has(entry[1])) valid.push(entry);
+      let ids: string[] = [];
+      for (const [hash, typeMode] of entries) {
+        if (FAMILY_HASH.test(hash) && TYPE_MODES.has(typeMode)) ids.push(`${hash}|${typeMode}`);
         else bad.bad('index');
         const pause = pacer.step();
         if (pause) await pause;
       }
-      entries = valid;
       // Past maxFamilies, the same ones at every scrape: the first by hash.
-      if (entries.length + reads.size > config.maxFamilies) entries = await sortPaced(entries, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1), pacer);
+      if (ids.length + reads.size > config.maxFamilies) ids = await sortPaced(ids, byCodeUnits, pacer);
       let skipped = 0;
-      for (const [hash, typeMode] of entries) {
-        if (reads.has(`${hash}|${typeMode}`)) continue;
+      for (const id of ids) {
+        if (reads.has(id)) continue;
         if (reads.size >= config.maxFamilies) skipped++;
-        else addRead(hash, typeMode);
+        else addRead(id.slice(0, 16), id.slice(17));
       }
       if (skipped > 0) bad.bad('too-many-families', skipped);
     }
