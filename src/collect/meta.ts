@@ -84,8 +84,8 @@ export function parseMeta(flat: unknown, hash: string, typeMode: string, limits:
     if (!list) return 'buckets';
     if (list.length > limits.maxBucketsPerFamily) return 'too-many-buckets';
     native = parseNative(text('native'));
-    // A native-only histogram has no classic bounds; any other needs some, as at the API.
-    if (!(list.length === 0 && native) && !passes(() => (buckets = validateBuckets(name!, list)))) return 'buckets';
+    // No bounds: a native-only histogram, or one the registry bridge mirrors before it saw any bound.
+    if (list.length > 0 && !passes(() => (buckets = validateBuckets(name!, list)))) return 'buckets';
   }
   let percentiles: number[] = [];
   let maxAgeSeconds = 0;
@@ -95,7 +95,8 @@ export function parseMeta(flat: unknown, hash: string, typeMode: string, limits:
     const list = jsonArray(text('percentiles') ?? '[]');
     if (!list) return 'percentiles';
     if (list.length > limits.maxPercentilesPerFamily) return 'too-many-percentiles';
-    if (!passes(() => (percentiles = validatePercentiles(name!, list))) || new Set(percentiles).size !== percentiles.length) return 'percentiles';
+    // No percentiles: a prom-client summary bridged as its count and sum (src/integrations/bridge.ts).
+    if (list.length > 0 && (!passes(() => (percentiles = validatePercentiles(name!, list))) || new Set(percentiles).size !== percentiles.length)) return 'percentiles';
     maxAgeSeconds = Number(text('maxAgeSeconds') ?? 0);
     ageBuckets = Number(text('ageBuckets') ?? 0);
     // The age window: none (0), or a positive length cut into a whole number of slots.

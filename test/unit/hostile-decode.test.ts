@@ -59,7 +59,7 @@ describe('meta hashes read from Redis', () => {
     ['pid on an `all` gauge', meta('x', 'gauge', { mode: 'all', labelNames: '["pid"]' }), 'gauge_all', 'label-names'],
     ['quantile on a summary', meta('x', 'summary', { labelNames: '["quantile"]', percentiles: '[0.5]' }), 'summary', 'label-names'],
     ['an empty help', meta('x', 'counter', { help: '' }), 'counter', 'help'],
-    ['no buckets and no native buckets', meta('x', 'histogram'), 'histogram', 'buckets'],
+    ['a bucket list that is no array', meta('x', 'histogram', { buckets: '{}' }), 'histogram', 'buckets'],
     ['a bucket that is no number', meta('x', 'histogram', { buckets: '["1"]' }), 'histogram', 'buckets'],
     ['11 buckets (the limit is 10)', meta('x', 'histogram', { buckets: JSON.stringify([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) }), 'histogram', 'too-many-buckets'],
     ['a bucket list too long to hold 10 numbers', meta('x', 'histogram', { buckets: `[${' '.repeat(300)}1]` }), 'histogram', 'too-many-buckets'],
