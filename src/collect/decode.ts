@@ -106,7 +106,7 @@ export function parseExemplar(raw: string): Exemplar | null {
     if (typeof value !== 'number' || !Number.isFinite(value) || labelSet === null || typeof labelSet !== 'object' || Array.isArray(labelSet)) return null;
     let size = 0;
     for (const [k, v] of Object.entries(labelSet)) {
-      if (!EXEMPLAR_LABEL.test(k) || !(typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))) return null;
+      if (!EXEMPLAR_LABEL.test(k) || !(typeof v === 'string' ? !/\p{Surrogate}/u.test(v) : typeof v === 'number' && Number.isFinite(v))) return null;
       size += k.length + String(v).length;
     }
     if (size > 128) return null;

@@ -17,6 +17,8 @@ export interface MergeLimits {
   readonly maxBucketsPerFamily: number;
 }
 
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 const DEFAULT_LIMITS: MergeLimits = { maxHdrBytes: 524_288, maxBucketsPerFamily: 1000 };
 
 /**
@@ -86,6 +88,8 @@ export class FamilyMerger {
       const values = JSON.parse(field) as unknown;
       if (!Array.isArray(values) || values.length !== names.length || !values.every((v) => typeof v === 'string')) return null;
       if (JSON.stringify(values) !== field) return null;
+      // A lone surrogate (only a `\ud...` escape can carry one) prints as U+FFFD: two such series would print as one.
+      if (field.includes('\\ud') && values.some((v) => LONE_SURROGATE.test(v as string))) return null;
       const labels: Labels = {};
       names.forEach((n, i) => {
         if (values[i] !== '') labels[n] = values[i] as string;

@@ -125,14 +125,15 @@ describe('registry members and fields read from Redis', () => {
     assert.deepEqual(Object.fromEntries(stats.badData), { process: 4, 'too-many-processes': 1 });
   });
 
-  it('a field that is not the JSON.stringify() of its label values would print a series twice: skipped, `field`', async () => {
+  it('a field that is not the JSON.stringify() of its label values, or holds a lone surrogate, would print a series twice: skipped, `field`', async () => {
     const stats = new SelfStats();
     const writer = new ExpositionWriter(Registry.PROMETHEUS_CONTENT_TYPE);
-    const sums = new Map([['["a"]', 1], ['["a" ]', 2], ['["\\u0061"]', 3], ['["b"]', 4]]);
+    const sums = new Map([['["a"]', 1], ['["a" ]', 2], ['["\\u0061"]', 3], ['["b"]', 4], ['["\\ud800"]', 5], ['["\\udc00"]', 6], ['["\u{1F600}"]', 7]]);
     const family = { name: 'c_total', help: 'C.', type: 'counter' as const, mode: undefined, labelNames: ['k'], buckets: [], percentiles: [], maxAgeSeconds: 0, ageBuckets: 0, pruneAgedBuckets: false, native: undefined };
     await new FamilyMerger(stats, 0).mergeInto({ meta: family, sums, processes: new Map(), exemplars: new Map() }, new Set(), writer);
-    assert.equal(writer.finish(), '# HELP c_total C.\n# TYPE c_total counter\nc_total{k="a"} 1\nc_total{k="b"} 4\n');
-    assert.deepEqual(Object.fromEntries(stats.badData), { field: 2 });
+    // Lone surrogates are refused too (each would print as U+FFFD); a surrogate pair is a character like any other.
+    assert.equal(writer.finish(), '# HELP c_total C.\n# TYPE c_total counter\nc_total{k="a"} 1\nc_total{k="b"} 4\nc_total{k="\u{1F600}"} 7\n');
+    assert.deepEqual(Object.fromEntries(stats.badData), { field: 4 });
   });
 
   it('a histogram series with more bounds of its own than the limit: skipped, `too-many-buckets`; bounds not written as ours are `field`', async () => {
