@@ -75,14 +75,14 @@ export async function plantManyFamilies(redis: Redis, prefix: string, count: num
   }
 }
 
-/** Fake processes in the registry (heartbeat now), each with one summary field `[]#0` of `dur` holding `blob(i)`. */
-export async function plantBlobs(redis: Redis, prefix: string, count: number, blob: (i: number) => string): Promise<void> {
+/** Fake processes `<host>:<i>:x` in the registry (heartbeat now), each with one summary field `[]#0` of `dur` holding `blob(i)`. */
+export async function plantBlobs(redis: Redis, prefix: string, count: number, blob: (i: number) => string, host = 'evil'): Promise<void> {
   const h = familyHash('dur');
   const [sec] = (await redis.time()) as [number, number];
   const p = redis.pipeline();
   for (let i = 0; i < count; i++) {
-    p.zadd(`${prefix}:processes:{registry}`, sec * 1000, `evil:${i}:x`);
-    p.hset(`${prefix}:summary:evil:${i}:x:metric:{${h}}`, '[]#0', blob(i));
+    p.zadd(`${prefix}:processes:{registry}`, sec * 1000, `${host}:${i}:x`);
+    p.hset(`${prefix}:summary:${host}:${i}:x:metric:{${h}}`, '[]#0', blob(i));
   }
   await p.exec();
 }
