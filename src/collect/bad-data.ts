@@ -22,7 +22,7 @@ const MEANING: Readonly<Record<string, string>> = {
   'too-many-families': 'the index lists more families than maxFamilies (REDIS_MAX_FAMILIES)',
   'too-many-processes': 'the process registry lists more processes than maxProcessesPerFamily (REDIS_MAX_PROCESSES)',
   process: 'a process registry member is not a process id (braces, white space, empty or too long)',
-  conflict: 'two families have the same name',
+  conflict: 'two families print the same metric name (the same name, or e.g. a counter `x_count` next to a histogram `x`): the first by name is served',
   field: 'a field is not a label set of its family',
   value: 'a value is not a number',
   exemplar: 'an exemplar is not one we write',

@@ -16,7 +16,7 @@ import type { SelfStats } from '../stats.js';
 import { ExpositionWriter } from './render.js';
 import { ProtobufWriter } from './protobuf.js';
 import { flatPairs, garbageOr, parseExemplar, processIds, zsetEntries } from './decode.js';
-import { parseMeta } from './meta.js';
+import { parseMeta, printedNames } from './meta.js';
 import { BadDataReporter } from './bad-data.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
 import { GAUGE_MODES } from '../store/definition.js';
@@ -264,13 +264,16 @@ export class RedisMultiProcessCollector {
       this.#lastLive = live;
       const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
       const merger = new FamilyMerger(this.#bad, Date.now(), pacer, orders, config);
-      const seen = new Set<string>();
+      // Families in name order, each printing names no earlier one printed: a counter `x_count` after a
+      // histogram `x` would make the text unparseable ("second HELP line for metric name x").
+      const printed = new Set<string>();
       for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
-        if (seen.has(s.meta.name)) {
+        const names = printedNames(s.meta.name, s.meta.type);
+        if (names.some((n) => printed.has(n))) {
           this.#bad.bad('conflict');
           continue;
         }
-        seen.add(s.meta.name);
+        for (const n of names) printed.add(n);
         await merger.mergeInto(s, live, sink);
       }
       // Only the families of this collect are kept: one gone from Redis is forgotten.

@@ -109,6 +109,18 @@ export function parseMeta(flat: unknown, hash: string, typeMode: string, limits:
   };
 }
 
+/**
+ * Every metric name a family of this name and type prints in any format, with the names a parser
+ * reads as the family's own (Prometheus' text parser takes `x_count` for the histogram `x`; an
+ * OpenMetrics counter `x_total` is the family `x`). Two families sharing one make the exposition
+ * invalid: the collector serves the first by name and counts the other as a `conflict`.
+ */
+export function printedNames(name: string, type: MetricType): string[] {
+  if (type === 'gauge') return [name];
+  if (type === 'counter') return [name, name.replace(/_total$/, ''), `${name.replace(/_total$/, '')}_total`, `${name.replace(/_total$/, '')}_created`];
+  return [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`];
+}
+
 /** A meta hash's `native`: `[schema, zeroThreshold, maxBuckets]`; anything else reads as a classic histogram. */
 function parseNative(raw: string | undefined): NativeDefinition | undefined {
   if (!raw || raw.length > 100) return undefined;

@@ -87,6 +87,9 @@ describe('hostile data under the prefix: a fresh scraper serves the valid famili
     ['decreasing buckets', 'unsorted', 'histogram', { buckets: '[5,1]' }, 'buckets'],
     ['a percentile above 1', 'pct_high', 'summary', { percentiles: '[0.5,2]' }, 'percentiles'],
     ['a mode on a counter', 'moded_total', 'counter', { mode: 'sum' }, 'meta'],
+    // Valid families whose names the text parser reads as another's ("second HELP line for metric name lat").
+    ['a counter `lat_count` next to the histogram `lat`', 'lat_count', 'counter', {}, 'conflict'],
+    ['a gauge `dur_sum` next to the summary `dur`', 'dur_sum', 'gauge_sum', { mode: 'sum' }, 'conflict'],
   ];
   for (const [what, name, type, meta, kind] of metaPayloads) {
     it(`a meta hash with ${what}: skipped, counted as \`${kind}\``, async () => {
