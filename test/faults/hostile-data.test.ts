@@ -169,7 +169,9 @@ describe('hostile data under the prefix: a fresh scraper serves the valid famili
       const started = performance.now();
       await assert.rejects(scraper.getCollector().metrics(), { code: 'ERR_PCR_TIMEOUT', message: `collect: not done within collectTimeoutMs (${timeoutMs} ms)` });
       const elapsed = performance.now() - started;
-      assert.ok(elapsed < timeoutMs + 500, `rejected after ${elapsed} ms`);
+      // The timer fires at the first turn of the event loop past the deadline; on this loaded 2-CPU
+      // machine a slice of a few ms of CPU can take some hundreds of ms of wall time.
+      assert.ok(elapsed < timeoutMs + 1000, `rejected after ${elapsed} ms`);
       const seen = JSON.stringify([...scraper.stats.badData]);
       // Every reply of the collect's reads has arrived once the PING sent after them is answered; then
       // the event loop turns until nothing more is pending. Nothing of the collect ran meanwhile.
@@ -190,7 +192,7 @@ describe('hostile data under the prefix: a fresh scraper serves the valid famili
     const started = performance.now();
     await assert.rejects(scraper.getCollector().metrics(), { code: 'ERR_PCR_TIMEOUT' });
     const elapsed = performance.now() - started;
-    assert.ok(elapsed < 800, `rejected after ${elapsed} ms`);
+    assert.ok(elapsed < 1300, `rejected after ${elapsed} ms`);
     const seen = scraper.stats.badData.get('hdr-too-big') ?? 0;
     assert.ok(seen > 0 && seen < 4000, `${seen} blobs inflated before the deadline`);
     await scraper.client!.redis.ping();
