@@ -163,8 +163,13 @@ export class RedisMultiProcessCollector {
     const client = this.parts.client;
     if (!client) await emitOwnSeries(local, shapes, Date.now());
     else {
+      const started = performance.now();
       const snapshot = (await this.#readBatched(family)).get(family);
-      if (snapshot) await new FamilyMerger(this.#bad, Date.now(), new Pacer(this.parts.config.sliceMs), undefined, this.parts.config).mergeInto(snapshot, this.#lastLive, shapes);
+      // The merge of what Redis held (4,000 HDR blobs of other processes, say) is bounded too: its
+      // pacer rejects at the next slice past collectTimeoutMs from the call.
+      const { sliceMs, collectTimeoutMs } = this.parts.config;
+      const pacer = new Pacer(sliceMs, 128, started + collectTimeoutMs, () => new TimeoutError(`collect: family \`${family.def.name}\` not merged within collectTimeoutMs (${collectTimeoutMs} ms)`));
+      if (snapshot) await new FamilyMerger(this.#bad, Date.now(), pacer, undefined, this.parts.config).mergeInto(snapshot, this.#lastLive, shapes);
       else shapes.family(family.def.name, family.def.help, family.def.type);
     }
     return shapes.families[0]!;

@@ -183,22 +183,30 @@ describe('hostile data under the prefix: a fresh scraper serves the valid famili
     });
   }
 
-  it('the collect timeout holds when it falls in the merge (4,000 HDR blobs to inflate), and the timed-out collect does no more work', async () => {
+  it('the collect timeout holds when it falls in the merge (8,000 HDR blobs to inflate), and the timed-out collect does no more work; a get() of that family is bounded too', async () => {
     const prefix = await goodPrefix('hostile-deadline-merge');
-    // Each inflates 1 MiB of zeros, stopped at REDIS_MAX_HDR_BYTES (512 KiB): ~0.5 ms of CPU each.
-    const bomb = await deflateBomb(1);
-    await plantBlobs(client, prefix, 4000, () => bomb);
-    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false, collectTimeoutMs: 300 }));
+    // Each inflates 2 MiB of zeros, stopped at maxHdrBytes (1 MiB here): 8,000 of them take seconds
+    // of CPU, so that the deadline falls in the merge, after the read (~0.5 s).
+    const bomb = await deflateBomb(2);
+    await plantBlobs(client, prefix, 8000, () => bomb);
+    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false, collectTimeoutMs: 1500, maxHdrBytes: 1 << 20 }));
     const started = performance.now();
     await assert.rejects(scraper.getCollector().metrics(), { code: 'ERR_PCR_TIMEOUT' });
     const elapsed = performance.now() - started;
-    assert.ok(elapsed < 1300, `rejected after ${elapsed} ms`);
+    assert.ok(elapsed < 2500, `rejected after ${elapsed} ms`);
     const seen = scraper.stats.badData.get('hdr-too-big') ?? 0;
-    assert.ok(seen > 0 && seen < 4000, `${seen} blobs inflated before the deadline`);
+    assert.ok(seen > 0 && seen < 8000, `${seen} blobs inflated before the deadline`);
     await scraper.client!.redis.ping();
     for (let i = 0; i < 50; i++) await nextTurn();
     assert.deepEqual([...scraper.stats.badData], [['hdr-too-big', seen]]);
     assert.deepEqual([scraper.stats.collects, scraper.stats.collectFailures], [0, 1]);
-    console.log(`# rejected after ${elapsed.toFixed(0)} ms, ${seen} of 4,000 blobs inflated`);
+    console.log(`# rejected after ${elapsed.toFixed(0)} ms, ${seen} of 8,000 blobs inflated`);
+
+    // The same family read alone, by a metric's get(): bounded by the same timeout.
+    const dur = new Summary({ name: 'dur', help: 'Durations.', percentiles: [0.5], storage: scraper, registers: [] });
+    const getStarted = performance.now();
+    await assert.rejects(dur.get(), { code: 'ERR_PCR_TIMEOUT' });
+    const getElapsed = performance.now() - getStarted;
+    assert.ok(getElapsed < 2500, `get() rejected after ${getElapsed} ms`);
   });
 });
