@@ -67,14 +67,28 @@ export interface RedisStorageOptions {
   /** Most label sets a metric keeps; new ones past it are dropped and counted. @default 10000 (`REDIS_MAX_SERIES_PER_METRIC`) */
   maxSeriesPerMetric?: number;
   /**
-   * Most metric families this process flushes to Redis. Each one is 3 to 5 keys that outlive the
-   * process and work at every scrape; families made past it work in this process but are not
-   * flushed, counted in `prom_client_redis_families_dropped_total`, with one warning naming the
-   * first. The package's own `prom_client_redis_*` metrics are not counted. @default 2000 (`REDIS_MAX_FAMILIES`)
+   * Most metric families: this process flushes at most this many to Redis (each one is 3 to 5 keys
+   * that outlive the process and work at every scrape; families made past it work in this process
+   * but are not flushed, counted in `prom_client_redis_families_dropped_total`, with one warning
+   * naming the first; the package's own `prom_client_redis_*` metrics are not counted), and one
+   * collect reads at most this many (this process's own first, then the index in hash order; the
+   * rest are skipped, kind `too-many-families`). @default 2000 (`REDIS_MAX_FAMILIES`)
    */
   maxFamilies?: number;
-  /** Most classic buckets a histogram may have: `new Histogram()` with more is refused. @default 1000 (`REDIS_MAX_HISTOGRAM_BUCKETS`) */
+  /**
+   * Most classic buckets of a histogram: `new Histogram()` with more is refused, and a histogram
+   * family (or series) read from Redis with more bounds is skipped (kind `too-many-buckets`).
+   * @default 1000 (`REDIS_MAX_HISTOGRAM_BUCKETS`)
+   */
   maxHistogramBuckets?: number;
+  // Bounds of a collect's work. Anything under the prefix may have been written by a buggy or hostile
+  // process: what exceeds them is skipped and counted in `prom_client_redis_bad_data_total`.
+  /** Largest decompressed size of one summary HDR blob read from Redis; a larger one is skipped (kind `hdr-too-big`). @default 524288 (`REDIS_MAX_HDR_BYTES`) */
+  maxHdrBytes?: number;
+  /** Most percentiles a summary family read from Redis may have; a family with more is skipped (kind `too-many-percentiles`). @default 100 (`REDIS_MAX_PERCENTILES`) */
+  maxPercentilesPerFamily?: number;
+  /** Most processes whose per-process hashes a gauge or summary family reads (the most recently heard first); the rest are skipped (kind `too-many-processes`). @default 10000 (`REDIS_MAX_PROCESSES`) */
+  maxProcessesPerFamily?: number;
   /** After each flush, wait for this many replicas to acknowledge it (`WAIT`). @default 0 (`REDIS_WAIT_REPLICAS`) */
   waitReplicas?: number;
   /** Timeout of that `WAIT`. @default 1000 (`REDIS_WAIT_TIMEOUT_MS`) */
@@ -112,6 +126,9 @@ export interface ResolvedConfig {
   readonly maxSeriesPerMetric: number;
   readonly maxFamilies: number;
   readonly maxHistogramBuckets: number;
+  readonly maxHdrBytes: number;
+  readonly maxPercentilesPerFamily: number;
+  readonly maxProcessesPerFamily: number;
   readonly waitReplicas: number;
   readonly waitTimeoutMs: number;
   readonly identity: ProcessIdentityOptions | undefined;
@@ -154,6 +171,9 @@ export function resolveConfig(options: RedisStorageOptions = {}, env: Env = proc
     maxSeriesPerMetric: pick(options.maxSeriesPerMetric, env, 'maxSeriesPerMetric', 'REDIS_MAX_SERIES_PER_METRIC', 10_000, integer(1, 100_000_000)),
     maxFamilies: pick(options.maxFamilies, env, 'maxFamilies', 'REDIS_MAX_FAMILIES', 2000, integer(1, 1_000_000)),
     maxHistogramBuckets: pick(options.maxHistogramBuckets, env, 'maxHistogramBuckets', 'REDIS_MAX_HISTOGRAM_BUCKETS', 1000, integer(1, 100_000)),
+    maxHdrBytes: pick(options.maxHdrBytes, env, 'maxHdrBytes', 'REDIS_MAX_HDR_BYTES', 524_288, integer(1024, 1_073_741_824)),
+    maxPercentilesPerFamily: pick(options.maxPercentilesPerFamily, env, 'maxPercentilesPerFamily', 'REDIS_MAX_PERCENTILES', 100, integer(1, 1_000_000)),
+    maxProcessesPerFamily: pick(options.maxProcessesPerFamily, env, 'maxProcessesPerFamily', 'REDIS_MAX_PROCESSES', 10_000, integer(1, 10_000_000)),
     waitReplicas: pick(options.waitReplicas, env, 'waitReplicas', 'REDIS_WAIT_REPLICAS', 0, integer(0, 100)),
     waitTimeoutMs: pick(options.waitTimeoutMs, env, 'waitTimeoutMs', 'REDIS_WAIT_TIMEOUT_MS', 1000, integer(1, 3_600_000)),
     identity: options.identity,

@@ -24,6 +24,15 @@ export class Pacer {
     return this.due();
   }
 
+  /**
+   * Throws the deadline's error when it has passed: for the points where a collect resumes after
+   * waiting on something else than the pacer (a Redis reply, a callback), so that a collect that
+   * timed out meanwhile does no more work.
+   */
+  check(): void {
+    if (performance.now() >= this.deadline) throw this.expired();
+  }
+
   /** Yields now if the slice has run its time (for units of work too big to count). */
   due(): Promise<void> | undefined {
     const now = performance.now();

@@ -77,7 +77,7 @@ export function renderReadme(results: Results, order: readonly string[], current
  */
 function ownScripts(): string[] {
   const out: string[] = [];
-  for (const [file, title] of [['SCALE.md', 'scale: scrape time and Redis memory, 1 to 256 processes'], ['EVENT-LOOP.md', 'event-loop: delay while flushing and collecting 100,000 series']] as const) {
+  for (const [file, title] of [['SCALE.md', 'scale: scrape time and Redis memory, 1 to 256 processes'], ['EVENT-LOOP.md', 'event-loop: delay while flushing and collecting 100,000 series'], ['HOSTILE.md', 'hostile: one scrape with the payloads of issue 11 under the prefix']] as const) {
     const path = fileURLToPath(new URL(`../../../perf/${file}`, import.meta.url));
     if (!existsSync(path)) continue;
     const body = readFileSync(path, 'utf8').split('\n');

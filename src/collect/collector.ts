@@ -15,7 +15,11 @@ import type { Exemplar } from '../store/values.js';
 import type { SelfStats } from '../stats.js';
 import { ExpositionWriter } from './render.js';
 import { ProtobufWriter } from './protobuf.js';
-import { flatPairs, garbageOr, parseExemplar, parseMeta, zsetIds, zsetScores } from './decode.js';
+import { flatPairs, garbageOr, parseExemplar, processIds, zsetEntries, zsetScores } from './decode.js';
+import { parseMeta, printedNames } from './meta.js';
+import { BadDataReporter } from './bad-data.js';
+import { byCodeUnits, sortPaced } from './paced-sort.js';
+import { GAUGE_MODES } from '../store/definition.js';
 import { RestoreGate } from './restore-gate.js';
 import { RoundingFloor } from './rounding-floor.js';
 import { FamilyMerger, type SeriesOrder } from './merge.js';
@@ -42,6 +46,10 @@ export interface ExpositionOptions {
   /** This collect's deadline, when it is shorter than `collectTimeoutMs` (a scrape's own timeout). */
   readonly timeoutMs?: number | undefined;
 }
+
+/** What a families index entry may be: a family hash (familyHash()) and a type segment of our keys. */
+const FAMILY_HASH = /^[0-9a-f]{16}$/;
+const TYPE_MODES: ReadonlySet<string> = new Set(['counter', 'histogram', 'summary', ...GAUGE_MODES.map((m) => `gauge_${m}`)]);
 
 interface FamilyRead {
   readonly hash: string;
@@ -73,7 +81,11 @@ export class RedisMultiProcessCollector {
   /** Keeps float sums from going down by a rounding error (see RoundingFloor). */
   readonly #floor = new RoundingFloor();
 
+  /** Counts what the collect skips, and warns once per kind. */
+  readonly #bad: BadDataReporter;
+
   constructor(readonly parts: CollectorParts) {
+    this.#bad = new BadDataReporter(parts.stats, parts.logger);
     this.#gate = new RestoreGate({
       fallbackLiveTimeoutMs: parts.config.liveTimeoutMs,
       onGiveUp: (processId, why) => parts.logger.warn(`collect: no longer waiting for process ${processId} to restore what Redis lost (${why}): its part of the totals is lost`),
@@ -169,8 +181,13 @@ export class RedisMultiProcessCollector {
     const client = this.parts.client;
     if (!client) await emitOwnSeries(local, shapes, Date.now());
     else {
+      const started = performance.now();
       const snapshot = (await this.#readBatched(family)).get(family);
-      if (snapshot) await new FamilyMerger(this.parts.stats, Date.now(), new Pacer(this.parts.config.sliceMs)).mergeInto(snapshot, this.#lastLive, shapes);
+      // The merge of what Redis held (4,000 HDR blobs of other processes, say) is bounded too: its
+      // pacer rejects at the next slice past collectTimeoutMs from the call.
+      const { sliceMs, collectTimeoutMs } = this.parts.config;
+      const pacer = new Pacer(sliceMs, 128, started + collectTimeoutMs, () => new TimeoutError(`collect: family \`${family.def.name}\` not merged within collectTimeoutMs (${collectTimeoutMs} ms)`));
+      if (snapshot) await new FamilyMerger(this.#bad, Date.now(), pacer, undefined, this.parts.config).mergeInto(snapshot, this.#lastLive, shapes);
       else shapes.family(family.def.name, family.def.help, family.def.type);
     }
     return shapes.families[0]!;
@@ -259,8 +276,9 @@ export class RedisMultiProcessCollector {
   /** Every family, in name order (Redis) or in the order they were made (no Redis), into the sink. */
   async #collectAll(pacer: Pacer, sink: SeriesSink, withCreated = false): Promise<void> {
     const started = performance.now();
-    const { dict, client, stats } = this.parts;
+    const { dict, client, stats, config } = this.parts;
     await this.#runCallbacks();
+    pacer.check();
     if (!client) {
       const nowMs = Date.now();
       for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
@@ -268,14 +286,17 @@ export class RedisMultiProcessCollector {
       const { snapshots, live } = await this.#readRedis(client, pacer, undefined, withCreated);
       this.#lastLive = live;
       const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
-      const merger = new FamilyMerger(stats, Date.now(), pacer, orders);
-      const seen = new Set<string>();
+      const merger = new FamilyMerger(this.#bad, Date.now(), pacer, orders, config);
+      // Families in name order, each printing names no earlier one printed: a counter `x_count` after a
+      // histogram `x` would make the text unparseable ("second HELP line for metric name x").
+      const printed = new Set<string>();
       for (const s of snapshots.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))) {
-        if (seen.has(s.meta.name)) {
-          stats.bad('conflict');
+        const names = printedNames(s.meta.name, s.meta.type);
+        if (names.some((n) => printed.has(n))) {
+          this.#bad.bad('conflict');
           continue;
         }
-        seen.add(s.meta.name);
+        for (const n of names) printed.add(n);
         await merger.mergeInto(s, live, sink);
       }
       // Only the families of this collect are kept: one gone from Redis is forgotten.
@@ -298,7 +319,8 @@ export class RedisMultiProcessCollector {
 
   /** Waits for the first connection (within the collect's time), then reads. */
   async #readRedis(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
-    const { dict, identity, stats } = this.parts;
+    const { dict, identity, config } = this.parts;
+    const bad = this.#bad;
     // (Right after start, client.run() waits for the first connection within this time.)
     const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
     const keys = client.keys;
@@ -314,15 +336,16 @@ export class RedisMultiProcessCollector {
       left(),
       'collect',
     );
+    pacer.check();
     if (time!.error) throw new RedisOperationError(`collect: ${time!.error.message}`, { cause: time!.error });
     const [sec, usec] = time!.value as [string, string];
     const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
-    const allFlat = garbageOr(all!, stats);
-    const liveFlat = garbageOr(liveSet!, stats);
-    const everyone = zsetIds(allFlat, -Infinity);
+    const allFlat = garbageOr(all!, bad);
+    const liveFlat = garbageOr(liveSet!, bad);
+    const everyone = processIds(zsetEntries(allFlat, -Infinity), config.maxProcessesPerFamily, bad);
     // Each score is its writer's own deadline (last heartbeat + that writer's REDIS_LIVE_TIMEOUT_MS).
-    const live = new Set(zsetIds(liveFlat, redisNowMs));
+    const live = new Set(processIds(zsetEntries(liveFlat, redisNowMs), config.maxProcessesPerFamily, bad));
     live.add(identity.id);
 
     // Families: the index, plus this process's own (maybe not flushed yet).
@@ -332,36 +355,53 @@ export class RedisMultiProcessCollector {
     const addRead = (hash: string, typeMode: string) => {
       const id = `${hash}|${typeMode}`;
       if (reads.has(id)) return;
-      if (/[{}]/.test(hash) || /[{}]/.test(typeMode)) {
-        stats.bad('index');
-        return;
-      }
       const local = localByHash.get(id);
       const perProcess = typeMode.startsWith('gauge') || typeMode === 'summary';
       const ids = !perProcess ? [] : (typeMode.startsWith('gauge_live') ? [...live] : everyone).filter((p) => !(local && p === identity.id));
       reads.set(id, { hash, typeMode, local, processIds: ids });
     };
+    // This process's own families first: they are read whatever the index holds.
+    for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
     if (!only) {
       // ioredis turns an HGETALL reply into an object.
-      const indexValue = garbageOr(index!, stats);
-      const indexEntries = indexValue !== null && typeof indexValue === 'object' ? Object.entries(indexValue as Record<string, string>) : [];
-      for (const [hash, typeMode] of indexEntries) addRead(hash, typeMode);
+      const indexValue = garbageOr(index!, bad);
+      const entries = (indexValue !== null && typeof indexValue === 'object' ? indexValue : {}) as Record<string, string>;
+      // An entry becomes key names: a hash with braces or a type we do not write is no family of ours.
+      // (for...in, not Object.entries: no 50,000 pairs built in one block for a hostile index.)
+      let ids: string[] = [];
+      for (const hash in entries) {
+        const typeMode = entries[hash]!;
+        if (FAMILY_HASH.test(hash) && TYPE_MODES.has(typeMode)) ids.push(`${hash}|${typeMode}`);
+        else bad.bad('index');
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      // Past maxFamilies, the same ones at every scrape: the first by hash.
+      if (ids.length + reads.size > config.maxFamilies) ids = await sortPaced(ids, byCodeUnits, pacer);
+      let skipped = 0;
+      for (const id of ids) {
+        if (reads.has(id)) continue;
+        if (reads.size >= config.maxFamilies) skipped++;
+        else addRead(id.slice(0, 16), id.slice(17));
+      }
+      if (skipped > 0) bad.bad('too-many-families', skipped);
     }
-    for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
 
     const list = [...reads.values()];
     const seqField = seqFieldOf(identity);
-    const replies = await client.run(
-      list.map((r) => {
-        const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
-        // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
-        // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
-        // With the family's epoch, its birth and whether it began from a loss (the last three values), for the restore gate.
-        return { name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0', '1'], key: ks[0] };
-      }),
-      left(),
-      'collect',
-    );
+    // Built a slice at a time: with 10,000 processes in the registry, each gauge family names 10,000 keys.
+    const commands: Array<{ name: string; args: Array<string | number>; key: string }> = [];
+    for (const r of list) {
+      const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
+      // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
+      // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
+      // With the family's epoch, its birth and whether it began from a loss (the last three values), for the restore gate.
+      commands.push({ name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0', '1'], key: ks[0]! });
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    const replies = await client.run(commands, left(), 'collect');
+    pacer.check();
     // A family Redis could not read fails the collect: serving it from local data alone would look
     // like a counter reset. (Garbage inside a family is handled by the script and skipped below.)
     const failed = replies.findIndex((reply) => reply.error);
@@ -379,7 +419,7 @@ export class RedisMultiProcessCollector {
         afterLoss: afterLoss === 1,
       });
     }
-    const restoringFlat = garbageOr(restoringSet!, stats);
+    const restoringFlat = garbageOr(restoringSet!, bad);
     const held = this.#gate.check({ readsAll: !only, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
     if (held) throw new RestoringError(`collect: ${held}`);
     // This process's own state is read in the same tick as the replies, against the seq Redis
@@ -396,37 +436,39 @@ export class RedisMultiProcessCollector {
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
       const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = (replies[i]!.value as unknown[]).slice(0, -3) as [unknown, unknown, number, unknown, unknown, ...unknown[]];
-      const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat);
-      if (!meta) {
-        stats.bad('meta');
+      const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat, r.hash, r.typeMode, config);
+      const paused = pacer.due();
+      if (paused) await paused;
+      if (typeof meta === 'string') {
+        bad.bad(meta);
         continue;
       }
       const sums = new Map<string, number>();
-      for (const [f, v] of flatPairs(clusterFlat, stats)) {
+      for (const [f, v] of flatPairs(clusterFlat, bad)) {
         const x = Number(v);
-        if (v === '' || Number.isNaN(x)) stats.bad('value');
+        if (v === '' || Number.isNaN(x)) bad.bad('value');
         else sums.set(f, x);
         const pause = pacer.step();
         if (pause) await pause;
       }
       const exemplars = new Map<string, Exemplar>();
-      for (const [f, v] of flatPairs(exemplarFlat, stats)) {
+      for (const [f, v] of flatPairs(exemplarFlat, bad)) {
         const e = parseExemplar(v);
         if (e) exemplars.set(f, e);
-        else stats.bad('exemplar');
+        else bad.bad('exemplar');
       }
       const created = new Map<string, number>();
-      if (withCreated) for (const [f, v] of flatPairs(createdFlat, stats)) {
+      if (withCreated) for (const [f, v] of flatPairs(createdFlat, bad)) {
         const ms = Number(v);
         if (v !== '' && Number.isSafeInteger(ms) && ms >= 0) created.set(f, ms);
-        else stats.bad('created');
+        else bad.bad('created');
         const pause = pacer.step();
         if (pause) await pause;
       }
       const processes = new Map<string, ProcessFields>();
       for (let j = 0; j < r.processIds.length; j++) {
         const fields = new Map<string, string>();
-        for (const [f, v] of flatPairs(procs[j], stats)) {
+        for (const [f, v] of flatPairs(procs[j], bad)) {
           fields.set(f, v);
           const pause = pacer.step();
           if (pause) await pause;

@@ -1,18 +1,13 @@
 import type { Reply } from '../redis/client.js';
 import { RedisOperationError } from '../errors.js';
-import type { SelfStats } from '../stats.js';
-import type { GaugeMode, MetricType } from '../store/family.js';
-import { GAUGE_MODES } from '../store/family.js';
-import type { FamilyMeta } from './snapshot.js';
 import type { Exemplar } from '../store/values.js';
-import type { NativeDefinition } from '../store/definition.js';
-import { isSchema } from '../native/schema.js';
+import type { BadDataSink } from './bad-data.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
 // what we write is counted in SelfStats.badData and skipped (see docs/faults.md).
 
 /** A reply's value; WRONGTYPE (garbage where our key should be) counts as bad data and reads as empty. */
-export function garbageOr(reply: Reply, stats: SelfStats): unknown {
+export function garbageOr(reply: Reply, stats: BadDataSink): unknown {
   if (!reply.error) return reply.value;
   if (reply.error.message.startsWith('WRONGTYPE')) {
     stats.bad('key');
@@ -21,10 +16,14 @@ export function garbageOr(reply: Reply, stats: SelfStats): unknown {
   throw new RedisOperationError(`collect: ${reply.error.message}`, { cause: reply.error });
 }
 
-export function zsetIds(flat: unknown, minScore: number): string[] {
-  const out: string[] = [];
+/** Ids and scores of a registry zset reply (`ZRANGE ... WITHSCORES`, lowest score first) with a score of at least `minScore`. */
+export function zsetEntries(flat: unknown, minScore: number): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
   if (!Array.isArray(flat)) return out;
-  for (let i = 0; i + 1 < flat.length; i += 2) if (Number(flat[i + 1]) >= minScore) out.push(String(flat[i]));
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const score = Number(flat[i + 1]);
+    if (score >= minScore) out.push([String(flat[i]), score]);
+  }
   return out;
 }
 
@@ -39,6 +38,27 @@ export function zsetScores(flat: unknown): Map<string, number> {
   return out;
 }
 
+// What a process id may be (as validateIdentity in manager.ts allows): it becomes part of key names,
+// and braces would put the key in another Redis Cluster slot than the family's (a cross-slot error
+// fails the whole collect). A hostname is at most 253 characters: 1,024 leaves room for the rest.
+const PROCESS_ID = /^[^{}\s]{1,1024}$/;
+
+/**
+ * The process ids of a registry reply to read per-process hashes of: members that cannot be a
+ * process id are counted (`process`) and skipped; past `max`, the least recently heard are left out
+ * and counted (`too-many-processes`). Lowest score first, as Redis lists them.
+ */
+export function processIds(entries: ReadonlyArray<[string, number]>, max: number, bad: BadDataSink): string[] {
+  const ids: string[] = [];
+  for (const [id] of entries) {
+    if (PROCESS_ID.test(id)) ids.push(id);
+    else bad.bad('process');
+  }
+  if (ids.length <= max) return ids;
+  bad.bad('too-many-processes', ids.length - max);
+  return ids.slice(ids.length - max);
+}
+
 const WRONGTYPE = Buffer.from('WRONGTYPE');
 
 function isWrongType(flat: unknown): boolean {
@@ -51,7 +71,7 @@ const COLON = 0x3a;
  * Field/value pairs of a hash packed by read-family.lua (`<bytes>:<field><bytes>:<value>...`, as a
  * Buffer); a key that was not a hash counts as bad data.
  */
-export function* flatPairs(packed: unknown, stats: SelfStats): Generator<[string, string]> {
+export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[string, string]> {
   if (isWrongType(packed)) {
     stats.bad('key');
     return;
@@ -78,49 +98,6 @@ export function* flatPairs(packed: unknown, stats: SelfStats): Generator<[string
   }
 }
 
-const TYPES: readonly MetricType[] = ['counter', 'gauge', 'histogram', 'summary'];
-
-export function parseMeta(flat: unknown): FamilyMeta | null {
-  if (isWrongType(flat) || !Array.isArray(flat) || flat.length === 0) return null;
-  const m = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), String(flat[i + 1]));
-  const type = m.get('type') as MetricType;
-  const name = m.get('name');
-  if (!name || !TYPES.includes(type)) return null;
-  const mode = (m.get('mode') || undefined) as GaugeMode | undefined;
-  if (type === 'gauge' && (!mode || !GAUGE_MODES.includes(mode))) return null;
-  try {
-    const labelNames = JSON.parse(m.get('labelNames') ?? '[]') as string[];
-    const buckets = JSON.parse(m.get('buckets') ?? '[]') as number[];
-    const percentiles = JSON.parse(m.get('percentiles') ?? '[]') as number[];
-    if (![labelNames, buckets, percentiles].every(Array.isArray)) return null;
-    return {
-      name, help: m.get('help') ?? '', type, mode, labelNames, buckets, percentiles,
-      maxAgeSeconds: Number(m.get('maxAgeSeconds') ?? 0) || 0,
-      ageBuckets: Number(m.get('ageBuckets') ?? 0) || 0,
-      pruneAgedBuckets: m.get('pruneAgedBuckets') === '1',
-      native: type === 'histogram' ? parseNative(m.get('native')) : undefined,
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** A meta hash's `native`: `[schema, zeroThreshold, maxBuckets]`; anything else reads as a classic histogram. */
-function parseNative(raw: string | undefined): NativeDefinition | undefined {
-  if (!raw) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(v) || v.length !== 3) return undefined;
-  const [schema, zeroThreshold, maxBuckets] = v as unknown[];
-  if (!isSchema(schema as number) || typeof zeroThreshold !== 'number' || !(zeroThreshold >= 0) || !Number.isSafeInteger(maxBuckets) || (maxBuckets as number) < 0) return undefined;
-  return { schema: schema as number, zeroThreshold, maxBuckets: maxBuckets as number };
-}
-
 const EXEMPLAR_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
@@ -140,7 +117,7 @@ export function parseExemplar(raw: string): Exemplar | null {
     if (typeof value !== 'number' || !Number.isFinite(value) || labelSet === null || typeof labelSet !== 'object' || Array.isArray(labelSet)) return null;
     let size = 0;
     for (const [k, v] of Object.entries(labelSet)) {
-      if (!EXEMPLAR_LABEL.test(k) || !(typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))) return null;
+      if (!EXEMPLAR_LABEL.test(k) || !(typeof v === 'string' ? !/\p{Surrogate}/u.test(v) : typeof v === 'number' && Number.isFinite(v))) return null;
       size += k.length + String(v).length;
     }
     if (size > 128) return null;

@@ -1,7 +1,7 @@
-import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { newHdr } from '../store/values.js';
-import type { SelfStats } from '../stats.js';
+import type { BadDataSink } from './bad-data.js';
+import { decodeHdrBlob } from './hdr-blob.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
 import { Pacer } from '../pacer.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
@@ -10,6 +10,16 @@ import type { SeriesSink } from './sink.js';
 import { isNativeSuffix, mergeNativeFields } from './native-merge.js';
 
 type Labels = Record<string, string>;
+
+/** Bounds of the merge's work (see `maxHdrBytes` and `maxHistogramBuckets` in config.ts). */
+export interface MergeLimits {
+  readonly maxHdrBytes: number;
+  readonly maxHistogramBuckets: number;
+}
+
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+const DEFAULT_LIMITS: MergeLimits = { maxHdrBytes: 524_288, maxHistogramBuckets: 1000 };
 
 /**
  * A counter family's series in exposition order with their parsed labels, kept from one scrape to
@@ -37,10 +47,11 @@ export class FamilyMerger {
    *   go (written); the caller swaps them so that families gone from Redis are forgotten.
    */
   constructor(
-    readonly stats: SelfStats,
+    readonly stats: BadDataSink,
     readonly nowMs: number,
     readonly pacer = new Pacer(),
     readonly orders: { readonly last: ReadonlyMap<string, SeriesOrder>; readonly next: Map<string, SeriesOrder> } = { last: new Map(), next: new Map() },
+    readonly limits: MergeLimits = DEFAULT_LIMITS,
   ) {}
 
   /**
@@ -68,11 +79,17 @@ export class FamilyMerger {
     return labels;
   }
 
-  /** Parses a field into labels (empty values left out), or null when it is not one of ours. */
+  /**
+   * Parses a field into labels (empty values left out), or null when it is not one of ours. Ours are
+   * JSON.stringify() of the values: `["a" ]` or `["\u0061"]` would print the same series twice.
+   */
   #parseLabels(field: string, names: readonly string[]): Labels | null {
     try {
       const values = JSON.parse(field) as unknown;
       if (!Array.isArray(values) || values.length !== names.length || !values.every((v) => typeof v === 'string')) return null;
+      if (JSON.stringify(values) !== field) return null;
+      // A lone surrogate (only a `\ud...` escape can carry one) prints as U+FFFD: two such series would print as one.
+      if (field.includes('\\ud') && values.some((v) => LONE_SURROGATE.test(v as string))) return null;
       const labels: Labels = {};
       names.forEach((n, i) => {
         if (values[i] !== '') labels[n] = values[i] as string;
@@ -164,12 +181,13 @@ export class FamilyMerger {
       const labels = this.#labelsOnce(key, s.meta.labelNames);
       if (!labels) continue;
       const g = groups.get(key)!;
-      let les = metaLes;
+      let les: string[] | null = metaLes;
       for (const suffix of g.keys()) {
         if (suffix === 'sum' || suffix === 'count' || known.has(suffix) || isNativeSuffix(suffix)) continue;
-        les = this.#unionOfBounds(s.meta.buckets, g.keys());
+        les = await this.#unionOfBounds(s.meta.buckets, g.keys());
         break;
       }
+      if (!les) continue;
       const cumulative = new Array<number>(les.length);
       let acc = 0;
       for (let i = 0; i < les.length; i++) cumulative[i] = acc += g.get(les[i]!) ?? 0;
@@ -179,14 +197,25 @@ export class FamilyMerger {
     }
   }
 
-  /** The family's bounds and a series' own, sorted, as `le` strings (`+Inf` last); a suffix that is no number is counted. */
-  #unionOfBounds(buckets: readonly number[], suffixes: Iterable<string>): string[] {
+  /**
+   * The family's bounds and a series' own, sorted, as `le` strings (`+Inf` last); a suffix that is
+   * no number we write (String() of a finite number) is counted. Bounds of other deploys count
+   * towards the family's limit: past it, null (the series is skipped and counted), as 100,000 `le`
+   * fields in one series would print 100,000 lines for it.
+   */
+  async #unionOfBounds(buckets: readonly number[], suffixes: Iterable<string>): Promise<string[] | null> {
     const bounds = new Set<number>(buckets);
     for (const suffix of suffixes) {
       if (suffix === 'sum' || suffix === 'count' || suffix === '+Inf' || isNativeSuffix(suffix)) continue;
       const b = Number(suffix);
-      if (Number.isFinite(b)) bounds.add(b);
+      if (Number.isFinite(b) && String(b) === suffix) bounds.add(b);
       else this.stats.bad('field');
+      const pause = this.pacer.step();
+      if (pause) await pause;
+    }
+    if (bounds.size > this.limits.maxHistogramBuckets) {
+      this.stats.bad('too-many-buckets');
+      return null;
     }
     return [...[...bounds].sort((x, y) => x - y).map(String), '+Inf'];
   }
@@ -203,6 +232,9 @@ export class FamilyMerger {
           const slot = Number(slotText);
           if (!(slot >= oldest && slot <= newest)) continue;
           const h = this.#decode(data);
+          // A blob is a unit of work of up to maxHdrBytes: the deadline and the slice are checked after each.
+          const pause = this.pacer.due();
+          if (pause) await pause;
           if (!h) continue;
           let m = merged.get(key);
           if (!m) merged.set(key, (m = newHdr()));
@@ -229,12 +261,10 @@ export class FamilyMerger {
 
   #decode(data: string | HdrHistogram): HdrHistogram | null {
     if (typeof data !== 'string') return data;
-    try {
-      return hdr.decodeFromCompressedBase64(data);
-    } catch {
-      this.stats.bad('hdr');
-      return null;
-    }
+    const h = decodeHdrBlob(data, this.limits.maxHdrBytes);
+    if (typeof h !== 'string') return h;
+    this.stats.bad(h);
+    return null;
   }
 
   async #gauge(s: FamilySnapshot, live: ReadonlySet<string>, sink: SeriesSink): Promise<void> {

@@ -1,4 +1,4 @@
-import type { SelfStats } from '../stats.js';
+import type { BadDataSink } from './bad-data.js';
 import type { NativeDefinition } from '../store/definition.js';
 import { MAX_INDEX, isSchema } from '../native/schema.js';
 import { emptyNative, mergeNative, widenZero, type NativeState } from '../native/histogram.js';
@@ -14,7 +14,7 @@ export function isNativeSuffix(suffix: string): boolean {
  * several thresholds, merged to the coarsest schema and the widest zero bucket, then to the family's
  * bucket budget. A field that is not one we write is skipped and counted.
  */
-export function mergeNativeFields(def: NativeDefinition, fields: ReadonlyMap<string, number>, stats: SelfStats): NativeState {
+export function mergeNativeFields(def: NativeDefinition, fields: ReadonlyMap<string, number>, stats: BadDataSink): NativeState {
   const bySchema = new Map<number, NativeState>();
   const parts: NativeState[] = [];
   for (const [suffix, count] of fields) {

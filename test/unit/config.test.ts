@@ -21,7 +21,9 @@ describe('configuration: defaults', () => {
         ssl: false, sslCaFile: undefined, sslCertFile: undefined, sslKeyFile: undefined, sslVerify: true,
         clusterNodes: [], sentinels: [], sentinelName: 'mymaster', sentinelPassword: undefined,
         keyPrefix: 'prometheus', ttlSeconds: 300, flushIntervalMs: 1000, liveTimeoutMs: 3000, flushTimeoutMs: 5000,
-        collectTimeoutMs: 5000, shutdownTimeoutMs: 5000, exitHooks: true, sliceMs: 4, maxSeriesPerMetric: 10000, maxFamilies: 2000, maxHistogramBuckets: 1000, waitReplicas: 0, waitTimeoutMs: 1000, identity: undefined,
+        collectTimeoutMs: 5000, shutdownTimeoutMs: 5000, exitHooks: true, sliceMs: 4, maxSeriesPerMetric: 10000,
+        maxHdrBytes: 524288, maxHistogramBuckets: 1000, maxPercentilesPerFamily: 100, maxFamilies: 2000, maxProcessesPerFamily: 10000,
+        waitReplicas: 0, waitTimeoutMs: 1000, identity: undefined,
       },
     );
     assert.ok(Object.isFrozen(c));
@@ -56,6 +58,15 @@ describe('configuration: every error names the variable and the value', () => {
   it('REDIS_FLUSH_TIMEOUT_MS', () => rejects({ REDIS_FLUSH_TIMEOUT_MS: 'never' }, 'Invalid environment variable REDIS_FLUSH_TIMEOUT_MS: expected an integer from 1 to 3600000, got `never` (string)'));
   it('REDIS_COLLECT_TIMEOUT_MS', () => rejects({ REDIS_COLLECT_TIMEOUT_MS: '0' }, 'Invalid environment variable REDIS_COLLECT_TIMEOUT_MS: expected an integer from 1 to 3600000, got `0` (string)'));
   it('REDIS_MAX_SERIES_PER_METRIC', () => rejects({ REDIS_MAX_SERIES_PER_METRIC: '0' }, 'Invalid environment variable REDIS_MAX_SERIES_PER_METRIC: expected an integer from 1 to 100000000, got `0` (string)'));
+  it('REDIS_MAX_HDR_BYTES', () => rejects({ REDIS_MAX_HDR_BYTES: '512k' }, 'Invalid environment variable REDIS_MAX_HDR_BYTES: expected an integer from 1024 to 1073741824, got `512k` (string)'));
+  it('REDIS_MAX_PERCENTILES', () => rejects({ REDIS_MAX_PERCENTILES: '-1' }, 'Invalid environment variable REDIS_MAX_PERCENTILES: expected an integer from 1 to 1000000, got `-1` (string)'));
+  it('REDIS_MAX_FAMILIES', () => rejects({ REDIS_MAX_FAMILIES: 'all' }, 'Invalid environment variable REDIS_MAX_FAMILIES: expected an integer from 1 to 1000000, got `all` (string)'));
+  it('REDIS_MAX_PROCESSES', () => rejects({ REDIS_MAX_PROCESSES: '1.5' }, 'Invalid environment variable REDIS_MAX_PROCESSES: expected an integer from 1 to 10000000, got `1.5` (string)'));
+  it('the option `maxHdrBytes` below 1 KiB', () => rejects({}, 'Invalid option `maxHdrBytes`: expected an integer from 1024 to 1073741824, got `100` (number)', { maxHdrBytes: 100 }));
+  it('the collect limits, read from the environment', () => {
+    const c = resolveConfig({ maxFamilies: 7 }, { REDIS_MAX_HDR_BYTES: '2048', REDIS_MAX_HISTOGRAM_BUCKETS: '20', REDIS_MAX_PERCENTILES: '5', REDIS_MAX_FAMILIES: '9', REDIS_MAX_PROCESSES: '3' });
+    assert.deepEqual([c.maxHdrBytes, c.maxHistogramBuckets, c.maxPercentilesPerFamily, c.maxFamilies, c.maxProcessesPerFamily], [2048, 20, 5, 7, 3]);
+  });
   it('REDIS_SLICE_MS', () => rejects({ REDIS_SLICE_MS: '0' }, 'Invalid environment variable REDIS_SLICE_MS: expected an integer from 1 to 1000, got `0` (string)'));
   it('REDIS_WAIT_REPLICAS', () => rejects({ REDIS_WAIT_REPLICAS: 'all' }, 'Invalid environment variable REDIS_WAIT_REPLICAS: expected an integer from 0 to 100, got `all` (string)'));
   it('REDIS_KEY_PREFIX with a brace', () => rejects({ REDIS_KEY_PREFIX: 'app{1}' }, 'Invalid environment variable REDIS_KEY_PREFIX: expected no braces or white space (they would break Redis Cluster hash tags), got `app{1}` (string)'));

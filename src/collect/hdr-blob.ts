@@ -1,0 +1,90 @@
+import { inflateSync } from 'node:zlib';
+import hdr from 'hdr-histogram-js';
+import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import { HDR_SIGNIFICANT_DIGITS } from '../store/values.js';
+
+// A summary's HDR blob as a process hash holds it: base64 of `cookie, length, deflate(V2 encoding)`.
+// hdr-histogram-js' decodeFromCompressedBase64 trusts all of it: it inflates without bound (a 1.4 MB
+// deflate bomb took the collector to 2.2 GB), sizes the counts array from the header's precision
+// (5 significant digits: 128 times ours), and loops over a zero run as long as the payload says (a
+// run of 2^50 zeros is a blob of a few bytes that never finishes decoding). Here the blob is checked
+// against what our writers produce (newHdr(): 3 significant digits, unit 1) before the library sees
+// it, so that one blob costs at most `maxBytes` of inflating and one counts array of ours.
+
+/** Why a blob was refused: `hdr` (not one we write), `hdr-too-big` (inflates past the limit). */
+export type BadHdrKind = 'hdr' | 'hdr-too-big';
+
+const V2_COMPRESSED_COOKIE = 0x1c849304;
+/** The V2 encoding cookie with the word-size bits we write (`| 0x10`, LEB128 ZigZag words). */
+const V2_COOKIE = 0x1c849313;
+const HEADER_BYTES = 40;
+/** Counts array length of a histogram of ours (unit 1, 3 digits) at its widest: hdr-histogram-js stops adding buckets past 2^53. */
+const MAX_COUNTS = countsLength(Number.MAX_SAFE_INTEGER);
+
+/** As hdr-histogram-js' getLengthForNumberOfBuckets(getBucketsNeededToCoverValue(v)) for unit 1 and 3 digits (2,048 sub-buckets). */
+function countsLength(highest: number): number {
+  let smallestUntrackable = 2048;
+  let buckets = 1;
+  while (smallestUntrackable <= highest) {
+    if (smallestUntrackable > Number.MAX_SAFE_INTEGER / 2) {
+      buckets++;
+      break;
+    }
+    smallestUntrackable *= 2;
+    buckets++;
+  }
+  return (buckets + 1) * 1024;
+}
+
+/** The histogram of a blob, or why it was refused. */
+export function decodeHdrBlob(text: string, maxBytes: number): HdrHistogram | BadHdrKind {
+  // Deflate never grows data by more than a few bytes per 16 KB block: a longer text cannot inflate within the limit.
+  if (text.length > Math.ceil(((maxBytes * 1.01 + 64) * 4) / 3)) return 'hdr-too-big';
+  const data = Buffer.from(text, 'base64');
+  if (data.length < 8 || (data.readInt32BE(0) & ~0xf0) !== V2_COMPRESSED_COOKIE) return 'hdr';
+  const length = data.readInt32BE(4);
+  if (length < 0 || 8 + length > data.length) return 'hdr';
+  let raw: Buffer;
+  try {
+    raw = inflateSync(data.subarray(8, 8 + length), { maxOutputLength: maxBytes });
+  } catch (error) {
+    return (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? 'hdr-too-big' : 'hdr';
+  }
+  if (raw.length < HEADER_BYTES || raw.readInt32BE(0) !== V2_COOKIE) return 'hdr';
+  const payload = raw.readInt32BE(4);
+  if (payload < 0 || HEADER_BYTES + payload > raw.length) return 'hdr';
+  if (raw.readInt32BE(12) !== HDR_SIGNIFICANT_DIGITS || raw.readBigInt64BE(16) !== 1n) return 'hdr';
+  const highest = Number(raw.readBigInt64BE(24));
+  if (!(highest >= 2)) return 'hdr';
+  if (!countsFit(raw, HEADER_BYTES, HEADER_BYTES + payload, Math.min(countsLength(highest), MAX_COUNTS))) return 'hdr';
+  try {
+    return (hdr.JsHistogram as unknown as { decode(data: Uint8Array): HdrHistogram }).decode(raw);
+  } catch {
+    return 'hdr';
+  }
+}
+
+/**
+ * Whether the payload's ZigZag LEB128 words (a count, or minus a run of zero counts) fill at most
+ * `length` counts and end exactly at `end` (the decoding of hdr-histogram-js' ZigZagEncoding).
+ */
+function countsFit(buf: Buffer, start: number, end: number, length: number): boolean {
+  let at = start;
+  let filled = 0;
+  while (at < end) {
+    let value = 0;
+    let scale = 1;
+    let byte = 0x80;
+    const odd = (buf[at] ?? 0) & 1;
+    for (let i = 0; i < 9 && byte & 0x80; i++) {
+      if (at >= end) return false;
+      byte = buf[at++]!;
+      value += (byte & 0x7f) * scale;
+      scale *= 128;
+    }
+    // Odd: a run of (value + 1) / 2 zero counts (the parity is the first byte's: value may be past 2^53); even: one count.
+    filled += odd ? (value + 1) / 2 : 1;
+    if (filled > length) return false;
+  }
+  return at === end;
+}
