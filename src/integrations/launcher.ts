@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import { markOwnMetric } from '../exit-pending.js';
 import { launcherSettings, MAX_WORKERS, NONCE_VARIABLE } from './env.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { CollectThread } from './collect-thread.js';
 import { loadWebConfig } from './web-config.js';
 import { selfMetricsFor } from './self-metrics.js';
 import { reportFirstConnection } from './first-connection.js';
@@ -68,7 +69,8 @@ export const MAX_START_TRIES = 3;
  * The analog of the seed's PrometheusWorker: runs `app` in N node:cluster workers, each loaded
  * with worker-preload.js (request, process and self metrics, registry bridge), restarts the ones
  * that die, marks a dead worker not live at once, and serves the cluster-wide /metrics from the
- * primary. Call it in the primary only.
+ * primary, rendered in a worker thread (collect-thread.ts) so that the primary's main thread, which
+ * hands the app's connections to the workers, never waits for a scrape. Call it in the primary only.
  */
 export async function runCluster(options: ClusterOptions): Promise<ClusterHandle> {
   if (!cluster.isPrimary) throw new ConfigError('runCluster() must be called in the cluster primary, not in a worker');
@@ -187,6 +189,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
     timers.add(timer);
   };
 
+  // A connection passed in cannot be shared with a thread: then the main thread renders, as `serve` does.
+  const collectThread = storage.isEnabled && options.storage?.connection === undefined ? new CollectThread(storage) : undefined;
   let server: MetricsServer;
   try {
     server = await startMetricsServer({
@@ -195,8 +199,10 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
       bindAddress: options.bindAddress ?? settings.bindAddress,
       maxConnections: options.maxConnections ?? settings.maxConnections,
       ...(webConfig ? { webConfig } : {}),
+      ...(collectThread ? { render: collectThread.render } : {}),
     });
   } catch (error) {
+    await collectThread?.close();
     await storage.shutdown();
     throw error;
   }
@@ -217,6 +223,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
         log(`stopping: draining ${running.length} workers`);
         await Promise.all(running.map((w) => stopWorker(w, drainTimeoutMs + 5_000)));
         await server.close();
+        await collectThread?.close();
         await storage.shutdown();
         log('stopped');
       })();

@@ -1,0 +1,169 @@
+import { clearTimeout, setTimeout } from 'node:timers';
+import { Worker } from 'node:worker_threads';
+import type { ExpositionKind } from '../collect/collector.js';
+import { TimeoutError } from '../errors.js';
+import type { RedisStorageManager } from '../manager.js';
+import { renderHere, type Render } from './metrics-server.js';
+import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } from './collect-worker.js';
+
+/**
+ * Niceness of the collect thread. On Linux the nice value is per thread, so only the scrape yields:
+ * on a machine whose cores the workers keep busy, the scheduler runs the app's requests first (a
+ * nice-10 thread gets ~10% of a core against one busy nice-0 thread) and the scrape still finishes
+ * within seconds rather than starving, as it could at 19. Where the cores are free it runs at full speed.
+ */
+export const COLLECT_THREAD_NICE = 10;
+
+/** What a scrape of the metrics server gets: the body, compressed when asked and possible. */
+export interface RenderedExposition {
+  readonly body: string | Buffer;
+  readonly gzipped: boolean;
+}
+
+/** Error of a collect that failed in the thread, with the code it had there (ERR_PCR_TIMEOUT, ...). */
+class CollectThreadError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'CollectThreadError';
+  }
+}
+
+/**
+ * The launcher primary's cluster-wide collect, run in a worker thread with its own Redis connection.
+ * The primary's main thread accepts the app's connections and hands them to the workers (node:cluster's
+ * round-robin): a collect of 100,000 series there, even in 4 ms slices, kept new connections waiting
+ * 50-70 ms (perf/README.md, scrape-latency). The primary's own metrics stay exact: before each scrape
+ * the main thread runs its collect callbacks and flushes, so the thread reads them from Redis like
+ * every worker's. If that flush fails (Redis refusing writes, say), the scrape is served on the main
+ * thread as before, where the unflushed figures are added from memory.
+ */
+export class CollectThread {
+  readonly #storage: RedisStorageManager;
+  readonly #here: Render;
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, { resolve: (r: RenderedExposition) => void; reject: (e: Error) => void }>();
+  #nextId = 0;
+  #closed = false;
+
+  constructor(storage: RedisStorageManager) {
+    this.#storage = storage;
+    this.#here = renderHere(storage);
+  }
+
+  /** The exposition of `kind`, gzipped when `gzip`; rejects as the collector does (503 then). A Render of the metrics server. */
+  readonly render: Render = (kind, options) => this.#exposition(kind, options);
+
+  async #exposition(kind: ExpositionKind, options: { timeoutMs: number | undefined; gzip: boolean }): Promise<RenderedExposition> {
+    const storage = this.#storage;
+    const collector = storage.getCollector();
+    const budgetMs = Math.min(storage.config.collectTimeoutMs, options.timeoutMs ?? Infinity);
+    const deadline = performance.now() + budgetMs;
+    if (this.#closed || !storage.isConnected()) {
+      // Not connected: the collect fails either way, and the main thread's collector says why.
+      return this.#here(kind, { timeoutMs: budgetMs, gzip: options.gzip });
+    }
+    const flushed = await withDeadline(
+      (async () => {
+        await collector.runCollectCallbacks();
+        await storage.flush();
+      })(),
+      deadline,
+      () => new TimeoutError(`collect: not done within ${budgetMs} ms (flushing the primary's own metrics)`),
+    ).then(
+      () => true,
+      (error: Error) => {
+        if (error instanceof TimeoutError) throw error;
+        storage.logger.debug('metrics.own_flush_failed', { message: error.message });
+        return false;
+      },
+    );
+    const leftMs = Math.round(deadline - performance.now());
+    if (leftMs < 1) throw new TimeoutError(`collect: not done within ${budgetMs} ms`);
+    if (!flushed) return this.#here(kind, { timeoutMs: leftMs, gzip: options.gzip });
+    return this.#ask({ kind, timeoutMs: leftMs, gzip: options.gzip });
+  }
+
+  /** Stops the thread (its Redis connection closed); later scrapes run on the main thread. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ type: 'close' });
+    const timer = setTimeout(() => void worker.terminate(), 2_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  #ask(request: Omit<CollectRequest, 'type' | 'id'>): Promise<RenderedExposition> {
+    const worker = this.#started();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ type: 'collect', id, ...request } satisfies CollectRequest);
+    });
+  }
+
+  #started(): Worker {
+    if (this.#worker) return this.#worker;
+    const storage = this.#storage;
+    const workerData: CollectWorkerData = { config: storage.config, identity: storage.identity, isDebug: storage.logger.isDebug, nice: COLLECT_THREAD_NICE };
+    const worker = new Worker(new URL('./collect-worker.js', import.meta.url), { workerData });
+    // The thread must not keep a stopping primary alive; the pending scrapes keep their sockets.
+    worker.unref();
+    worker.on('message', (reply: CollectReply) => this.#onReply(reply));
+    const fail = (error: Error): void => {
+      if (this.#worker === worker) this.#worker = undefined;
+      // The next scrape starts a new thread.
+      for (const [id, p] of this.#pending) {
+        this.#pending.delete(id);
+        p.reject(error);
+      }
+    };
+    worker.on('error', (error) => {
+      storage.logger.warn(`the collect thread failed: ${error.message}; the next scrape starts a new one`);
+      fail(error);
+    });
+    worker.once('exit', (code) => fail(new CollectThreadError(`collect: the collect thread exited (code ${code})`, undefined)));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #onReply(reply: CollectReply): void {
+    if (reply.type === 'warn') {
+      this.#storage.logger.warn(reply.message, reply.fields);
+      return;
+    }
+    this.#feed(reply.stats);
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    if (reply.type === 'done') pending.resolve({ body: Buffer.from(reply.body), gzipped: reply.gzipped });
+    else pending.reject(new CollectThreadError(reply.message, reply.code));
+  }
+
+  /** The thread's collects count in the primary's self-metrics, as if the primary had made them. */
+  #feed(taken: CollectStats): void {
+    const stats = this.#storage.stats;
+    for (const ms of taken.durationsMs) {
+      stats.collects++;
+      stats.lastCollectDurationMs = ms;
+    }
+    stats.collectFailures += taken.failures;
+    for (const [kind, n] of taken.badData) stats.bad(kind, n);
+    if (taken.durationsMs.length > 0) stats.processesLive = taken.processesLive;
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, deadline: number, expired: () => Error): Promise<T> {
+  work.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(expired()), Math.max(0, deadline - performance.now()));
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
