@@ -68,7 +68,11 @@ export class CollectThread {
     const flushed = await withDeadline(
       (async () => {
         await collector.runCollectCallbacks();
+        // A flush after a failed one re-sends the unacknowledged batches first and leaves newer
+        // deltas for the next round (flusher.ts): then a second one sends those.
+        const isResending = hasUnacknowledged(storage);
         await storage.flush();
+        if (isResending) await storage.flush();
       })(),
       deadline,
       () => new TimeoutError(`collect: not done within ${budgetMs} ms (flushing the primary's own metrics)`),
@@ -157,6 +161,12 @@ export class CollectThread {
     for (const [kind, n] of taken.badData) stats.bad(kind, n);
     if (taken.durationsMs.length > 0) stats.processesLive = taken.processesLive;
   }
+}
+
+/** Batches of this process sent (or tried) but not acknowledged by Redis yet. */
+function hasUnacknowledged(storage: RedisStorageManager): boolean {
+  for (const family of storage.dict.families.values()) if (family.pending.length > 0) return true;
+  return false;
 }
 
 function withDeadline<T>(work: Promise<T>, deadline: number, expired: () => Error): Promise<T> {
