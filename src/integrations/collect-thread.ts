@@ -14,6 +14,9 @@ import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } fr
  */
 export const COLLECT_THREAD_NICE = 10;
 
+/** Past its deadline, the time a collect thread has to answer before it is deemed stuck and terminated. */
+const STUCK_AFTER_MS = 1_000;
+
 /** What a scrape of the metrics server gets: the body, compressed when asked and possible. */
 export interface RenderedExposition {
   readonly body: string | Buffer;
@@ -106,8 +109,20 @@ export class CollectThread {
   #ask(request: Omit<CollectRequest, 'type' | 'id'>): Promise<RenderedExposition> {
     const worker = this.#started();
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+    return new Promise<RenderedExposition>((resolve, reject) => {
+      // The thread's collect stops itself at its deadline, between two slices. One that does not
+      // answer soon after is stuck in synchronous work: terminating the thread stops it.
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new TimeoutError(`collect: not done within ${request.timeoutMs} ms; the collect thread did not answer and was stopped`));
+        if (this.#worker === worker) this.#worker = undefined;
+        void worker.terminate();
+      }, request.timeoutMs + STUCK_AFTER_MS);
+      const settle = <T>(fn: (value: T) => void) => (value: T): void => {
+        clearTimeout(timer);
+        fn(value);
+      };
+      this.#pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
       worker.postMessage({ type: 'collect', id, ...request } satisfies CollectRequest);
     });
   }
