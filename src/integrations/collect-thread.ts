@@ -7,7 +7,7 @@ import { renderHere, type Render } from './metrics-server.js';
 import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } from './collect-worker.js';
 
 /**
- * Niceness of the collect thread. On Linux the nice value is per thread, so only the scrape yields:
+ * Niceness the collect thread adds to the primary's (at most 19). On Linux the nice value is per thread, so only the scrape yields:
  * on a machine whose cores the workers keep busy, the scheduler runs the app's requests first (a
  * nice-10 thread gets ~10% of a core against one busy nice-0 thread) and the scrape still finishes
  * within seconds rather than starving, as it could at 19. Where the cores are free it runs at full speed.

@@ -1,7 +1,7 @@
 // The launcher primary's collect thread (see collect-thread.ts): reads Redis, merges, renders and
 // compresses the cluster-wide /metrics off the primary's main thread, which hands the app's new
 // connections to the workers and must not wait for a scrape of 100,000 series.
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { RedisMultiProcessCollector, type ExpositionKind } from '../collect/collector.js';
@@ -18,7 +18,7 @@ export interface CollectWorkerData {
   /** The primary's identity: its own fields are read from Redis like any process's (it flushed them first). */
   readonly identity: ProcessIdentity;
   readonly isDebug: boolean;
-  /** Niceness of this thread (Linux sets it per thread); 0 leaves it. */
+  /** Niceness this thread adds to the primary's (Linux sets it per thread); 0 leaves it. */
   readonly nice: number;
 }
 
@@ -47,7 +47,7 @@ const port = parentPort!;
 const { config, identity, isDebug, nice } = workerData as CollectWorkerData;
 if (nice > 0) {
   try {
-    setPriority(nice);
+    setPriority(Math.min(19, getPriority() + nice));
   } catch {
     // Not allowed here (a seccomp profile, say): the thread still keeps the main thread free.
   }
