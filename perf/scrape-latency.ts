@@ -18,8 +18,8 @@ import { openManager, type SubjectModule } from './subject.js';
 
 const SERIES = 100_000;
 const SCRAPE_EVERY_MS = 1000;
-const SLICE_S = 3;
-const ROUNDS = Number(process.env.SCRAPE_LATENCY_ROUNDS ?? 6);
+const SLICE_S = 2;
+const ROUNDS = Number(process.env.SCRAPE_LATENCY_ROUNDS ?? 12);
 /** Open-loop rates well below what the 2 workers can serve (~100k req/s kept alive): loaded, not saturated. */
 const LOADS = [
   { mode: 'keepalive', label: 'kept-alive connections', connections: 16, rate: 2000 },
@@ -116,7 +116,7 @@ async function run(context: SectionContext) {
   const { subject } = context.subject;
   if (subject === null) return { rows: [], notes: [`Not measured: ${context.subject.status}.`] };
   // By load: latencies (µs) pooled over the rounds, without and with scrapes.
-  const pooled = new Map<string, { without: number[]; with: number[]; requests: number }>();
+  const pooled = new Map<string, { without: number[]; with: number[]; requests: number; ratios: number[] }>();
   const scrapeMs: number[] = [];
   const failures = { count: 0 };
   let primaryCpuPerScrapeMs = Number.NaN;
@@ -139,9 +139,10 @@ async function run(context: SectionContext) {
       let scrapesCounted = 0;
       for (let round = 0; round < ROUNDS; round++) {
         for (const load of LOADS) {
-          const entry = pooled.get(load.mode) ?? { without: [], with: [], requests: 0 };
+          const entry = pooled.get(load.mode) ?? { without: [], with: [], requests: 0, ratios: [] };
           pooled.set(load.mode, entry);
           // without/with, then with/without: a machine slowing down through a round weighs on both.
+          const p99 = { with: Number.NaN, without: Number.NaN };
           for (const withScrapes of round % 2 === 0 ? [false, true] : [true, false]) {
             const before = scrapeMs.length;
             const result = await slice(load, withScrapes);
@@ -149,9 +150,11 @@ async function run(context: SectionContext) {
             (withScrapes ? entry.with : entry.without).push(...result.latenciesUs);
             entry.requests += result.count;
             const sorted = [...result.latenciesUs].sort((a, b) => a - b);
+            p99[withScrapes ? 'with' : 'without'] = percentile(sorted, 99);
             context.log(`round ${round + 1}/${ROUNDS} ${load.mode} ${withScrapes ? 'with' : 'without'} scrapes: ${result.count} requests, ${result.errors} errors, p50 ${formatNumber(percentile(sorted, 50))} µs, p99 ${formatNumber(percentile(sorted, 99))} µs`);
             if (result.errors > 0) throw new Error(`${result.errors} requests failed (${load.mode}, ${withScrapes ? 'with' : 'without'} scrapes)`);
           }
+          entry.ratios.push(p99.with / p99.without);
         }
       }
       const cpuAfter = processesCpuMs([launcher.child.pid!]);
@@ -172,9 +175,11 @@ async function run(context: SectionContext) {
     const withS = entry.with.sort((a, b) => a - b);
     const unit = { unit: 'µs', better: 'lower' as const };
     rows.push(
+      { unit: '× (median of per-round p99 ratios)', better: 'lower', figure: { label: `app p99 with ÷ without scrapes, ${load.label}, paired by round`, value: median(entry.ratios) }, baseline: null },
       { ...unit, figure: { label: `app p99, ${load.label}, with a scrape every second`, value: percentile(withS, 99) }, baseline: { label: 'the same without scrapes', value: percentile(without, 99) } },
       { ...unit, figure: { label: `app p50, ${load.label}, with a scrape every second`, value: percentile(withS, 50) }, baseline: { label: 'the same without scrapes', value: percentile(without, 50) } },
     );
+    figures.push(`${load.label}, per-round p99 ratios (with ÷ without, slices seconds apart): ${entry.ratios.map((r) => formatNumber(r)).join(', ')}`);
     figures.push(`${load.label}: ${load.rate} req/s over ${load.connections} connections, ${formatNumber(without.length)} requests without and ${formatNumber(withS.length)} with scrapes; p99.9 ${formatNumber(percentile(without, 99.9))} → ${formatNumber(percentile(withS, 99.9))} µs, max ${formatNumber(without.at(-1) ?? Number.NaN)} → ${formatNumber(withS.at(-1) ?? Number.NaN)} µs`);
   }
   rows.push({ unit: 'ms', better: 'lower', figure: { label: 'scrape of /metrics (gzip), median', value: median(scrapeMs) }, baseline: null });
@@ -182,7 +187,7 @@ async function run(context: SectionContext) {
   return {
     rows,
     notes: [
-      `\`prom-client-redis run --workers 2\` of an app answering \`ok\`; Redis holds ${formatNumber(SERIES)} counter series flushed by another process. ${ROUNDS} rounds; in each, for each kind of connection, a ${SLICE_S} s slice without scrapes and one with a GET /metrics (\`Accept-Encoding: gzip\`) every ${SCRAPE_EVERY_MS} ms, in alternating order. Latencies pooled over the rounds; each request timed in µs by latency-client.ts, an open-loop client at a fixed rate (the app is loaded, not saturated).`,
+      `\`prom-client-redis run --workers 2\` of an app answering \`ok\`; Redis holds ${formatNumber(SERIES)} counter series flushed by another process. ${ROUNDS} rounds; in each, for each kind of connection, a ${SLICE_S} s slice without scrapes and one with a GET /metrics (\`Accept-Encoding: gzip\`) every ${SCRAPE_EVERY_MS} ms, in alternating order. The *paired by round* rows are the medians of each round's p99 with ÷ without (the target's figure: a busy spell of this shared machine lands on one round, not on the whole series); the other rows pool the latencies over the rounds; each request timed in µs by latency-client.ts, an open-loop client at a fixed rate (the app is loaded, not saturated).`,
       ...figures,
       `Scrapes: ${scrapeMs.length} served, median ${formatNumber(median(scrapeMs))} ms.`,
       'Client, launcher, workers and redis-server share the same 2 cores.',
