@@ -34,6 +34,13 @@ export interface ClusterOptions {
   maxConnections?: number;
   /** How long a stopping worker may finish its requests. @default PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS, else 10000 */
   drainTimeoutMs?: number;
+  /**
+   * Collect, render and compress /metrics in a worker thread of the primary (its own Redis
+   * connection, nice +10), so that the primary's main thread, which hands the app's new connections
+   * to the workers, never waits for a scrape. Off, or with `storage.connection` given, the main
+   * thread does it in slices of a few ms. @default PROM_CLIENT_REDIS_COLLECT_THREAD, else true
+   */
+  collectThread?: boolean;
   /** Options of the primary's storage manager (workers read the environment). @default Redis enabled unless REDIS_ENABLED=false */
   storage?: RedisStorageManagerOptions;
   /** Where the launcher's lines go. @default stdout, prefixed `[prom-client-redis]` */
@@ -79,6 +86,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const workers = options.workers ?? settings.workers;
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
     throw new ConfigError(`Expected option \`workers\` to be an integer from 1 to ${MAX_WORKERS}, got \`${workers}\``);
+  }
+  if (options.collectThread !== undefined && typeof options.collectThread !== 'boolean') {
+    throw new ConfigError(`Expected option \`collectThread\` to be a boolean, got \`${String(options.collectThread)}\` (${typeof options.collectThread})`);
   }
   const app = resolveAppScript(options.app);
   const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
@@ -190,7 +200,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   };
 
   // A connection passed in cannot be shared with a thread: then the main thread renders, as `serve` does.
-  const collectThread = storage.isEnabled && options.storage?.connection === undefined ? new CollectThread(storage) : undefined;
+  const useThread = (options.collectThread ?? settings.collectThread) && storage.isEnabled && options.storage?.connection === undefined;
+  const collectThread = useThread ? new CollectThread(storage) : undefined;
   let server: MetricsServer;
   try {
     server = await startMetricsServer({
