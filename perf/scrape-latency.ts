@@ -1,9 +1,10 @@
 // scrape-latency: does the app wait for the scrape? The launcher (`prom-client-redis run`, 2
 // workers) serves an app while its primary answers GET /metrics over 100,000 series once a second;
 // the app's request latency (µs, latency-client.ts) with scrapes is compared with the same app in
-// the same minutes without scrapes. Both kinds of connections matter: node:cluster's primary
-// accepts every new connection and hands it to a worker, so a busy primary delays new connections
-// even when the workers are idle; kept-alive connections only feel the CPU the scrape takes.
+// the same minutes without scrapes, and with a second launcher that collects on the primary's main
+// thread (PROM_CLIENT_REDIS_COLLECT_THREAD=false). Both kinds of connections matter: node:cluster's
+// primary accepts every new connection and hands it to a worker, so a busy primary delays new
+// connections even when the workers are idle; kept-alive connections only feel the CPU a scrape takes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -19,7 +20,7 @@ import { openManager, type SubjectModule } from './subject.js';
 const SERIES = 100_000;
 const SCRAPE_EVERY_MS = 1000;
 const SLICE_S = 2;
-const ROUNDS = Number(process.env.SCRAPE_LATENCY_ROUNDS ?? 12);
+const ROUNDS = Number(process.env.SCRAPE_LATENCY_ROUNDS ?? 10);
 /** Open-loop rates well below what the 2 workers can serve (~100k req/s kept alive): loaded, not saturated. */
 const LOADS = [
   { mode: 'keepalive', label: 'kept-alive connections', connections: 16, rate: 2000 },
@@ -53,10 +54,10 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
   });
 }
 
-async function startLauncher(redisUrl: string, keyPrefix: string): Promise<{ child: ChildProcess; appUrl: string; metricsUrl: string; stop(): Promise<void> }> {
+async function startLauncher(redisUrl: string, keyPrefix: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; appUrl: string; metricsUrl: string; stop(): Promise<void> }> {
   const [appPort, metricsPort] = [await freePort(), await freePort()];
   const args = [cliPath(), 'run', '--workers', '2', '--port', String(metricsPort), '--bind', '127.0.0.1', script('scrape-latency-app.js'), String(appPort)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, ...env } });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -112,56 +113,75 @@ async function populate(subject: SubjectModule, url: string, keyPrefix: string) 
   return writer;
 }
 
+type Launcher = Awaited<ReturnType<typeof startLauncher>>;
+
+/** The three slices of a round: no scrapes, scrapes served by the collect thread, scrapes served by the primary's main thread. */
+const CONDITIONS = ['without', 'thread', 'main'] as const;
+type Condition = (typeof CONDITIONS)[number];
+const CONDITION_LABEL: Record<Condition, string> = { without: 'without scrapes', thread: 'with scrapes, collect thread', main: 'with scrapes, collect on the main thread' };
+
+interface Pooled {
+  readonly latencies: Record<Condition, number[]>;
+  /** Per round, p99 of the condition ÷ p99 without scrapes. */
+  readonly ratios: Record<'thread' | 'main', number[]>;
+}
+
 async function run(context: SectionContext) {
   const { subject } = context.subject;
   if (subject === null) return { rows: [], notes: [`Not measured: ${context.subject.status}.`] };
-  // By load: latencies (µs) pooled over the rounds, without and with scrapes.
-  const pooled = new Map<string, { without: number[]; with: number[]; requests: number; ratios: number[] }>();
-  const scrapeMs: number[] = [];
+  const pooled = new Map<string, Pooled>(LOADS.map((l) => [l.mode, { latencies: { without: [], thread: [], main: [] }, ratios: { thread: [], main: [] } }]));
+  const scrapeMs: Record<'thread' | 'main', number[]> = { thread: [], main: [] };
+  /** Primary CPU (ms, /proc) summed over each condition's slices. */
+  const primaryCpuMs: Record<Condition, number> = { without: 0, thread: 0, main: 0 };
+  /** redis-server's CPU (ms, /proc) summed over each condition's slices. */
+  const redisCpuMs: Record<Condition, number> = { without: 0, thread: 0, main: 0 };
   const failures = { count: 0 };
-  let primaryCpuPerScrapeMs = Number.NaN;
   await withRedis(async (server) => {
     const keyPrefix = 'perf-scrape-latency';
     const writer = await populate(subject, server.url, keyPrefix);
-    const launcher = await startLauncher(server.url, keyPrefix);
+    const launchers: Launcher[] = [];
     try {
-      context.log(`launcher up (primary pid ${launcher.child.pid}), ${SERIES} series in Redis`);
-      const slice = async (load: (typeof LOADS)[number], withScrapes: boolean): Promise<ClientResult> => {
+      // Side by side, identical but for where the primary collects; the one not under load idles.
+      const threaded = await startLauncher(server.url, keyPrefix);
+      launchers.push(threaded);
+      const mainThread = await startLauncher(server.url, keyPrefix, { PROM_CLIENT_REDIS_COLLECT_THREAD: 'false' });
+      launchers.push(mainThread);
+      context.log(`launchers up (primaries ${threaded.child.pid}, ${mainThread.child.pid}), ${SERIES} series in Redis`);
+      const slice = async (load: (typeof LOADS)[number], condition: Condition, record = true): Promise<ClientResult> => {
+        const launcher = condition === 'main' ? mainThread : threaded;
+        const cpuBefore = processesCpuMs([launcher.child.pid!]);
+        const redisBefore = server.pid === undefined ? null : processesCpuMs([server.pid]);
         const client = runScript<ClientResult>(script('latency-client.js'), [launcher.appUrl, load.mode, String(load.connections), String(load.rate), String(SLICE_S)]);
-        const scrapes = withScrapes ? scrapeLoop(launcher.metricsUrl, Date.now() + SLICE_S * 1000, scrapeMs, failures) : Promise.resolve();
+        const durations = condition === 'without' ? [] : scrapeMs[condition];
+        const scrapes = condition === 'without' ? Promise.resolve() : scrapeLoop(launcher.metricsUrl, Date.now() + SLICE_S * 1000, record ? durations : [], failures);
         const [result] = await Promise.all([client, scrapes]);
+        const cpuAfter = processesCpuMs([launcher.child.pid!]);
+        const redisAfter = server.pid === undefined ? null : processesCpuMs([server.pid]);
+        if (record && cpuBefore !== null && cpuAfter !== null) primaryCpuMs[condition] += cpuAfter - cpuBefore;
+        if (record && redisBefore !== null && redisAfter !== null) redisCpuMs[condition] += redisAfter - redisBefore;
         return result;
       };
-      // Warm-up: JIT of workers, primary and client.
-      for (const load of LOADS) await slice(load, true);
-      scrapeMs.length = 0;
-      const cpuBefore = processesCpuMs([launcher.child.pid!]);
-      let scrapesCounted = 0;
+      // Warm-up: JIT of workers, primaries and client.
+      for (const load of LOADS) for (const condition of CONDITIONS) await slice(load, condition, false);
       for (let round = 0; round < ROUNDS; round++) {
         for (const load of LOADS) {
-          const entry = pooled.get(load.mode) ?? { without: [], with: [], requests: 0, ratios: [] };
-          pooled.set(load.mode, entry);
-          // without/with, then with/without: a machine slowing down through a round weighs on both.
-          const p99 = { with: Number.NaN, without: Number.NaN };
-          for (const withScrapes of round % 2 === 0 ? [false, true] : [true, false]) {
-            const before = scrapeMs.length;
-            const result = await slice(load, withScrapes);
-            if (withScrapes) scrapesCounted += scrapeMs.length - before;
-            (withScrapes ? entry.with : entry.without).push(...result.latenciesUs);
-            entry.requests += result.count;
+          const entry = pooled.get(load.mode)!;
+          const p99 = {} as Record<Condition, number>;
+          // ABC, CBA, ...: a machine slowing down through a round weighs on every condition alike.
+          for (const condition of round % 2 === 0 ? CONDITIONS : [...CONDITIONS].reverse()) {
+            const result = await slice(load, condition);
+            if (result.errors > 0) throw new Error(`${result.errors} requests failed (${load.mode}, ${CONDITION_LABEL[condition]})`);
+            entry.latencies[condition].push(...result.latenciesUs);
             const sorted = [...result.latenciesUs].sort((a, b) => a - b);
-            p99[withScrapes ? 'with' : 'without'] = percentile(sorted, 99);
-            context.log(`round ${round + 1}/${ROUNDS} ${load.mode} ${withScrapes ? 'with' : 'without'} scrapes: ${result.count} requests, ${result.errors} errors, p50 ${formatNumber(percentile(sorted, 50))} µs, p99 ${formatNumber(percentile(sorted, 99))} µs`);
-            if (result.errors > 0) throw new Error(`${result.errors} requests failed (${load.mode}, ${withScrapes ? 'with' : 'without'} scrapes)`);
+            p99[condition] = percentile(sorted, 99);
+            context.log(`round ${round + 1}/${ROUNDS} ${load.mode} ${CONDITION_LABEL[condition]}: ${result.count} requests, p50 ${formatNumber(percentile(sorted, 50))} µs, p99 ${formatNumber(p99[condition])} µs`);
           }
-          entry.ratios.push(p99.with / p99.without);
+          entry.ratios.thread.push(p99.thread / p99.without);
+          entry.ratios.main.push(p99.main / p99.without);
         }
       }
-      const cpuAfter = processesCpuMs([launcher.child.pid!]);
-      // The primary's CPU over all the rounds (the requests it hands out cost it a little too).
-      if (cpuBefore !== null && cpuAfter !== null && scrapesCounted > 0) primaryCpuPerScrapeMs = (cpuAfter - cpuBefore) / scrapesCounted;
     } finally {
-      await launcher.stop();
+      for (const launcher of launchers) await launcher.stop();
       await writer.shutdown();
     }
   });
@@ -171,28 +191,35 @@ async function run(context: SectionContext) {
   const figures: string[] = [];
   for (const load of LOADS) {
     const entry = pooled.get(load.mode)!;
-    const without = entry.without.sort((a, b) => a - b);
-    const withS = entry.with.sort((a, b) => a - b);
-    const unit = { unit: 'µs', better: 'lower' as const };
+    const sorted = Object.fromEntries(CONDITIONS.map((c) => [c, entry.latencies[c].sort((a, b) => a - b)])) as Record<Condition, number[]>;
+    const paired = { unit: '× (median of per-round p99 ratios)', better: 'lower' as const, baseline: null };
+    const us = { unit: 'µs', better: 'lower' as const };
     rows.push(
-      { unit: '× (median of per-round p99 ratios)', better: 'lower', figure: { label: `app p99 with ÷ without scrapes, ${load.label}, paired by round`, value: median(entry.ratios) }, baseline: null },
-      { ...unit, figure: { label: `app p99, ${load.label}, with a scrape every second`, value: percentile(withS, 99) }, baseline: { label: 'the same without scrapes', value: percentile(without, 99) } },
-      { ...unit, figure: { label: `app p50, ${load.label}, with a scrape every second`, value: percentile(withS, 50) }, baseline: { label: 'the same without scrapes', value: percentile(without, 50) } },
+      { ...paired, figure: { label: `app p99 with ÷ without scrapes, ${load.label}, paired by round`, value: median(entry.ratios.thread) } },
+      { ...paired, figure: { label: `app p99 with ÷ without scrapes, ${load.label}, collect on the main thread, paired by round`, value: median(entry.ratios.main) } },
+      { ...us, figure: { label: `app p99, ${load.label}, ${CONDITION_LABEL.thread}`, value: percentile(sorted.thread, 99) }, baseline: { label: `the same ${CONDITION_LABEL.without}`, value: percentile(sorted.without, 99) } },
+      { ...us, figure: { label: `app p99, ${load.label}, ${CONDITION_LABEL.main}`, value: percentile(sorted.main, 99) }, baseline: { label: `the same ${CONDITION_LABEL.without}`, value: percentile(sorted.without, 99) } },
     );
-    figures.push(`${load.label}, per-round p99 ratios (with ÷ without, slices seconds apart): ${entry.ratios.map((r) => formatNumber(r)).join(', ')}`);
-    figures.push(`${load.label}: ${load.rate} req/s over ${load.connections} connections, ${formatNumber(without.length)} requests without and ${formatNumber(withS.length)} with scrapes; p99.9 ${formatNumber(percentile(without, 99.9))} → ${formatNumber(percentile(withS, 99.9))} µs, max ${formatNumber(without.at(-1) ?? Number.NaN)} → ${formatNumber(withS.at(-1) ?? Number.NaN)} µs`);
+    const ratios = (xs: number[]) => xs.map((r) => formatNumber(r)).join(', ');
+    figures.push(`${load.label}, per-round p99 ratios to the slice without scrapes: collect thread ${ratios(entry.ratios.thread)}; main thread ${ratios(entry.ratios.main)}.`);
+    const tail = (c: Condition) => `p50 ${formatNumber(percentile(sorted[c], 50))}, p99.9 ${formatNumber(percentile(sorted[c], 99.9))}, max ${formatNumber(sorted[c].at(-1) ?? Number.NaN)} µs`;
+    figures.push(`${load.label}, ${load.rate} req/s over ${load.connections} connections, ${formatNumber(sorted.without.length)} requests per condition: without scrapes ${tail('without')}; collect thread ${tail('thread')}; main thread ${tail('main')}.`);
   }
-  rows.push({ unit: 'ms', better: 'lower', figure: { label: 'scrape of /metrics (gzip), median', value: median(scrapeMs) }, baseline: null });
-  rows.push({ unit: 'ms', better: 'lower', figure: { label: 'primary CPU per scrape (launcher primary, /proc)', value: primaryCpuPerScrapeMs }, baseline: null });
+  const perScrape = (c: 'thread' | 'main', cpu: Record<Condition, number>) => (scrapeMs[c].length === 0 ? Number.NaN : (cpu[c] - cpu.without) / scrapeMs[c].length);
+  rows.push(
+    { unit: 'ms', better: 'lower', figure: { label: 'scrape of /metrics (gzip), collect thread, median', value: median(scrapeMs.thread) }, baseline: { label: 'collect on the main thread', value: median(scrapeMs.main) } },
+    { unit: 'ms', better: 'lower', figure: { label: 'primary CPU per scrape, collect thread', value: perScrape('thread', primaryCpuMs) }, baseline: { label: 'collect on the main thread', value: perScrape('main', primaryCpuMs) } },
+    { unit: 'ms', better: 'lower', figure: { label: 'redis-server CPU per scrape, collect thread', value: perScrape('thread', redisCpuMs) }, baseline: { label: 'collect on the main thread', value: perScrape('main', redisCpuMs) } },
+  );
   return {
     rows,
     notes: [
-      `\`prom-client-redis run --workers 2\` of an app answering \`ok\`; Redis holds ${formatNumber(SERIES)} counter series flushed by another process. ${ROUNDS} rounds; in each, for each kind of connection, a ${SLICE_S} s slice without scrapes and one with a GET /metrics (\`Accept-Encoding: gzip\`) every ${SCRAPE_EVERY_MS} ms, in alternating order. The *paired by round* rows are the medians of each round's p99 with ÷ without (the target's figure: a busy spell of this shared machine lands on one round, not on the whole series); the other rows pool the latencies over the rounds; each request timed in µs by latency-client.ts, an open-loop client at a fixed rate (the app is loaded, not saturated).`,
+      `Two \`prom-client-redis run --workers 2\` launchers of an app answering \`ok\` serve side by side, identical but for \`PROM_CLIENT_REDIS_COLLECT_THREAD\` (the other idles while one is loaded); Redis holds ${formatNumber(SERIES)} counter series flushed by another process. ${ROUNDS} rounds; in each, for each kind of connection, three ${SLICE_S} s slices in turn (ABC, CBA, ...): no scrapes, a GET /metrics (\`Accept-Encoding: gzip\`) every ${SCRAPE_EVERY_MS} ms collected by the thread, the same collected on the primary's main thread. Each request is timed in µs by latency-client.ts, an open-loop client at a fixed rate (the app is loaded, not saturated).`,
+      'The *paired by round* rows (the target\'s figures) are medians of each round\'s p99 ratio to the slice without scrapes, seconds apart: a busy spell of this shared machine lands on one round, not on the whole series. The µs rows pool the latencies of all rounds.',
       ...figures,
-      `Scrapes: ${scrapeMs.length} served, median ${formatNumber(median(scrapeMs))} ms.`,
-      'Client, launcher, workers and redis-server share the same 2 cores.',
+      `CPU per scrape (primary, redis-server): the CPU over the slices with scrapes less that over the slices without, divided by the scrapes served (${scrapeMs.thread.length} and ${scrapeMs.main.length}); the collect thread's CPU is the primary's (same process).`,
+      'Client, launchers, workers and redis-server share the same 2 cores.',
     ],
   };
 }
-
 export const scrapeLatency: Section = { id: 'scrape-latency', title: 'Scrape latency: the app while its launcher primary serves 100,000 series', run };
