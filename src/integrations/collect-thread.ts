@@ -7,10 +7,11 @@ import { renderHere, type Render } from './metrics-server.js';
 import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } from './collect-worker.js';
 
 /**
- * Niceness the collect thread adds to the primary's (at most 19). On Linux the nice value is per thread, so only the scrape yields:
- * on a machine whose cores the workers keep busy, the scheduler runs the app's requests first (a
- * nice-10 thread gets ~10% of a core against one busy nice-0 thread) and the scrape still finishes
- * within seconds rather than starving, as it could at 19. Where the cores are free it runs at full speed.
+ * Niceness the collect thread adds to the primary's (at most 19). On Linux the nice value is per
+ * thread, so only the scrape yields: on a machine whose cores the workers keep busy, the scheduler
+ * runs the app's requests first (a nice-10 thread gets ~10% of a core against one busy nice-0
+ * thread) and the scrape still finishes within seconds rather than starving, as it could at 19.
+ * Where the cores are free it runs at full speed.
  */
 export const COLLECT_THREAD_NICE = 10;
 
@@ -37,8 +38,9 @@ class CollectThreadError extends Error {
 /**
  * The launcher primary's cluster-wide collect, run in a worker thread with its own Redis connection.
  * The primary's main thread accepts the app's connections and hands them to the workers (node:cluster's
- * round-robin): a collect of 100,000 series there, even in 4 ms slices, kept new connections waiting
- * 50-70 ms (perf/README.md, scrape-latency). The primary's own metrics stay exact: before each scrape
+ * round-robin): a collect of 100,000 series there, even in 4 ms slices, multiplied the p99 of new
+ * connections by 6-15, and a 96 MB exposition took it to ~1 s (perf/README.md, scrape-latency).
+ * The primary's own metrics stay exact: before each scrape
  * the main thread runs its collect callbacks and flushes, so the thread reads them from Redis like
  * every worker's. If that flush fails (Redis refusing writes, say), the scrape is served on the main
  * thread as before, where the unflushed figures are added from memory.
@@ -68,6 +70,10 @@ export class CollectThread {
       // Not connected: the collect fails either way, and the main thread's collector says why.
       return this.#here(kind, { timeoutMs: budgetMs, gzip: options.gzip });
     }
+    const failed = (error: Error): Error => {
+      storage.stats.collectFailures++;
+      return error;
+    };
     const flushed = await withDeadline(
       (async () => {
         await collector.runCollectCallbacks();
@@ -78,7 +84,7 @@ export class CollectThread {
         if (isResending) await storage.flush();
       })(),
       deadline,
-      () => new TimeoutError(`collect: not done within ${budgetMs} ms (flushing the primary's own metrics)`),
+      () => failed(new TimeoutError(`collect: not done within ${budgetMs} ms (flushing the primary's own metrics)`)),
     ).then(
       () => true,
       (error: Error) => {
@@ -88,7 +94,7 @@ export class CollectThread {
       },
     );
     const leftMs = Math.round(deadline - performance.now());
-    if (leftMs < 1) throw new TimeoutError(`collect: not done within ${budgetMs} ms`);
+    if (leftMs < 1) throw failed(new TimeoutError(`collect: not done within ${budgetMs} ms`));
     if (!flushed) return this.#here(kind, { timeoutMs: leftMs, gzip: options.gzip });
     return this.#ask({ kind, timeoutMs: leftMs, gzip: options.gzip });
   }
@@ -114,6 +120,7 @@ export class CollectThread {
       // answer soon after is stuck in synchronous work: terminating the thread stops it.
       const timer = setTimeout(() => {
         this.#pending.delete(id);
+        this.#storage.stats.collectFailures++;
         reject(new TimeoutError(`collect: not done within ${request.timeoutMs} ms; the collect thread did not answer and was stopped`));
         if (this.#worker === worker) this.#worker = undefined;
         void worker.terminate();
@@ -140,6 +147,7 @@ export class CollectThread {
       // The next scrape starts a new thread.
       for (const [id, p] of this.#pending) {
         this.#pending.delete(id);
+        storage.stats.collectFailures++;
         p.reject(error);
       }
     };
