@@ -95,8 +95,9 @@ export class CollectThread {
     );
     const leftMs = Math.round(deadline - performance.now());
     if (leftMs < 1) throw failed(new TimeoutError(`collect: not done within ${budgetMs} ms`));
-    if (!flushed) return this.#here(kind, { timeoutMs: leftMs, gzip: options.gzip });
-    return this.#ask({ kind, timeoutMs: leftMs, gzip: options.gzip });
+    const worker = flushed ? this.#started() : undefined;
+    if (!worker) return this.#here(kind, { timeoutMs: leftMs, gzip: options.gzip });
+    return this.#ask(worker, { kind, timeoutMs: leftMs, gzip: options.gzip });
   }
 
   /** Stops the thread (its Redis connection closed); later scrapes run on the main thread. */
@@ -112,8 +113,7 @@ export class CollectThread {
     clearTimeout(timer);
   }
 
-  #ask(request: Omit<CollectRequest, 'type' | 'id'>): Promise<RenderedExposition> {
-    const worker = this.#started();
+  #ask(worker: Worker, request: Omit<CollectRequest, 'type' | 'id'>): Promise<RenderedExposition> {
     const id = this.#nextId++;
     return new Promise<RenderedExposition>((resolve, reject) => {
       // The thread's collect stops itself at its deadline, between two slices. One that does not
@@ -134,11 +134,19 @@ export class CollectThread {
     });
   }
 
-  #started(): Worker {
+  /** The running thread, started if need be; undefined if none can be (then the main thread serves, from now on). */
+  #started(): Worker | undefined {
     if (this.#worker) return this.#worker;
     const storage = this.#storage;
     const workerData: CollectWorkerData = { config: storage.config, identity: storage.identity, isDebug: storage.logger.isDebug, nice: COLLECT_THREAD_NICE };
-    const worker = new Worker(new URL('./collect-worker.js', import.meta.url), { workerData });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./collect-worker.js', import.meta.url), { workerData });
+    } catch (error) {
+      this.#closed = true;
+      storage.logger.warn(`cannot start the collect thread (${(error as Error).message}): /metrics is collected on the main thread`);
+      return undefined;
+    }
     // The thread must not keep a stopping primary alive; the pending scrapes keep their sockets.
     worker.unref();
     worker.on('message', (reply: CollectReply) => this.#onReply(reply));
