@@ -105,6 +105,16 @@ const TARGETS: readonly Target[] = [
     figure: 'app with the subject ÷ app with prom-client cluster mode, paired by round', baseline: null, measure: 'value', op: '>', bound: 1,
     ifMissed: 'Per request prom-client costs about twice our CPU (profiles: ~10% against ~4% of a worker), but one slow spell in a round moves a ratio by more than that difference; see the CPU per request rows and the per-round ratios.',
   },
+  {
+    id: '6a', goal: 'issue 14: app p99 on the launcher, kept-alive connections, with a 100k-series scrape every second ≤ 1.2× without (median of paired rounds)', section: 'scrape-latency',
+    figure: 'app p99 with ÷ without scrapes, kept-alive connections, paired by round', baseline: null, measure: 'value', op: '<=', bound: 1.2,
+    ifMissed: 'Kept-alive requests never pass through the primary, so what is left is CPU: each scrape costs the primary ~0.2-0.3 s of CPU (in its collect thread, at nice +10) and redis-server some more (see the CPU rows), on the 2 cores that the workers, the client and, on this shared machine, other suites use too; p99 without scrapes itself moved between 3 and 28 ms from run to run. Compare with the main-thread row of the same run. What would close it: a cheaper scrape (issue 14 target 2), Redis on another machine as in production, or a machine whose cores are not all busy.',
+  },
+  {
+    id: '6b', goal: 'issue 14: app p99 on the launcher, a new connection per request, with a 100k-series scrape every second ≤ 1.2× without (median of paired rounds)', section: 'scrape-latency',
+    figure: 'app p99 with ÷ without scrapes, a new connection per request, paired by round', baseline: null, measure: 'value', op: '<=', bound: 1.2,
+    ifMissed: 'node:cluster\'s primary accepts each new connection and hands it to a worker: with the collect on its main thread that hand-off waited for the scrape (the main-thread row of the same run); with the collect thread the main thread only waits, and what is left is CPU, as 6a.',
+  },
 ];
 
 function findRow(results: Results, t: Target): Row | undefined {

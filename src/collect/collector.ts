@@ -307,6 +307,14 @@ export class RedisMultiProcessCollector {
     stats.lastCollectDurationMs = performance.now() - started;
   }
 
+  /**
+   * @internal Runs what a full collect runs first (the manager's callbacks, the metrics' `collect`):
+   * the launcher does it before its collect thread reads Redis (see collect-thread.ts).
+   */
+  runCollectCallbacks(): Promise<void> {
+    return this.#runCallbacks();
+  }
+
   /** The collect callbacks of the metric objects that represent their names, and the manager's own. */
   async #runCallbacks(): Promise<void> {
     const callbacks = [...this.parts.callbacks()];

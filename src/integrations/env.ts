@@ -25,6 +25,8 @@ export interface LauncherSettings extends ServeSettings {
   readonly drainTimeoutMs: number;
   /** `PROM_CLIENT_REDIS_BRIDGE`: mirror prom-client's global registry in the workers. @default true */
   readonly bridge: boolean;
+  /** `PROM_CLIENT_REDIS_COLLECT_THREAD`: render /metrics in a worker thread of the primary. @default true */
+  readonly collectThread: boolean;
 }
 
 export function serveSettings(env: Env = process.env): ServeSettings {
@@ -42,6 +44,7 @@ export function launcherSettings(env: Env = process.env): LauncherSettings {
     workers: integer(env, 'WEB_CONCURRENCY', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     drainTimeoutMs: integer(env, 'PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000),
     bridge: boolean(env, 'PROM_CLIENT_REDIS_BRIDGE', true),
+    collectThread: boolean(env, 'PROM_CLIENT_REDIS_COLLECT_THREAD', true),
   };
 }
 

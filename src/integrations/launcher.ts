@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import { markOwnMetric } from '../exit-pending.js';
 import { launcherSettings, MAX_WORKERS, NONCE_VARIABLE } from './env.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { CollectThread } from './collect-thread.js';
 import { loadWebConfig } from './web-config.js';
 import { selfMetricsFor } from './self-metrics.js';
 import { reportFirstConnection } from './first-connection.js';
@@ -33,6 +34,13 @@ export interface ClusterOptions {
   maxConnections?: number;
   /** How long a stopping worker may finish its requests. @default PROM_CLIENT_REDIS_DRAIN_TIMEOUT_MS, else 10000 */
   drainTimeoutMs?: number;
+  /**
+   * Collect, render and compress /metrics in a worker thread of the primary (its own Redis
+   * connection, nice +10), so that the primary's main thread, which hands the app's new connections
+   * to the workers, never waits for a scrape. Off, or with `storage.connection` given, the main
+   * thread does it in slices of a few ms. @default PROM_CLIENT_REDIS_COLLECT_THREAD, else true
+   */
+  collectThread?: boolean;
   /** Options of the primary's storage manager (workers read the environment). @default Redis enabled unless REDIS_ENABLED=false */
   storage?: RedisStorageManagerOptions;
   /** Where the launcher's lines go. @default stdout, prefixed `[prom-client-redis]` */
@@ -68,7 +76,8 @@ export const MAX_START_TRIES = 3;
  * The analog of the seed's PrometheusWorker: runs `app` in N node:cluster workers, each loaded
  * with worker-preload.js (request, process and self metrics, registry bridge), restarts the ones
  * that die, marks a dead worker not live at once, and serves the cluster-wide /metrics from the
- * primary. Call it in the primary only.
+ * primary, rendered in a worker thread (collect-thread.ts) so that the primary's main thread, which
+ * hands the app's connections to the workers, never waits for a scrape. Call it in the primary only.
  */
 export async function runCluster(options: ClusterOptions): Promise<ClusterHandle> {
   if (!cluster.isPrimary) throw new ConfigError('runCluster() must be called in the cluster primary, not in a worker');
@@ -77,6 +86,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const workers = options.workers ?? settings.workers;
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
     throw new ConfigError(`Expected option \`workers\` to be an integer from 1 to ${MAX_WORKERS}, got \`${workers}\``);
+  }
+  if (options.collectThread !== undefined && typeof options.collectThread !== 'boolean') {
+    throw new ConfigError(`Expected option \`collectThread\` to be a boolean, got \`${String(options.collectThread)}\` (${typeof options.collectThread})`);
   }
   const app = resolveAppScript(options.app);
   const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
@@ -187,6 +199,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
     timers.add(timer);
   };
 
+  // A connection passed in cannot be shared with a thread: then the main thread renders, as `serve` does.
+  const useThread = (options.collectThread ?? settings.collectThread) && storage.isEnabled && options.storage?.connection === undefined;
+  const collectThread = useThread ? new CollectThread(storage) : undefined;
   let server: MetricsServer;
   try {
     server = await startMetricsServer({
@@ -195,8 +210,10 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
       bindAddress: options.bindAddress ?? settings.bindAddress,
       maxConnections: options.maxConnections ?? settings.maxConnections,
       ...(webConfig ? { webConfig } : {}),
+      ...(collectThread ? { render: collectThread.render } : {}),
     });
   } catch (error) {
+    await collectThread?.close();
     await storage.shutdown();
     throw error;
   }
@@ -217,6 +234,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
         log(`stopping: draining ${running.length} workers`);
         await Promise.all(running.map((w) => stopWorker(w, drainTimeoutMs + 5_000)));
         await server.close();
+        await collectThread?.close();
         await storage.shutdown();
         log('stopped');
       })();

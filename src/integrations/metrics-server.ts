@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import type { ExpositionKind } from '../collect/collector.js';
 import type { RedisStorageManager } from '../manager.js';
 import { ConfigError } from '../errors.js';
 import { BasicAuth } from './basic-auth.js';
@@ -35,6 +36,19 @@ export interface MetricsServerOptions {
   idleTimeoutMs?: number;
   /** @internal The web config already loaded (the launcher checks it before it forks). */
   webConfig?: WebConfig;
+  /** @internal Renders /metrics somewhere else than on this thread (the launcher's collect thread). */
+  render?: Render;
+}
+
+/** Renders one scrape's body; rejects when the collect fails (the scrape then answers 503). */
+export type Render = (kind: ExpositionKind, options: { timeoutMs: number | undefined; gzip: boolean }) => Promise<{ body: string | Buffer; gzipped: boolean }>;
+
+/** On this thread: the collector's own slices, then gzip in the thread pool. */
+export function renderHere(storage: RedisStorageManager): Render {
+  return async (kind, { timeoutMs, gzip }) => {
+    const body = await storage.getCollector().exposition(kind, { timeoutMs });
+    return gzip ? { body: await gzipAsync(body), gzipped: true } : { body, gzipped: false };
+  };
 }
 
 export interface MetricsServer {
@@ -68,9 +82,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const auth = new BasicAuth(web?.users ?? new Map());
   if (auth.isEnabled && !web?.tls) storage.logger.warn(`web config \`${web!.file}\` has basic_auth_users but no tls_server_config: passwords cross the network in clear text`);
 
+  const render = options.render ?? renderHere(storage);
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
-    guarded(auth, storage, req, res).catch((error: Error) => {
+    guarded(auth, storage, render, req, res).catch((error: Error) => {
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${error.message}\n`);
       else res.destroy();
     });
@@ -120,27 +135,28 @@ function enforceClientAuth(server: Server, web: WebConfig, storage: RedisStorage
   });
 }
 
-async function guarded(auth: BasicAuth, storage: RedisStorageManager, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function guarded(auth: BasicAuth, storage: RedisStorageManager, render: Render, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (auth.isEnabled && !(await auth.check(req.headers.authorization))) {
     res.setHeader('WWW-Authenticate', 'Basic realm="prom-client-redis", charset="UTF-8"');
     send(res, 401, 'text/plain; charset=utf-8', 'Unauthorized\n');
     return;
   }
-  await handle(storage, req, res);
+  await handle(storage, render, req, res);
 }
 
-async function handle(storage: RedisStorageManager, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(storage: RedisStorageManager, render: Render, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
   } else if (path === '/metrics') {
     const { kind, contentType } = negotiateFormat(req.headers.accept);
-    let body: string | Buffer;
+    let rendered: { body: string | Buffer; gzipped: boolean };
     const started = performance.now();
     try {
-      body = await storage.getCollector().exposition(kind, { timeoutMs: scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds']) });
-      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: body.length, format: kind });
+      const timeoutMs = scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds']);
+      rendered = await render(kind, { timeoutMs, gzip: acceptsGzip(req.headers['accept-encoding']) });
+      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: rendered.body.length, format: kind, gzipped: rendered.gzipped });
     } catch (error) {
       const e = error as Error & { code?: string };
       storage.logger.debug('metrics.collect_failed', { message: e.message, code: e.code });
@@ -150,11 +166,8 @@ async function handle(storage: RedisStorageManager, req: IncomingMessage, res: S
       return;
     }
     res.setHeader('Vary', 'Accept, Accept-Encoding');
-    if (acceptsGzip(req.headers['accept-encoding'])) {
-      res.setHeader('Content-Encoding', 'gzip');
-      body = await gzipAsync(body);
-    }
-    send(res, 200, contentType, body);
+    if (rendered.gzipped) res.setHeader('Content-Encoding', 'gzip');
+    send(res, 200, contentType, rendered.body);
   } else if (path === '/health') {
     const health = await checkHealth(storage);
     send(res, health.ok ? 200 : 503, 'application/json', `${JSON.stringify(health.body)}\n`);

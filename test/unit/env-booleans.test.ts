@@ -18,6 +18,14 @@ describe('boolean environment variables: true or false, or 1/0, yes/no, on/off, 
     });
   });
 
+  it('PROM_CLIENT_REDIS_COLLECT_THREAD (the launcher settings)', () => {
+    assert.equal(launcherSettings({}).collectThread, true);
+    assert.deepEqual(SPELLINGS.map(([raw]) => [raw, launcherSettings({ PROM_CLIENT_REDIS_COLLECT_THREAD: raw }).collectThread]), SPELLINGS);
+    assert.throws(() => launcherSettings({ PROM_CLIENT_REDIS_COLLECT_THREAD: 'thread' }), {
+      message: 'Invalid environment variable PROM_CLIENT_REDIS_COLLECT_THREAD: expected true or false (or 1/0, yes/no, on/off), got `thread`',
+    });
+  });
+
   it('PROM_CLIENT_REDIS_BRIDGE (the launcher settings)', () => {
     assert.deepEqual(SPELLINGS.map(([raw]) => [raw, launcherSettings({ PROM_CLIENT_REDIS_BRIDGE: raw }).bridge]), SPELLINGS);
     assert.throws(() => launcherSettings({ PROM_CLIENT_REDIS_BRIDGE: 'enabled' }), {

@@ -18,6 +18,13 @@ describe('runCluster() options', () => {
     }
   });
 
+  it('collectThread is a boolean', async () => {
+    await assert.rejects(runCluster({ app: APP, workers: 1, collectThread: 'no' as unknown as boolean }), {
+      code: 'ERR_PCR_CONFIG',
+      message: 'Expected option `collectThread` to be a boolean, got `no` (string)',
+    });
+  });
+
   it('an app script that node would not find', async () => {
     const missing = fileURLToPath(new URL('../../examples/no-such-app.js', import.meta.url));
     await assert.rejects(runCluster({ app: missing, workers: 1 }), {
