@@ -74,6 +74,8 @@ const collector = new RedisMultiProcessCollector({
   stats,
   callbacks: () => [],
 });
+// It serves the launcher's /metrics: after a loss, its first read waits for writers it cannot see yet (see RestoreGate).
+collector.waitForUnseenWriters();
 
 function takeStats(): CollectStats {
   const taken: CollectStats = { durationsMs: durationsMs.splice(0), failures: stats.collectFailures - failuresSeen, badData: [...stats.badData], processesLive: stats.processesLive };

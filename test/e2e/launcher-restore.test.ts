@@ -59,13 +59,16 @@ interface Poll {
 
 /**
  * Scrapes one /metrics every 5 ms whether or not the last scrape has answered (at most 8 in flight),
- * and checks each answer as it arrives against the last 200 answer that arrived before it.
+ * and checks each answer against every 200 answer that had arrived when it was asked (their highest
+ * value of each sample): what Prometheus, whose scrapes of a target never overlap, would compare.
+ * Two scrapes in flight together are not ordered: either may be served first.
  */
 class Poller {
   readonly polls: Poll[] = [];
   readonly wrong: string[] = [];
   last: Map<string, number> | undefined;
-  #lastAtMs = 0;
+  /** The highest value of each sample over the 200 answers arrived so far, and when its scrape was asked; replaced, never mutated. */
+  #high = new Map<string, { value: number; atMs: number }>();
   #waiter: { ok: (v: Map<string, number>) => boolean; resolve: () => void } | undefined;
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 8 });
   readonly #inFlight = new Set<Promise<void>>();
@@ -87,9 +90,10 @@ class Poller {
     this.#ticker = setInterval(() => {
       if (this.#inFlight.size >= 8) return;
       const startMs = performance.now();
+      const baseline = this.#high;
       const done: Promise<void> = this.scrape()
         .then(
-          (r) => this.#answered(startMs, r),
+          (r) => this.#answered(startMs, baseline, r),
           (error: Error) => void this.polls.push({ startMs, endMs: performance.now(), status: 0, body: error.message }),
         )
         .finally(() => this.#inFlight.delete(done));
@@ -122,16 +126,18 @@ class Poller {
     });
   }
 
-  #answered(startMs: number, r: { status: number; body: string }): void {
+  #answered(startMs: number, baseline: ReadonlyMap<string, { value: number; atMs: number }>, r: { status: number; body: string }): void {
     this.polls.push({ startMs, endMs: performance.now(), status: r.status, body: r.status === 200 ? '' : r.body });
     if (r.status !== 200) return;
     const values = monotonicSamples(r.body);
-    for (const [key, before] of this.last ?? []) {
+    for (const [key, before] of baseline) {
       const now = values.get(key);
-      if (now === undefined || now < before) this.wrong.push(`${key}: ${before} (asked at ${this.#lastAtMs.toFixed(0)} ms), then ${now ?? 'absent'} (asked at ${startMs.toFixed(0)} ms)`);
+      if (now === undefined || now < before.value) this.wrong.push(`${key}: ${before.value} (asked at ${before.atMs.toFixed(0)} ms), then ${now ?? 'absent'} (asked at ${startMs.toFixed(0)} ms)`);
     }
+    const high = new Map(this.#high);
+    for (const [key, value] of values) if (!(high.get(key)!?.value >= value)) high.set(key, { value, atMs: startMs });
+    this.#high = high;
     this.last = values;
-    this.#lastAtMs = startMs;
     if (this.#waiter?.ok(values)) this.#waiter.resolve();
   }
 
