@@ -15,9 +15,10 @@ import { scalingChart } from './lib/svg.js';
 import { memory } from './memory.js';
 import { redisPerCall } from './redis-per-call.js';
 import { scrape } from './scrape.js';
+import { scrapeFloor } from './scrape-floor.js';
 import { loadSubject } from './subject.js';
 
-const SECTIONS: readonly Section[] = [hotpath, redisPerCall, flush, scrape, e2e, memory];
+const SECTIONS: readonly Section[] = [hotpath, redisPerCall, flush, scrape, scrapeFloor, e2e, memory];
 const ORDER = SECTIONS.map((s) => s.id);
 
 // dist/perf/run.js -> perf/ in the source tree, where the results are committed.
