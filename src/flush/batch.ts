@@ -2,7 +2,7 @@ import hdr from 'hdr-histogram-js';
 import { Pacer } from '../pacer.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { KeyBuilder } from '../redis/keys.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
 import { drainNative } from '../native/series.js';
 
 /**
@@ -82,11 +82,12 @@ function drainCounter(v: CounterValue, sums: string[], reset: boolean): void {
 }
 
 function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: string[], reset: boolean): void {
+  const f = flushedAt(v);
   for (let i = 0; i < bounds.length; i++) {
-    const d = v.bucketDeltas[i]!;
-    v.bucketDeltas[i] = 0;
-    v.bucketFlushed[i]! += d;
-    const out = reset ? v.bucketFlushed[i]! : d;
+    const d = v.buckets[i]!;
+    v.buckets[i] = 0;
+    v.buckets[f + i]! += d;
+    const out = reset ? v.buckets[f + i]! : d;
     if (out !== 0) sums.push(`${v.field}#${bounds[i]}`, String(out));
   }
   const s = v.sumDelta;
