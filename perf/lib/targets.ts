@@ -154,12 +154,12 @@ const ROUND_TWO: readonly Target[] = [
     ifMissed: 'MISSED_4',
   },
   {
-    id: '5a', goal: 'A million series: the collector\'s memory bounded (heap growth of a reader over 10 scrapes of 1M series ≤ 1.1× after its first)', section: 'curve',
-    figure: 'collector heap after 10 scrapes of 1M series', baseline: 'collector heap after 1 scrape of 1M series', measure: 'ratio', op: '<=', bound: 1.1,
+    id: '5a', goal: 'A million series: the collector\'s memory bounded (a reader\'s heap after 11 scrapes of 1M series ≤ 1.1× after its first)', section: 'curve-1m',
+    figure: 'collector heap after 11 scrapes of 1M series', baseline: 'collector heap after 1 scrape of 1M series', measure: 'ratio', op: '<=', bound: 1.1,
     ifMissed: 'MISSED_5A',
   },
   {
-    id: '5b', goal: 'A million series: the event loop\'s longest block ≤ 20 ms in a flush and in a scrape of 1M series', section: 'curve', unit: 'ms longest event-loop block',
+    id: '5b', goal: 'A million series: the event loop\'s longest block ≤ 20 ms in a flush and in a scrape of 1M series (own CPU)', section: 'curve-1m', unit: 'ms of own CPU',
     figure: 'longest event-loop block, flush or scrape of 1M series', baseline: null, measure: 'value', op: '<=', bound: 20,
     ifMissed: 'MISSED_5B',
   },
