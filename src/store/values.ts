@@ -52,23 +52,41 @@ export class HistogramValue extends RedisValue {
    * array, allocated at its exact size: counts are small integers that V8 keeps untagged in the
    * array itself, where a typed array costs ~350 bytes of objects and off-heap backing store per
    * series, and two arrays grown by push() cost ~130 bytes more than this one (a second header,
-   * and push's spare capacity) — measured with 11 buckets, perf/README.md `memory`.
+   * and push's spare capacity) — measured with 11 buckets, perf/README.md `memory`. The last two
+   * slots hold the sums (sumDelta, sumFlushed): as fields, each non-integer sum is a boxed double
+   * (16 bytes more); in the array, once one is not an integer, every slot is an unboxed double.
    */
   readonly buckets: number[];
-  sumDelta = 0;
   countDelta = 0;
-  sumFlushed = 0;
   countFlushed = 0;
 
   constructor(labelValues: readonly string[], bucketCount: number, dropped = false) {
     super(labelValues, dropped);
-    this.buckets = zeros(2 * (bucketCount + 1));
+    this.buckets = zeros(2 * (bucketCount + 1) + 2);
+  }
+
+  /** The sum of the observations since the last flush. */
+  get sumDelta(): number {
+    return this.buckets[this.buckets.length - 2]!;
+  }
+
+  set sumDelta(x: number) {
+    this.buckets[this.buckets.length - 2] = x;
+  }
+
+  /** The sum of the observations handed to flushes. */
+  get sumFlushed(): number {
+    return this.buckets[this.buckets.length - 1]!;
+  }
+
+  set sumFlushed(x: number) {
+    this.buckets[this.buckets.length - 1] = x;
   }
 }
 
 /** Index in `HistogramValue.buckets` of the flushed total of bucket 0. */
 export function flushedAt(v: HistogramValue): number {
-  return v.buckets.length >> 1;
+  return (v.buckets.length - 2) >> 1;
 }
 
 /**
