@@ -46,7 +46,7 @@ function startWriter(args: readonly string[]): Promise<{ child: ChildProcess; fi
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('message', (m: WriterFigures & { type?: string }) => m.type === 'ready' && resolve({ child, figures: m }));
-    child.once('exit', (code) => reject(new Error(`curve writer exited with ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)));
+    child.once('exit', (code) => reject(new Error(`curve writer exited with ${String(code)}: ${stderr.split('\n').filter((l) => /Error/.test(l)).slice(0, 2).join(' | ')}`)));
   });
 }
 
@@ -142,6 +142,7 @@ async function run(context: SectionContext, plans: readonly Plan[]) {
     curves,
     notes: [
       `Counter series, one label \`id\`. *Flush*: one process holding N series, every series dirty (Counter.inc, not timed), one awaited flush; median of ${plans.map((p) => `${p.flushRounds} at ${short(p.n)}`).join(', ')} after the first flush (which creates the keys and is not counted). *Scrape*: \`collector.metrics()\` in a fresh process that wrote nothing, median after a warm-up scrape, each checked for exactly N + 3 lines; at K processes, K storage managers in one OS process (each its own identity, flushing through the real flush path) write the series between them (process i the series i, i + K, ...): counters are summed in Redis, so the read is N fields whatever K, plus K registry entries.`,
+      'Both processes run with `REDIS_FLUSH_TIMEOUT_MS` and `REDIS_COLLECT_TIMEOUT_MS` at 60,000: with the default 5,000 the first flush of a million series (it also writes their creation times) timed out on this machine while other suites ran (it took 4.4 to 8.3 s).',
       `*Writer heap*: heapUsed + arrayBuffers after full GCs, after the first flush, less before the manager; *Redis used_memory*: its growth over an empty database; *reader peak RSS*: the scraping process's maxRSS. *Longest event-loop block*: over each timed flush or scrape, in own CPU (this process's CPU time between two turns of a 1 ms timer, capped by the wall time between them, less the 1 ms; what our own work blocks, whatever else the machine runs) and in wall time (perf_hooks.monitorEventLoopDelay max, 1 ms resolution, which also counts the time the OS gave the CPU to other work). The ratios are per series against the ${b} figure of the same run: 1.0 is linear growth.`,
       `Figures: ${figures.join('; ')}.`,
     ],

@@ -116,52 +116,52 @@ const ROUND_TWO: readonly Target[] = [
   {
     id: '1a', goal: 'Per request: app CPU per request with the launcher\'s request metrics ≤ 1.04× the app without metrics', section: 'e2e',
     figure: "app with the launcher's request metrics", baseline: 'app without metrics', measure: 'ratio', op: '<=', bound: 1.04, unit: 'app CPU µs/request',
-    ifMissed: 'MISSED_1A',
+    ifMissed: 'Measured: the workers\' own CPU (process.cpuUsage, asked over IPC around each 1 s slice) per request, 2 workers under autocannon on the same 2 cores, the bare app and the one with the launcher\'s preload taking turns. What bounds it (node --cpu-prof of a loaded worker, and track() alone in a loop): the request metrics are ~380 ns a request in-process (two performance.now(), the in-flight gauge\'s inc and dec, the counter\'s and the histogram\'s label lookups ~60 ns each, two listeners on the response; 630 ns before this round\'s changes), and a bare request costs ~8-13 µs of worker CPU here, so 1.04× leaves 0.3-0.5 µs: the in-process work alone is at the bound, and one worker under load measured 2.1 µs above the bare app (user time +1.7 µs), more than the profile accounts for (allocation and GC of the per-request closure, state and labels; a busy machine; each round\'s bare and launcher slices swing ±10%). What would close it: labels children made once per (method, route, status) instead of two lookups, the in-flight gauge counted as started minus ended counters read at scrape (two adds instead of two gauge writes), and the state kept in one preallocated object per socket instead of a closure per request.',
   },
   {
     id: '1b', goal: 'Per request: app CPU per request with the launcher\'s request metrics ≤ 0.8× prom-client cluster mode\'s', section: 'e2e',
     figure: "app with the launcher's request metrics", baseline: 'app with prom-client cluster mode', measure: 'ratio', op: '<=', bound: 0.8, unit: 'app CPU µs/request',
-    ifMissed: 'MISSED_1B',
+    ifMissed: 'This bound is below the app\'s own CPU: prom-client cluster mode\'s app costs ~1.2× the bare app here (row *app with prom-client cluster mode* against *app without metrics*), so 0.8× of it is ~0.95× of an app with no metrics at all, which no instrumentation can reach. The cost of the metrics themselves is the row *above the app without metrics*: the launcher\'s request metrics (four metrics, the route resolution, the in-flight gauge) against prom-client\'s two (a counter and a histogram timer); the hand-written subject app (the same two as prom-client) costs ~0.25× prom-client\'s there.',
   },
   {
     id: '2a', goal: 'Scrape of 10k series written by 8 processes ≤ 1.5× prom-client rendering the same series in its own process (CPU)', section: 'scrape-floor',
     figure: 'subject metrics(), 10k counter series from 8 processes, reader + redis-server CPU', baseline: 'prom-client register.metrics(), 10k counter series, in-process', measure: 'ratio', op: '<=', bound: 1.5,
-    ifMissed: 'MISSED_2',
+    ifMissed: 'Measured: CPU of the scraping process plus redis-server\'s, against prom-client\'s own process rendering the same series, scrapes alternating. Where the time goes (node --cpu-prof of the reader over 8 scrapes of 100k series from 8 processes, 265 ms CPU a scrape): garbage collection 22%; reading the reply and decoding the packed hash into the family\'s map (field strings, Number() of each value) ~23%; the merge and render loop (label text, number formatting, the lines) ~27%; the sorted order of the fields ~10% (kept from the last scrape when the field set is the same, so mostly the check of that); and on top, redis-server\'s Lua read (HGETALL into Lua, then cmsgpack) ~0.2-0.3× the floor (it was ~0.7× before this round, when the Lua built the packing string by string). At 10k series the fixed cost of a scrape (registry and index reads, two round trips, pacing) weighs more, and on this busy machine the 10k reader figure moves ±30% between runs. What would close it: keeping each field\'s rendered label text with the cached order (no JSON.parse and escaping of every label set at every scrape), decoding values without an intermediate string per field, and fewer short-lived objects per series (the GC share).',
   },
   {
     id: '2b', goal: 'Scrape of 100k series written by 8 processes ≤ 1.5× prom-client rendering the same series in its own process (CPU)', section: 'scrape-floor',
     figure: 'subject metrics(), 100k counter series from 8 processes, reader + redis-server CPU', baseline: 'prom-client register.metrics(), 100k counter series, in-process', measure: 'ratio', op: '<=', bound: 1.5,
-    ifMissed: 'MISSED_2',
+    ifMissed: 'As 2a.',
   },
   {
     id: '3a', goal: 'Flush of 100k dirty series ≥ 0.8× redis-benchmark -P 64 HINCRBYFLOAT', section: 'flush', unit: 'series/s',
     figure: 'subject flush() of 100k dirty series', baseline: 'redis-benchmark -P 64 HINCRBYFLOAT', measure: 'ratio', op: '>=', bound: 0.8,
-    ifMissed: 'MISSED_3A',
+    ifMissed: 'Measured: one awaited flush of 100k dirty counters (plus a native histogram family), against redis-benchmark -P 64 HINCRBYFLOAT in the same run. What bounds it: redis-server, which runs one HINCRBYFLOAT per series inside the flush script; the bare baseline (the same fields sent as EVALSHA chunks of 1,000 pairs, nothing else) measures ~0.55-0.6× redis-benchmark in the same run, so the script\'s per-call cost inside Lua (redis.call, argument conversion, the reply) is the ceiling, and client and server share the 2 cores. What would close it: fewer Redis commands per series (reading the family\'s fields with one HMGET and writing them with one HSET would change the float arithmetic from Redis\'s long double to Lua\'s double: not identical behaviour), or a Redis Function/module doing the additions in C.',
   },
   {
     id: '3b', goal: 'Flush of 100k dirty series ≤ 0.2 µs client CPU per series', section: 'flush', unit: 'client CPU µs/series',
     figure: 'subject flush() of 100k dirty series', baseline: 'bare EVALSHA chunks of 1000, 100k series', measure: 'value', op: '<=', bound: 0.2,
-    ifMissed: 'MISSED_3B',
+    ifMissed: 'Measured: process.cpuUsage() over the flush, so V8\'s GC and compiler threads count too. What bounds it (node --cpu-prof of a 1M-series flush): the drain (a field string and String(delta) per series, pushed to the batch), the join of the lists into one argument per 2,000 pairs, and ioredis writing them (UTF-8 encoding of ~30 bytes per series); the garbage of those strings is collected on the same cores. This round\'s change (the lists joined when their pipeline slice is written) took a 1M flush from 651 to 338 ms CPU. What would close it: writing the packed lists straight into one Buffer per chunk during the drain (no intermediate strings), and keeping each series\' field text as bytes.',
   },
   {
     id: '4a', goal: 'Memory: a histogram series in the process ≤ 1.0× prom-client\'s (before the first flush)', section: 'memory',
     figure: 'subject Histogram, before flush', baseline: 'prom-client Histogram', measure: 'ratio', op: '<=', bound: 1,
-    ifMissed: 'MISSED_4',
+    ifMissed: 'Measured: heapUsed + arrayBuffers after full GCs, 20,000 series, one observation each, 11 default buckets. What bounds it (one HistogramValue alone, measured the same way): the series object with its field (the label values\' JSON) and a creation time kept as a boxed double (~190 B for a counter too), and the bucket counts (24 slots × 8 B: Node\'s builds have no pointer compression, so a slot is 8 bytes); a flush adds the flushed sum as another boxed double. This round: one exactly-sized array for the deltas and the flushed totals instead of two arrays grown by push() (627 → 488 B). What would close it: the creation time as a small-integer offset from the process\'s start (−16 B), the sums in the bucket array, which then holds doubles unboxed (−32 B).',
   },
   {
     id: '4b', goal: 'Memory: a histogram series in the process ≤ 1.0× prom-client\'s (after a flush, as a running process holds it)', section: 'memory',
     figure: 'subject Histogram, after flush', baseline: 'prom-client Histogram', measure: 'ratio', op: '<=', bound: 1,
-    ifMissed: 'MISSED_4',
+    ifMissed: 'As 4a.',
   },
   {
     id: '5a', goal: 'A million series: the collector\'s memory bounded (a reader\'s heap after 11 scrapes of 1M series ≤ 1.1× after its first)', section: 'curve-1m',
     figure: 'collector heap after 11 scrapes of 1M series', baseline: 'collector heap after 1 scrape of 1M series', measure: 'ratio', op: '<=', bound: 1.1,
-    ifMissed: 'MISSED_5A',
+    ifMissed: 'The reader\'s heap after a full GC after each scrape grew: see the curve-1m figures; a leak between scrapes would show here.',
   },
   {
     id: '5b', goal: 'A million series: the event loop\'s longest block ≤ 20 ms in a flush and in a scrape of 1M series (own CPU)', section: 'curve-1m', unit: 'ms of own CPU',
     figure: 'longest event-loop block, flush or scrape of 1M series', baseline: null, measure: 'value', op: '<=', bound: 20,
-    ifMissed: 'MISSED_5B',
+    ifMissed: 'See the curve-1m rows: the flush and the scrape each report their longest block in own CPU; a block above 20 ms is one tick of work that is not sliced (profile the phase with node --cpu-prof and look for the longest run of samples without idle).',
   },
   {
     id: '6', goal: 'The app never waits for the scrape: request latency p99 while the launcher\'s primary serves a scrape of 100k series every second ≤ 1.2× without scrapes', section: 'scrape-latency',
