@@ -72,17 +72,15 @@ export class HttpMetrics {
     const state: RequestState = { startMs: performance.now(), resolvers: options.routeOf ? [options.routeOf] : null, isDone: false };
     tracked[STATE] = state;
     this.inFlight.inc();
-    // One listener for both events, added with on(), not once(): once() wraps each listener and
-    // removes it again, ~100 ns a request; a response is used once, and isDone makes the second
-    // call a no-op. At 'finish' writableFinished is already true; 'close' without it means the
-    // client went away before the response was complete.
-    const end = (): void => {
+    // Listeners added with on(), not once(): once() wraps each listener and removes it again,
+    // ~100 ns a request; a response is used once, and isDone makes the second call a no-op.
+    const end = (aborted: boolean): void => {
       if (state.isDone) return;
       state.isDone = true;
       this.inFlight.dec();
       const method = methodLabel(req.method);
       const route = routeOf(req, state);
-      if (!res.writableFinished) {
+      if (aborted) {
         this.failed.inc({ method, route, reason: 'aborted' });
         return;
       }
@@ -93,8 +91,9 @@ export class HttpMetrics {
       this.duration.observe(labels, seconds);
       if (res.statusCode >= 500) this.failed.inc({ method, route, reason: 'server_error' });
     };
-    res.on('finish', end);
-    res.on('close', end);
+    res.on('finish', () => end(false));
+    // 'close' without 'finish': the client went away before the response was complete.
+    res.on('close', () => end(!res.writableFinished));
   }
 }
 
