@@ -1,9 +1,14 @@
 // The e2e subject app: node:http behind a node:cluster primary with 2 workers. One Counter and one
 // Histogram per request in the metric modes; the primary scrapes the merged view once a second.
-// Usage: node dist/perf/e2e-app.js <none|prom-client|subject> <port> [redisUrl keyPrefix]
+// Mode `launcher`: the workers load the launcher's worker preload (`node --import`), as
+// `prom-client-redis` runs an app: request metrics with no change to the app's code.
+// Usage: node dist/perf/e2e-app.js <none|prom-client|subject|launcher> <port> [redisUrl keyPrefix]
 // Prints `READY <pid>,<pid>,...` (primary and workers) once both workers listen; on SIGTERM prints RESULT {scrapes, scrapeErrors} and exits.
+// Over IPC, {type: 'cpu'} is answered with {type: 'cpu', us}: the workers' process.cpuUsage()
+// (user + system, µs) summed, which counts their CPU exactly (no 10 ms ticks as in /proc).
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry, Counter, Histogram } from 'prom-client';
 import { printResult } from './lib/proc.js';
 import { loadSubject, openManager } from './subject.js';
@@ -11,8 +16,8 @@ import { loadSubject, openManager } from './subject.js';
 const WORKERS = 2;
 const SCRAPE_EVERY_MS = 1000;
 const [mode = 'none', port = '0', url = '', keyPrefix = 'perf-e2e'] = process.argv.slice(2);
-if (!['none', 'prom-client', 'subject'].includes(mode)) {
-  console.error(`Expected mode none, prom-client or subject, got \`${mode}\``);
+if (!['none', 'prom-client', 'subject', 'launcher'].includes(mode)) {
+  console.error(`Expected mode none, prom-client, subject or launcher, got \`${mode}\``);
   process.exit(2);
 }
 
@@ -28,7 +33,7 @@ async function primary(): Promise<void> {
   if (mode === 'prom-client') {
     const aggregator = new AggregatorRegistry();
     scrape = () => aggregator.clusterMetrics();
-  } else if (mode === 'subject') {
+  } else if (mode === 'subject' || mode === 'launcher') {
     const storage = await openManager(await loadedSubject(), { url, keyPrefix, flushIntervalMs: 3_600_000 });
     const collector = storage.getCollector();
     scrape = () => collector.metrics();
@@ -44,7 +49,30 @@ async function primary(): Promise<void> {
   cluster.on('exit', (worker, code) => {
     if (code !== 0 && !stopping) console.error(`worker ${worker.process.pid} exited with ${String(code)}`);
   });
+  if (mode === 'launcher') {
+    // What runCluster does for each worker: the preload, and the storage settings in the environment.
+    const preload = fileURLToPath(new URL('../src/integrations/worker-preload.js', import.meta.url));
+    cluster.setupPrimary({ execArgv: [...process.execArgv, '--import', preload] });
+    Object.assign(process.env, { REDIS_ENABLED: 'true', REDIS_URL: url, REDIS_KEY_PREFIX: keyPrefix, REDIS_FLUSH_INTERVAL_MS: '1000' });
+  }
   for (let i = 0; i < WORKERS; i++) cluster.fork();
+
+  // The workers' CPU, asked over IPC: each answers with its own process.cpuUsage().
+  process.on('message', (message: { type?: string }) => {
+    if (message.type !== 'cpu') return;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    void Promise.all(
+      workers.map((w) => new Promise<number>((resolve) => {
+        const onMessage = (m: { type?: string; us?: number }) => {
+          if (m.type !== 'cpu') return;
+          w.off('message', onMessage);
+          resolve(m.us ?? 0);
+        };
+        w.on('message', onMessage);
+        w.send({ type: 'cpu' });
+      })),
+    ).then((us) => process.send?.({ type: 'cpu', us: us.reduce((a, b) => a + b, 0) }));
+  });
 
   let scrapes = 0;
   let scrapeErrors = 0;
@@ -70,6 +98,11 @@ async function primary(): Promise<void> {
 }
 
 async function worker(): Promise<void> {
+  process.on('message', (message: { type?: string }) => {
+    if (message.type !== 'cpu') return;
+    const { user, system } = process.cpuUsage();
+    process.send?.({ type: 'cpu', us: user + system });
+  });
   let handle = () => {};
   let shutdown = async () => {};
   const labelNames = ['method', 'route', 'status'];

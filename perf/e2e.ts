@@ -20,6 +20,7 @@ const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
 const NONE = 'app without metrics';
 const PROM = 'app with prom-client cluster mode';
 const SUBJECT = 'app with the subject';
+const LAUNCHER = "app with the launcher's request metrics";
 
 interface AutocannonJson {
   requests: { average: number; total: number };
@@ -41,6 +42,8 @@ interface Sample {
 
 interface App {
   readonly name: string;
+  /** The workers' CPU so far (process.cpuUsage, user + system), in µs. */
+  workersCpuUs(): Promise<number>;
   readonly mode: string;
   readonly url: string;
   readonly pids: number[];
@@ -74,13 +77,13 @@ function autocannon(url: string, seconds: number): Promise<AutocannonJson> {
 /** Starts an app and resolves once both workers listen; it serves until stop(). */
 async function startApp(name: string, mode: string, extra: string[], redisPid: number | undefined): Promise<App> {
   const port = await freePort();
-  const app = spawn(process.execPath, [script('e2e-app.js'), mode, String(port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const app = spawn(process.execPath, [script('e2e-app.js'), mode, String(port), ...extra], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let out = '';
   let err = '';
-  app.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  app.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<void>((resolve) => app.once('exit', () => resolve()));
   const pids = await new Promise<number[]>((resolve, reject) => {
-    app.stdout.on('data', (c: Buffer) => {
+    app.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
       const match = /READY ([\d,]+)\n/.exec(out);
       if (match?.[1] !== undefined) resolve(match[1].split(',').map(Number));
@@ -93,6 +96,17 @@ async function startApp(name: string, mode: string, extra: string[], redisPid: n
     url: `http://127.0.0.1:${port}/`,
     pids,
     redisPid,
+    workersCpuUs() {
+      return new Promise((resolve) => {
+        const onMessage = (m: { type?: string; us?: number }) => {
+          if (m.type !== 'cpu') return;
+          app.off('message', onMessage);
+          resolve(m.us ?? 0);
+        };
+        app.on('message', onMessage);
+        app.send({ type: 'cpu' });
+      });
+    },
     async stop() {
       if (app.exitCode === null) app.kill('SIGTERM');
       const timer = setTimeout(() => app.kill('SIGKILL'), 10_000);
@@ -106,10 +120,10 @@ async function startApp(name: string, mode: string, extra: string[], redisPid: n
 
 /** Loads one app for one slice; CPU of its processes (and of redis-server for the subject) per request. */
 async function slice(app: App): Promise<Sample> {
-  const appBefore = processesCpuMs(app.pids);
+  const appBefore = (await app.workersCpuUs()) / 1000;
   const redisBefore = app.redisPid === undefined ? null : processesCpuMs([app.redisPid]);
   const load = await autocannon(app.url, SLICE_S);
-  const appAfter = processesCpuMs(app.pids);
+  const appAfter = (await app.workersCpuUs()) / 1000;
   const redisAfter = app.redisPid === undefined ? null : processesCpuMs([app.redisPid]);
   if (load.errors + load.timeouts > 0 || load.non2xx > 0) {
     throw new Error(`${app.mode}: ${load.errors + load.timeouts} errors and ${load.non2xx} non-2xx responses under load`);
@@ -136,7 +150,10 @@ async function run(context: SectionContext) {
     try {
       apps.push(await startApp(NONE, 'none', [], undefined));
       apps.push(await startApp(PROM, 'prom-client', [], undefined));
-      if (context.subject.subject !== null) apps.push(await startApp(SUBJECT, 'subject', [server.url, 'perf-e2e'], server.pid));
+      if (context.subject.subject !== null) {
+        apps.push(await startApp(SUBJECT, 'subject', [server.url, 'perf-e2e'], server.pid));
+        apps.push(await startApp(LAUNCHER, 'launcher', [server.url, 'perf-e2e-launcher'], server.pid));
+      }
       for (const app of apps) await autocannon(app.url, WARMUP_S);
       for (let round = 0; round < ROUNDS; round++) {
         // ABC, CBA, ABC, ...: a machine slowing down or speeding up through a pair of rounds
@@ -162,7 +179,20 @@ async function run(context: SectionContext) {
   const cpu = (s: Sample) => s.appCpuUsPerRequest;
   const thr = { unit: 'req/s', better: 'higher' as const };
   const app = { unit: 'app CPU µs/request', better: 'lower' as const };
+  // The metrics' own cost: app CPU per request above the app without metrics, median of the rounds'
+  // differences (each round's slices are seconds apart).
+  const overhead = (name: string) => {
+    const x = samples.get(name) ?? [];
+    const y = samples.get(NONE) ?? [];
+    const d = x.map((s, i) => (s.appCpuUsPerRequest === null || y[i]?.appCpuUsPerRequest == null ? Number.NaN : s.appCpuUsPerRequest - y[i]!.appCpuUsPerRequest!)).filter(Number.isFinite);
+    return { label: `${name}, above the app without metrics`, value: d.length === 0 ? null : median(d) };
+  };
   const rows: Row[] = [
+    { ...app, figure: med(LAUNCHER, cpu), baseline: med(NONE, cpu) },
+    { ...app, figure: med(LAUNCHER, cpu), baseline: med(PROM, cpu) },
+    { unit: 'app CPU µs/request', better: 'lower', figure: overhead(LAUNCHER), baseline: overhead(PROM) },
+    { unit: 'app CPU µs/request', better: 'lower', figure: overhead(SUBJECT), baseline: overhead(PROM) },
+    { ...thr, figure: med(LAUNCHER, rps), baseline: med(NONE, rps) },
     { ...thr, figure: med(SUBJECT, rps), baseline: med(PROM, rps) },
     { ...thr, figure: med(SUBJECT, rps), baseline: med(NONE, rps) },
     { ...thr, figure: med(PROM, rps), baseline: med(NONE, rps) },
@@ -196,12 +226,13 @@ async function run(context: SectionContext) {
       baseline: null,
     };
   };
-  rows.push(pairedRow(SUBJECT, NONE), pairedRow(SUBJECT, PROM), pairedRow(PROM, NONE));
+  rows.push(pairedRow(SUBJECT, NONE), pairedRow(SUBJECT, PROM), pairedRow(PROM, NONE), pairedRow(LAUNCHER, NONE));
   const paired = (a: string, b: string) => roundRatios(a, b).map((r) => formatNumber(r)).join(', ') || 'not measured';
   return {
     rows,
     notes: [
-      `The three apps run side by side for the whole section and take turns under load: ${ROUNDS} rounds, variants in order then in reverse order (ABC, CBA, ...), each slice autocannon ${CONNECTIONS} connections for ${SLICE_S} s, after a ${WARMUP_S} s warm-up of each; against a node:cluster app with 2 workers answering \`ok\`. Figures are medians over the rounds; req/s is autocannon's per-second average; CPU is the loaded app's primary + workers (utime + stime from /proc) over the slice, divided by the requests served.`,
+      `The four apps run side by side for the whole section and take turns under load: ${ROUNDS} rounds, variants in order then in reverse order (ABCD, DCBA, ...), each slice autocannon ${CONNECTIONS} connections for ${SLICE_S} s, after a ${WARMUP_S} s warm-up of each; against a node:cluster app with 2 workers answering \`ok\`. Figures are medians over the rounds; req/s is autocannon's per-second average; *app CPU* is the loaded app's workers' \`process.cpuUsage()\` (user + system, asked over IPC before and after the slice) divided by the requests served: the primary, which only scrapes, is not counted; redis-server's CPU is from /proc.`,
+      `*The launcher's request metrics*: the workers are forked with \`--import dist/src/integrations/worker-preload.js\` and the storage settings in the environment, as \`prom-client-redis\` runs an app (request metrics: in-flight gauge, counter, duration histogram, failures; process metrics and self metrics sampled every flush; the registry bridge); the app's code is the bare one. *Above the app without metrics*: median over the rounds of (this app's CPU per request − the bare app's in the same round).`,
       `req/s of each round: ${spread.join('; ')}.`,
       `Per-round req/s ratios (slices seconds apart; their medians are the *paired by round* rows, less exposed to the machine's slow spells than the ratio of medians): subject ÷ no metrics ${paired(SUBJECT, NONE)}; subject ÷ prom-client ${paired(SUBJECT, PROM)}.`,
       `Per request in the metric modes: \`histogram.startTimer()\`, \`counter.inc(labels)\`, \`end(labels)\` (3 labels, one series). Each primary scrapes the merged view once a second (15× the usual Prometheus rate, pessimistic for both; scrapes served: ${[...scrapes].map(([n, c]) => `${n} ${c}`).join(', ')}); the subject's workers flush every 1,000 ms. Apps not under load idle meanwhile (their timers still run).`,

@@ -1,4 +1,4 @@
-// One scrape with the hostile payloads of issue 11 planted under the prefix, next to the good
+// One scrape with hostile payloads (what a writer with access to the prefix could plant), next to the good
 // families of the tests (test/faults/hostile-data.test.ts) scraped alone: the time it takes, the CPU
 // it uses and the longest block of the collector's event loop.
 // Run: npm run build && node dist/perf/hostile.js   (starts its own redis-server)

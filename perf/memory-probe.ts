@@ -1,13 +1,13 @@
 // Memory cost of N series in a fresh process (run with --expose-gc so the figure is after a full GC):
 // V8 heap plus ArrayBuffer memory (typed arrays keep their data outside the heap).
-// Usage: node --expose-gc dist/perf/memory-probe.js <map|prom-client|subject> <counter|histogram> <N> [redisUrl keyPrefix]
+// Usage: node --expose-gc dist/perf/memory-probe.js <map|prom-client|subject> <counter|gauge|histogram|summary> <N> [redisUrl keyPrefix]
 // Prints RESULT {bytesPerSeries, bytesPerSeriesAfterFlush?}.
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import { printResult } from './lib/proc.js';
 import { loadSubject, openManager } from './subject.js';
 
 const [mode = '', kind = 'counter', countArg = '0', url = '', keyPrefix = 'perf-memory'] = process.argv.slice(2);
-if (kind !== 'counter' && kind !== 'histogram') throw new Error(`Expected kind counter or histogram, got \`${kind}\``);
+if (!['counter', 'gauge', 'histogram', 'summary'].includes(kind)) throw new Error(`Expected kind counter, gauge, histogram or summary, got \`${kind}\``);
 const n = Number(countArg);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('memory-probe needs node --expose-gc');
@@ -38,6 +38,14 @@ if (mode === 'map') {
     const counter = new Counter({ name: 'memory_counter', help: 'h', labelNames: ['id'], registers });
     for (const id of ids) counter.inc({ id }, 1);
     keepAlive = counter;
+  } else if (kind === 'gauge') {
+    const gauge = new Gauge({ name: 'memory_gauge', help: 'h', labelNames: ['id'], registers });
+    for (const id of ids) gauge.set({ id }, 1);
+    keepAlive = gauge;
+  } else if (kind === 'summary') {
+    const summary = new Summary({ name: 'memory_summary', help: 'h', labelNames: ['id'], registers });
+    for (const id of ids) summary.observe({ id }, 0.04);
+    keepAlive = summary;
   } else {
     const histogram = new Histogram({ name: 'memory_histogram', help: 'h', labelNames: ['id'], registers });
     for (const id of ids) histogram.observe({ id }, 0.04);
@@ -54,6 +62,15 @@ if (mode === 'map') {
     const counter = new subject.Counter({ name: 'memory_counter', help: 'h', labelNames: ['id'], storage });
     for (const id of ids) counter.inc({ id }, 1);
     keepAlive = counter;
+  } else if (kind === 'gauge') {
+    if (subject.Gauge === undefined) throw new Error('the subject exports no Gauge');
+    const gauge = new subject.Gauge({ name: 'memory_gauge', help: 'h', labelNames: ['id'], storage });
+    for (const id of ids) gauge.set({ id }, 1);
+    keepAlive = gauge;
+  } else if (kind === 'summary') {
+    const summary = new subject.Summary({ name: 'memory_summary', help: 'h', labelNames: ['id'], storage });
+    for (const id of ids) summary.observe({ id }, 0.04);
+    keepAlive = summary;
   } else {
     const histogram = new subject.Histogram({ name: 'memory_histogram', help: 'h', labelNames: ['id'], storage });
     for (const id of ids) histogram.observe({ id }, 0.04);

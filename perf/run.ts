@@ -2,7 +2,9 @@
 // prints progress, then rewrites perf/results.json, perf/README.md and perf/scaling.svg.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { curve, curve1m } from './curve.js';
 import { e2e } from './e2e.js';
 import { flush } from './flush.js';
 import { hotpath } from './hotpath.js';
@@ -15,11 +17,14 @@ import { scalingChart } from './lib/svg.js';
 import { memory } from './memory.js';
 import { redisPerCall } from './redis-per-call.js';
 import { scrape } from './scrape.js';
+import { scrapeFloor } from './scrape-floor.js';
 import { scrapeLatency } from './scrape-latency.js';
 import { loadSubject } from './subject.js';
 
-const SECTIONS: readonly Section[] = [hotpath, redisPerCall, flush, scrape, e2e, memory, scrapeLatency];
+const SECTIONS: readonly Section[] = [hotpath, redisPerCall, flush, scrape, scrapeFloor, e2e, memory, scrapeLatency, curve, curve1m];
 const ORDER = SECTIONS.map((s) => s.id);
+/** Run only when named: a million series takes minutes. */
+const BY_NAME_ONLY = new Set(['curve-1m']);
 
 // dist/perf/run.js -> perf/ in the source tree, where the results are committed.
 const PERF_DIR = fileURLToPath(new URL('../../perf/', import.meta.url));
@@ -48,7 +53,7 @@ async function main(): Promise<number> {
     console.error(`Unknown section ${unknown.map((u) => `\`${u}\``).join(', ')}; expected some of: ${ORDER.join(', ')}`);
     return 2;
   }
-  const selected = requested.length === 0 ? SECTIONS : SECTIONS.filter((s) => requested.includes(s.id));
+  const selected = requested.length === 0 ? SECTIONS.filter((s) => !BY_NAME_ONLY.has(s.id)) : SECTIONS.filter((s) => requested.includes(s.id));
 
   const machine = describeMachine(await redisServerVersion());
   console.log(`machine: ${machineLine(machine)}`);
@@ -79,6 +84,8 @@ async function main(): Promise<number> {
       console.error(`[${section.id}] FAILED: ${error instanceof Error ? (error.stack ?? message) : message}`);
       result = { ...base, rows: [], notes: [], error: message, seconds: (Date.now() - start) / 1000, busyBefore };
     }
+    // The share after, too: a section of minutes may start on a quiet machine and end on a busy one.
+    result = { ...result, busyAfter: await busyShare(), loadAverage: loadavg()[0] };
     console.log(`[${section.id}] done in ${result.seconds.toFixed(1)} s`);
     results[section.id] = result;
     // Save after every section, so an interrupted run keeps what it measured.
@@ -89,6 +96,12 @@ async function main(): Promise<number> {
   const curves = results.scrape?.curves;
   if (curves !== undefined) {
     writeFileSync(`${PERF_DIR}scaling.svg`, scalingChart(curves, 'Scrape time vs processes (1k counter + 100 histogram series each)'));
+  }
+  const million = results['curve-1m']?.curves ?? results.curve?.curves;
+  if (million !== undefined) {
+    const axes = (y: string, yUnit: string) => ({ x: 'series (log scale)', xUnit: 'series', y, yUnit, xBase: 10 as const });
+    writeFileSync(`${PERF_DIR}curve-time.svg`, scalingChart(million.filter((c) => c.name.endsWith(', ms')), 'Flush and scrape time vs series', axes('ms (log scale)', 'ms')));
+    writeFileSync(`${PERF_DIR}curve-memory.svg`, scalingChart(million.filter((c) => c.name.endsWith(', MiB')), 'Memory vs series', axes('MiB (log scale)', 'MiB')));
   }
   console.log(`\nall done in ${((Date.now() - suiteStart) / 1000).toFixed(0)} s; wrote perf/README.md${curves ? ', perf/scaling.svg' : ''}`);
   return failures === 0 ? 0 : 1;

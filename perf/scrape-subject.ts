@@ -7,7 +7,8 @@
 //       times collector.metrics() from a process that wrote nothing; prints RESULT.
 //   serve <url> <prefix>
 //       the reader, forked: says ready over IPC, answers each {type: 'scrape'} with
-//       {type: 'scraped', ms, bytes, lines} until {type: 'stop'}.
+//       {type: 'scraped', ms, cpuUs, bytes, lines} until {type: 'stop'}
+//       (cpuUs: this process's process.cpuUsage() over the scrape).
 import { randomBytes } from 'node:crypto';
 import { printResult } from './lib/proc.js';
 import { COUNTER_NAME, fill, HISTOGRAM_NAME, parseShape } from './lib/series.js';
@@ -67,9 +68,11 @@ async function serve(subject: SubjectModule, args: readonly string[]): Promise<v
     if (message.type === 'stop') void storage.shutdown().finally(() => process.exit(0));
     if (message.type !== 'scrape') return;
     const start = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     void collector.metrics().then((text) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      process.send?.({ type: 'scraped', ms, bytes: Buffer.byteLength(text), lines: text.split('\n').length });
+      const used = process.cpuUsage(cpu);
+      process.send?.({ type: 'scraped', ms, cpuUs: used.user + used.system, bytes: Buffer.byteLength(text), lines: text.split('\n').length });
     });
   });
   process.send?.({ type: 'ready' });

@@ -36,6 +36,11 @@ export interface SubjectHistogram {
   startTimer(labels?: LabelValues): (labels?: LabelValues) => number;
 }
 
+export interface SubjectGauge {
+  set(labels: LabelValues, value: number): void;
+  inc(labels: LabelValues, value?: number): void;
+}
+
 export interface SubjectSummary {
   observe(labels: LabelValues, value: number): void;
 }
@@ -66,6 +71,8 @@ export interface SubjectModule {
   Counter: new (options: MetricOptions) => SubjectCounter;
   Histogram: new (options: MetricOptions) => SubjectHistogram;
   Summary: new (options: MetricOptions) => SubjectSummary;
+  /** Optional: builds before gauges were benchmarked still load. */
+  Gauge?: new (options: MetricOptions) => SubjectGauge;
   RedisStorageManager: new (options: ManagerOptions & { enabled: true }) => SubjectManager;
 }
 

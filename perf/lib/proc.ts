@@ -43,9 +43,9 @@ export interface ReadyMessage {
 }
 
 /** Forks a writer and resolves once it sends {type: 'ready'}. */
-export function forkReady(file: string, args: readonly string[], timeoutMs = 120_000): Promise<ChildProcess> {
+export function forkReady(file: string, args: readonly string[], timeoutMs = 120_000, nodeArgs: readonly string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = fork(file, [...args], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+    const child = fork(file, [...args], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], execArgv: [...process.execArgv, ...nodeArgs] });
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => {

@@ -22,7 +22,8 @@ function table(section: SectionResult): string[] {
 }
 
 export function renderReadme(results: Results, order: readonly string[], current: Machine): string {
-  const totalSeconds = order.reduce((sum, id) => sum + (results[id]?.seconds ?? 0), 0);
+  // `curve-1m` runs only when named: not in the default run's time.
+  const totalSeconds = order.filter((id) => id !== 'curve-1m').reduce((sum, id) => sum + (results[id]?.seconds ?? 0), 0);
   const out = [
     '# Benchmarks',
     '',
@@ -40,7 +41,7 @@ export function renderReadme(results: Results, order: readonly string[], current
     'PERF_SUBJECT=none node dist/perf/run.js                # baselines only',
     '```',
     '',
-    `Sections: ${order.map((id) => `\`${id}\``).join(', ')}.`,
+    `Sections: ${order.map((id) => `\`${id}\``).join(', ')} (\`curve-1m\` only when named: \`node dist/perf/run.js curve-1m\`).`,
     '',
     'In the tables, *ratio* = value ÷ baseline value; *better* says which direction is good for the unit.',
     'A figure marked *not measured* belongs to the library under test while it is not built: see the',
@@ -59,13 +60,20 @@ export function renderReadme(results: Results, order: readonly string[], current
     out.push(`## ${section.id}: ${section.title}`, '');
     const where = machineLine(section.machine) === machineLine(current) ? '' : ` on ${machineLine(section.machine)}`;
     const busy = section.busyBefore ?? null;
-    const load = busy === null ? '' : ` Other work used ${(busy * 100).toFixed(0)}% of the CPUs in the second before${busy > BUSY_WARNING ? ': figures are noisy' : ''}.`;
+    const after = section.busyAfter ?? null;
+    const noisy = Math.max(busy ?? 0, after ?? 0) > BUSY_WARNING ? ': figures are noisy' : '';
+    const load = busy === null
+      ? ''
+      : ` Other work used ${(busy * 100).toFixed(0)}% of the CPUs in the second before${after === null ? '' : ` and ${(after * 100).toFixed(0)}% in the second after`}${section.loadAverage === undefined ? '' : ` (load average ${section.loadAverage.toFixed(1)} on ${section.machine.cores} cores at the end)`}${noisy}.`;
     out.push(`Measured ${section.measuredAt}${where} in ${section.seconds.toFixed(0)} s.${load} Status: ${section.subject}.`, '');
     if (section.error !== undefined) out.push(`**This section failed:** \`${section.error}\``, '');
     if (section.rows.length > 0) out.push(...table(section), '');
     for (const note of section.notes) out.push(`- ${note}`);
     if (section.notes.length > 0) out.push('');
-    if (section.curves !== undefined) out.push('![Scrape time against the number of processes](scaling.svg)', '');
+    if (section.curves !== undefined && section.id === 'scrape') out.push('![Scrape time against the number of processes](scaling.svg)', '');
+    if (section.curves !== undefined && section.id.startsWith('curve')) {
+      out.push('Charts (from `curve-1m` when it has run, else `curve`): [curve-time.svg](curve-time.svg), [curve-memory.svg](curve-memory.svg).', '', '![Flush and scrape time against series](curve-time.svg)', '', '![Memory against series](curve-memory.svg)', '');
+    }
   }
   out.push(...ownScripts());
   return `${out.join('\n').trimEnd()}\n`;
@@ -77,7 +85,7 @@ export function renderReadme(results: Results, order: readonly string[], current
  */
 function ownScripts(): string[] {
   const out: string[] = [];
-  for (const [file, title] of [['SCALE.md', 'scale: scrape time and Redis memory, 1 to 256 processes'], ['EVENT-LOOP.md', 'event-loop: delay while flushing and collecting 100,000 series'], ['HOSTILE.md', 'hostile: one scrape with the payloads of issue 11 under the prefix']] as const) {
+  for (const [file, title] of [['SCALE.md', 'scale: scrape time and Redis memory, 1 to 256 processes'], ['EVENT-LOOP.md', 'event-loop: delay while flushing and collecting 100,000 series'], ['HOSTILE.md', 'hostile: one scrape with hostile payloads under the prefix']] as const) {
     const path = fileURLToPath(new URL(`../../../perf/${file}`, import.meta.url));
     if (!existsSync(path)) continue;
     const body = readFileSync(path, 'utf8').split('\n');

@@ -42,6 +42,9 @@ export interface SectionResult extends Measured {
   readonly seconds: number;
   /** Share of all CPUs busy with other work in the second before the section (null: unknown). */
   readonly busyBefore?: number | null;
+  /** The same in the second after the section, and the 1-minute load average then. */
+  readonly busyAfter?: number | null;
+  readonly loadAverage?: number;
   readonly error?: string;
 }
 

@@ -26,7 +26,20 @@ function label(v: number): string {
   return v >= 1 ? String(Number(v.toPrecision(3))) : v.toPrecision(1);
 }
 
-export function scalingChart(curves: readonly Curve[], title: string): string {
+export interface Axes {
+  /** x axis title, and the unit a point's tooltip names (e.g. 'processes'). */
+  readonly x: string;
+  readonly xUnit: string;
+  readonly y: string;
+  readonly yUnit: string;
+  /** Ticks of the x axis at powers of this base. */
+  readonly xBase: 2 | 10;
+}
+
+const PROCESSES: Axes = { x: 'processes (log scale)', xUnit: 'processes', y: 'scrape time, ms (log scale)', yUnit: 'ms', xBase: 2 };
+
+export function scalingChart(curves: readonly Curve[], title: string, axes: Axes = PROCESSES): string {
+  const lg = (v: number) => Math.log(v) / Math.log(axes.xBase);
   const points = curves.flatMap((c) => c.points).filter(([x, y]) => x > 0 && y > 0);
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -36,23 +49,23 @@ export function scalingChart(curves: readonly Curve[], title: string): string {
     `<text x="${MARGIN.left}" y="24" font-size="15" font-weight="bold">${escape(title)}</text>`,
   ];
   if (points.length === 0) {
-    out.push(`<text x="${MARGIN.left}" y="${HEIGHT / 2}">no scrape figures yet</text>`, '</svg>');
+    out.push(`<text x="${MARGIN.left}" y="${HEIGHT / 2}">no figures yet</text>`, '</svg>');
     return out.join('\n');
   }
 
   const xs = points.map(([x]) => x);
   const ys = points.map(([, y]) => y);
-  const xMin = Math.log2(Math.min(...xs));
-  const xMax = Math.max(Math.log2(Math.max(...xs)), xMin + 1);
+  const xMin = lg(Math.min(...xs));
+  const xMax = Math.max(lg(Math.max(...xs)), xMin + 1);
   const yMin = Math.log10(Math.min(...ys) / 1.5);
   const yMax = Math.log10(Math.max(...ys) * 1.5);
-  const px = (x: number) => MARGIN.left + ((Math.log2(x) - xMin) / (xMax - xMin)) * plotW;
+  const px = (x: number) => MARGIN.left + ((lg(x) - xMin) / (xMax - xMin)) * plotW;
   const py = (y: number) => MARGIN.top + plotH - ((Math.log10(y) - yMin) / (yMax - yMin)) * plotH;
 
   // Axes and grid.
   out.push(`<g stroke="#ccc" stroke-width="1">`);
   for (let e = Math.ceil(xMin); e <= Math.floor(xMax); e++) {
-    const x = px(2 ** e).toFixed(1);
+    const x = px(axes.xBase ** e).toFixed(1);
     out.push(`<line x1="${x}" y1="${MARGIN.top}" x2="${x}" y2="${MARGIN.top + plotH}"/>`);
   }
   for (const t of yTicks(10 ** yMin, 10 ** yMax)) {
@@ -64,14 +77,14 @@ export function scalingChart(curves: readonly Curve[], title: string): string {
     `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
   );
   for (let e = Math.ceil(xMin); e <= Math.floor(xMax); e++) {
-    out.push(`<text x="${px(2 ** e).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle">${2 ** e}</text>`);
+    out.push(`<text x="${px(axes.xBase ** e).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle">${(axes.xBase ** e).toLocaleString('en-US')}</text>`);
   }
   for (const t of yTicks(10 ** yMin, 10 ** yMax)) {
     out.push(`<text x="${MARGIN.left - 8}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end">${label(t)}</text>`);
   }
   out.push(
-    `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 12}" text-anchor="middle">processes (log scale)</text>`,
-    `<text transform="translate(18 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">scrape time, ms (log scale)</text>`,
+    `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 12}" text-anchor="middle">${escape(axes.x)}</text>`,
+    `<text transform="translate(18 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(axes.y)}</text>`,
   );
 
   // Curves and legend.
@@ -90,7 +103,7 @@ export function scalingChart(curves: readonly Curve[], title: string): string {
     const path = pts.map(([x, y], j) => `${j === 0 ? 'M' : 'L'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
     out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>`);
     for (const [x, y] of pts) {
-      out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${color}"><title>${escape(curve.name)}: ${x} processes, ${label(y)} ms</title></circle>`);
+      out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${color}"><title>${escape(curve.name)}: ${x.toLocaleString('en-US')} ${axes.xUnit}, ${label(y)} ${axes.yUnit}</title></circle>`);
     }
   });
   out.push('</svg>');

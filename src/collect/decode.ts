@@ -65,29 +65,47 @@ function isWrongType(flat: unknown): boolean {
   return flat === 'WRONGTYPE' || (Buffer.isBuffer(flat) && flat.equals(WRONGTYPE));
 }
 
-const COLON = 0x3a;
-
 /**
- * Field/value pairs of a hash packed by read-family.lua (`<bytes>:<field><bytes>:<value>...`, as a
- * Buffer); a key that was not a hash counts as bad data.
+ * Field/value pairs of a hash packed by read-family.lua: its HGETALL list as a MessagePack array
+ * of strings (cmsgpack: fixarray, array 16 or array 32, then fixstr, str 8, str 16 or str 32),
+ * as a Buffer; '' (a hash not asked for) has no pairs. A key that was not a hash counts as bad data,
+ * and so does anything else than that packing (counted once, the rest of the hash skipped).
  */
 export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[string, string]> {
   if (isWrongType(packed)) {
     stats.bad('key');
     return;
   }
-  const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '');
+  const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '', 'latin1');
+  if (buf.length === 0) return;
   let at = 0;
+  const head = buf[0]!;
+  let count: number;
+  if ((head & 0xf0) === 0x90) [count, at] = [head & 0x0f, 1];
+  else if (head === 0xdc && buf.length >= 3) [count, at] = [buf.readUInt16BE(1), 3];
+  else if (head === 0xdd && buf.length >= 5) [count, at] = [buf.readUInt32BE(1), 5];
+  else count = -1;
+  if (count < 0 || count % 2 !== 0) {
+    stats.bad('packing');
+    return;
+  }
+  // One string, or undefined where the bytes are not one (or run past the end).
   const next = (): string | undefined => {
-    const colon = buf.indexOf(COLON, at);
-    if (colon === -1) return undefined;
-    const length = Number(buf.toString('latin1', at, colon));
-    const end = colon + 1 + length;
-    if (!Number.isInteger(length) || end > buf.length) return undefined;
+    if (at >= buf.length) return undefined;
+    const b = buf[at]!;
+    let length: number;
+    let start: number;
+    if ((b & 0xe0) === 0xa0) [length, start] = [b & 0x1f, at + 1];
+    else if (b === 0xd9 && at + 2 <= buf.length) [length, start] = [buf[at + 1]!, at + 2];
+    else if (b === 0xda && at + 3 <= buf.length) [length, start] = [buf.readUInt16BE(at + 1), at + 3];
+    else if (b === 0xdb && at + 5 <= buf.length) [length, start] = [buf.readUInt32BE(at + 1), at + 5];
+    else return undefined;
+    const end = start + length;
+    if (end > buf.length) return undefined;
     at = end;
-    return buf.toString('utf8', colon + 1, end);
+    return buf.toString('utf8', start, end);
   };
-  while (at < buf.length) {
+  for (let i = 0; i < count; i += 2) {
     const field = next();
     const value = field === undefined ? undefined : next();
     if (field === undefined || value === undefined) {
@@ -96,6 +114,7 @@ export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[stri
     }
     yield [field, value];
   }
+  if (at !== buf.length) stats.bad('packing');
 }
 
 const EXEMPLAR_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

@@ -1,7 +1,7 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { leLabel } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, newHdr, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, newHdr, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
 import { nativeStateOf } from '../native/series.js';
 import { Pacer } from '../pacer.js';
 import type { Labels, SeriesSink } from './sink.js';
@@ -27,7 +27,8 @@ export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs
     else if (v instanceof HistogramValue) {
       const cumulative = new Array<number>(les.length);
       let acc = 0;
-      for (let i = 0; i < les.length; i++) cumulative[i] = acc += v.bucketFlushed[i]! + v.bucketDeltas[i]!;
+      const f = flushedAt(v);
+      for (let i = 0; i < les.length; i++) cumulative[i] = acc += v.buckets[f + i]! + v.buckets[i]!;
       const stored = series.exemplars.get(v);
       const exemplars = Array.isArray(stored) ? stored.map((e) => exemplarOf(e ?? undefined)) : undefined;
       const native = v instanceof NativeHistogramValue ? nativeStateOf(v) : undefined;

@@ -118,25 +118,38 @@ export class FamilyMerger {
     const labelNames = s.meta.labelNames.join(',');
     const last = this.orders.last.get(s.meta.name);
     let same = last !== undefined && last.labelNames === labelNames && last.fields.length === s.sums.size;
+    // Every loop over the fields is paced: with a million series, the check, the copy of the keys
+    // and the set of known fields each held the event loop 50-150 ms in one tick (perf/README.md
+    // `curve-1m`). `s.sums` is not changed while the merge runs.
     if (same) {
       for (const field of s.sums.keys()) {
         if (!last!.known.has(field)) {
           same = false;
           break;
         }
+        const pause = this.pacer.step();
+        if (pause) await pause;
       }
     }
     let order: SeriesOrder;
     if (same) order = last!;
     else {
-      const fields = await sortPaced([...s.sums.keys()], byCodeUnits, this.pacer);
-      const labels: (Labels | null)[] = new Array(fields.length);
-      for (let i = 0; i < fields.length; i++) {
-        labels[i] = this.#parseLabels(fields[i]!, s.meta.labelNames);
+      const keys: string[] = [];
+      for (const field of s.sums.keys()) {
+        keys.push(field);
         const pause = this.pacer.step();
         if (pause) await pause;
       }
-      order = { labelNames, fields, labels, known: new Set(fields) };
+      const fields = await sortPaced(keys, byCodeUnits, this.pacer);
+      const labels: (Labels | null)[] = new Array(fields.length);
+      const known = new Set<string>();
+      for (let i = 0; i < fields.length; i++) {
+        labels[i] = this.#parseLabels(fields[i]!, s.meta.labelNames);
+        known.add(fields[i]!);
+        const pause = this.pacer.step();
+        if (pause) await pause;
+      }
+      order = { labelNames, fields, labels, known };
     }
     this.orders.next.set(s.meta.name, order);
     return order;

@@ -1,6 +1,6 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { FLAG_RESET, leLabel, type FamilyBatch, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, type Exemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, type Exemplar } from '../store/values.js';
 import type { NativeDefinition } from '../store/definition.js';
 import { unflushedNative } from '../native/series.js';
 
@@ -90,8 +90,9 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
       const h = v as HistogramValue;
       if (h.countDelta === 0 && !h.dirty && !resetPending) continue;
       const bounds = family.def.buckets ?? [];
+      const f = flushedAt(h);
       for (let i = 0; i <= bounds.length; i++) {
-        const d = h.bucketDeltas[i]! + (resetPending ? h.bucketFlushed[i]! : 0);
+        const d = h.buckets[i]! + (resetPending ? h.buckets[f + i]! : 0);
         if (d !== 0) add(into, `${h.field}#${leLabel(i < bounds.length ? bounds[i]! : Infinity)}`, d);
       }
       add(into, `${h.field}#sum`, h.sumDelta + (resetPending ? h.sumFlushed : 0));

@@ -2,7 +2,8 @@ import hdr from 'hdr-histogram-js';
 import { Pacer } from '../pacer.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { KeyBuilder } from '../redis/keys.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
+import { JoinedArg } from '../redis/dispatch.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
 import { drainNative } from '../native/series.js';
 
 /**
@@ -82,11 +83,12 @@ function drainCounter(v: CounterValue, sums: string[], reset: boolean): void {
 }
 
 function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: string[], reset: boolean): void {
+  const f = flushedAt(v);
   for (let i = 0; i < bounds.length; i++) {
-    const d = v.bucketDeltas[i]!;
-    v.bucketDeltas[i] = 0;
-    v.bucketFlushed[i]! += d;
-    const out = reset ? v.bucketFlushed[i]! : d;
+    const d = v.buckets[i]!;
+    v.buckets[i] = 0;
+    v.buckets[f + i]! += d;
+    const out = reset ? v.buckets[f + i]! : d;
     if (out !== 0) sums.push(`${v.field}#${bounds[i]}`, String(out));
   }
   const s = v.sumDelta;
@@ -191,12 +193,13 @@ export function flushKeys(batch: FamilyBatch, keys: KeyBuilder, processId: strin
  * `#sum`, `#count`, `#<slot>` or `@` added, and values are numbers, base64 or JSON. The meta pairs
  * (rare, and help text may hold a newline) stay separate arguments.
  */
-export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: number, meta: readonly string[]): (string | number)[] {
+export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: number, meta: readonly string[]): (string | number | JoinedArg)[] {
   const withMeta = (batch.flags & FLAG_META) !== 0;
   const m = withMeta ? meta : [];
+  // The lists are joined when their pipeline slice is written, not all at once here (JoinedArg).
   return [
     processId, batch.seq, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
-    m.length / 2, batch.sums.join('\n'), batch.sets.join('\n'), batch.dels.join('\n'), batch.exemplars.join('\n'), batch.created.join('\n'),
+    m.length / 2, new JoinedArg(batch.sums), new JoinedArg(batch.sets), new JoinedArg(batch.dels), new JoinedArg(batch.exemplars), new JoinedArg(batch.created),
     ...m,
   ];
 }

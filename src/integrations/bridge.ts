@@ -210,7 +210,7 @@ function apply(mirror: Mirror, type: MetricType, values: PromValue[]): void {
         const value = family.valueFor(labels) as HistogramValue;
         const d = deltas(last, value.field, figures);
         if (!d.some((x) => x !== 0)) continue;
-        for (let i = 0; i <= bounds.length; i++) value.bucketDeltas[i]! += d[i]!;
+        for (let i = 0; i <= bounds.length; i++) value.buckets[i]! += d[i]!;
         value.sumDelta += d[width - 2]!;
         value.countDelta += d[width - 1]!;
         if (!value.dirty) family.markDirty(value);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { Counter } from '../metrics/counter.js';
 import { Gauge } from '../metrics/gauge.js';
 import { Histogram, DEFAULT_BUCKETS } from '../metrics/histogram.js';
@@ -32,9 +33,10 @@ export interface TrackOptions {
 }
 
 interface RequestState {
-  readonly startNs: bigint;
-  /** Resolvers told by the layers that saw the request, most specific last. */
-  readonly resolvers: RouteResolver[];
+  /** performance.now() at the start: a double, where hrtime.bigint() allocates two BigInts a request. */
+  readonly startMs: number;
+  /** Resolvers told by the layers that saw the request, most specific last; null until one is. */
+  resolvers: RouteResolver[] | null;
   isDone: boolean;
 }
 
@@ -64,12 +66,14 @@ export class HttpMetrics {
     const tracked = req as Tracked;
     const existing = tracked[STATE];
     if (existing) {
-      if (options.routeOf) existing.resolvers.push(options.routeOf);
+      if (options.routeOf) (existing.resolvers ??= []).push(options.routeOf);
       return;
     }
-    const state: RequestState = { startNs: process.hrtime.bigint(), resolvers: options.routeOf ? [options.routeOf] : [], isDone: false };
+    const state: RequestState = { startMs: performance.now(), resolvers: options.routeOf ? [options.routeOf] : null, isDone: false };
     tracked[STATE] = state;
     this.inFlight.inc();
+    // Listeners added with on(), not once(): once() wraps each listener and removes it again,
+    // ~100 ns a request; a response is used once, and isDone makes the second call a no-op.
     const end = (aborted: boolean): void => {
       if (state.isDone) return;
       state.isDone = true;
@@ -81,26 +85,30 @@ export class HttpMetrics {
         return;
       }
       const status = String(res.statusCode);
-      const seconds = Number(process.hrtime.bigint() - state.startNs) / 1e9;
-      this.requests.inc({ method, route, status });
-      this.duration.observe({ method, route, status }, seconds);
+      const seconds = (performance.now() - state.startMs) / 1e3;
+      const labels = { method, route, status };
+      this.requests.inc(labels);
+      this.duration.observe(labels, seconds);
       if (res.statusCode >= 500) this.failed.inc({ method, route, reason: 'server_error' });
     };
-    res.once('finish', () => end(false));
+    res.on('finish', () => end(false));
     // 'close' without 'finish': the client went away before the response was complete.
-    res.once('close', () => end(!res.writableFinished));
+    res.on('close', () => end(!res.writableFinished));
   }
 }
 
 function methodLabel(method: string | undefined): string {
+  // Node's parser gives the method in capitals: the usual case needs no copy.
+  if (method !== undefined && KNOWN_METHODS.has(method)) return method;
   const upper = (method ?? '').toUpperCase();
   return KNOWN_METHODS.has(upper) ? upper : 'other';
 }
 
 function routeOf(req: IncomingMessage, state: RequestState): string {
-  for (let i = state.resolvers.length - 1; i >= 0; i--) {
+  const resolvers = state.resolvers ?? [];
+  for (let i = resolvers.length - 1; i >= 0; i--) {
     try {
-      const route = state.resolvers[i]!(req);
+      const route = resolvers[i]!(req);
       if (route) return route;
     } catch {
       // A resolver that throws must not lose the request; the next one, or `unknown`, is used.

@@ -35,11 +35,13 @@ function setUp(): void {
   // 'request' is emitted on the server for each request, and 'listening' once it accepts them.
   for (const Server of [http.Server, https.Server] as const) {
     const emit = Server.prototype.emit;
-    Server.prototype.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'request') requests.track(args[0] as IncomingMessage, args[1] as ServerResponse);
+    // `arguments` passed on with apply(), not rest and spread: no array made for every event.
+    Server.prototype.emit = function (this: http.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+      if (event === 'request') requests.track(a as IncomingMessage, b as ServerResponse);
       else if (event === 'listening') servers.add(this);
       else if (event === 'close') servers.delete(this);
-      return (emit as (event: string | symbol, ...rest: unknown[]) => boolean).call(this, event, ...args);
+      // eslint-disable-next-line prefer-rest-params
+      return (emit as (...rest: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
     } as typeof emit;
   }
 

@@ -57,7 +57,7 @@ function record(series: SeriesStore<HistogramValue>, bounds: Float64Array, v: Hi
   // flushes for good. Refused here, with the value named, before anything changes.
   const sum = v.sumDelta + x;
   if (!Number.isFinite(sum)) throw invalidValue(series.def.name, 'Histogram sum would overflow', x);
-  v.bucketDeltas[bucketOf(bounds, x)]!++;
+  v.buckets[bucketOf(bounds, x)]!++;
   v.sumDelta = sum;
   v.countDelta++;
   if (nativeMax >= 0 && !v.dropped) recordNative(v as NativeHistogramValue, x, nativeMax);

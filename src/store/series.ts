@@ -1,6 +1,6 @@
 import { WELL_FORMED, badLabelValue, isWellFormed, labelCountMismatch, unknownLabel } from '../validation.js';
 import { leLabel, type FamilyDefinition, type LabelValues } from './definition.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
 import { flushedNative, zeroNative } from '../native/series.js';
 
 export interface SeriesOptions {
@@ -202,8 +202,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     if (value instanceof CounterValue) value.delta = value.flushed = 0;
     else if (value instanceof GaugeValue) value.value = 0;
     else if (value instanceof HistogramValue) {
-      value.bucketDeltas.fill(0);
-      value.bucketFlushed.fill(0);
+      value.buckets.fill(0);
       value.sumDelta = value.countDelta = value.sumFlushed = value.countFlushed = 0;
       if (value instanceof NativeHistogramValue) zeroNative(value, this.def.native?.schema ?? value.schema);
     } else if (value instanceof SummaryValue) {
@@ -235,7 +234,8 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     if (value instanceof CounterValue) family.carry(value.field, value.flushed);
     else if (value instanceof HistogramValue) {
       const bounds = this.def.buckets ?? [];
-      for (let i = 0; i <= bounds.length; i++) family.carry(`${value.field}#${leLabel(i < bounds.length ? bounds[i]! : Infinity)}`, value.bucketFlushed[i]!);
+      const f = flushedAt(value);
+      for (let i = 0; i <= bounds.length; i++) family.carry(`${value.field}#${leLabel(i < bounds.length ? bounds[i]! : Infinity)}`, value.buckets[f + i]!);
       family.carry(`${value.field}#sum`, value.sumFlushed);
       family.carry(`${value.field}#count`, value.countFlushed);
       if (value instanceof NativeHistogramValue) flushedNative(value, (field, total) => family.carry(field, total));

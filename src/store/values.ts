@@ -47,22 +47,46 @@ export class GaugeValue extends RedisValue {
 
 export class HistogramValue extends RedisValue {
   /**
-   * Per-bucket counts since the last flush; the last slot is `+Inf`. Not cumulative. Plain arrays,
-   * not Float64Arrays: counts are small integers that V8 keeps untagged in the array itself, where
-   * a typed array costs ~350 bytes of objects and off-heap backing store per series.
+   * Per-bucket counts, not cumulative: slots 0..n (n = bucketCount, slot n is `+Inf`) hold the
+   * counts since the last flush, slots n+1..2n+1 the totals flushed (see flushedAt). One plain
+   * array, allocated at its exact size: counts are small integers that V8 keeps untagged in the
+   * array itself, where a typed array costs ~350 bytes of objects and off-heap backing store per
+   * series, and two arrays grown by push() cost ~130 bytes more than this one (a second header,
+   * and push's spare capacity) — measured with 11 buckets, perf/README.md `memory`. The last two
+   * slots hold the sums (sumDelta, sumFlushed): as fields, each non-integer sum is a boxed double
+   * (16 bytes more); in the array, once one is not an integer, every slot is an unboxed double.
    */
-  readonly bucketDeltas: number[];
-  readonly bucketFlushed: number[];
-  sumDelta = 0;
+  readonly buckets: number[];
   countDelta = 0;
-  sumFlushed = 0;
   countFlushed = 0;
 
   constructor(labelValues: readonly string[], bucketCount: number, dropped = false) {
     super(labelValues, dropped);
-    this.bucketDeltas = zeros(bucketCount + 1);
-    this.bucketFlushed = zeros(bucketCount + 1);
+    this.buckets = zeros(2 * (bucketCount + 1) + 2);
   }
+
+  /** The sum of the observations since the last flush. */
+  get sumDelta(): number {
+    return this.buckets[this.buckets.length - 2]!;
+  }
+
+  set sumDelta(x: number) {
+    this.buckets[this.buckets.length - 2] = x;
+  }
+
+  /** The sum of the observations handed to flushes. */
+  get sumFlushed(): number {
+    return this.buckets[this.buckets.length - 1]!;
+  }
+
+  set sumFlushed(x: number) {
+    this.buckets[this.buckets.length - 1] = x;
+  }
+}
+
+/** Index in `HistogramValue.buckets` of the flushed total of bucket 0. */
+export function flushedAt(v: HistogramValue): number {
+  return (v.buckets.length - 2) >> 1;
 }
 
 /**
@@ -91,9 +115,10 @@ export class NativeHistogramValue extends HistogramValue {
 }
 
 /** A packed array of small-integer zeros (`new Array(n).fill(0)` would be holey). */
+/** An array of n zeros at its exact size (push() would leave spare capacity: ~8 bytes a slot). */
 function zeros(n: number): number[] {
-  const a: number[] = [];
-  for (let i = 0; i < n; i++) a.push(0);
+  const a = new Array<number>(n);
+  for (let i = 0; i < n; i++) a[i] = 0;
   return a;
 }
 

