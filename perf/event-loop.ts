@@ -1,4 +1,4 @@
-// Event-loop delay while flushing and collecting 100,000 series .
+// Event-loop delay while flushing and collecting 100,000 series.
 // Run: npm run build && node dist/perf/event-loop.js   (starts its own redis-server)
 // Env: SERIES (default 100000), REPS (default 3).
 // Prints, for each phase, the p99 and max of perf_hooks.monitorEventLoopDelay (1 ms resolution)
