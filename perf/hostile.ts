@@ -7,9 +7,9 @@ import { loadavg, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { Counter, Gauge, Histogram, RedisStorageManager, Summary } from '../src/index.js';
-import { newPrefix, startRedis, type RedisServer } from '../test/helpers/redis-server.js';
-import { deflateBomb, plantBlobs, plantFamily, plantManyFamilies, smallHostileBlobs } from '../test/faults/hostile-support.js';
+import { RedisStorageManager } from '../src/index.js';
+import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
+import { deflateBomb, goodPrefix as goodPrefixAt, plantBlobs, plantFamily, plantManyFamilies, smallHostileBlobs } from '../test/faults/hostile-support.js';
 
 const REPS = Number(process.env.REPS ?? 3);
 
@@ -46,20 +46,7 @@ async function measure(work: () => Promise<unknown>): Promise<Figure> {
   return { ms, cpuMs: (cpu.user + cpu.system) / 1000, wallMax: h.max / 1e6, cpuMax };
 }
 
-async function goodPrefix(server: RedisServer, name: string): Promise<string> {
-  const prefix = newPrefix(name);
-  const writer = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, identity: { host: 'w', pid: 1, nonce: 'n' } });
-  const storage = { storage: writer, registers: [] };
-  const jobs = new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['k'], ...storage });
-  jobs.inc({ k: 'a' }, 1);
-  jobs.inc({ k: 'b' }, 2);
-  new Gauge({ name: 'load', help: 'Load.', multiprocessMode: 'sum', ...storage }).set(4);
-  new Histogram({ name: 'lat', help: 'Latency.', buckets: [1, 5], ...storage }).observe(3);
-  new Summary({ name: 'dur', help: 'Durations.', percentiles: [0.5], ...storage }).observe(3);
-  await writer.waitUntilConnected(5000);
-  await writer.shutdown();
-  return prefix;
-}
+const goodPrefix = (server: RedisServer, name: string) => goodPrefixAt(server.url, name);
 
 const server = await startRedis({ label: 'perf-hostile' });
 const client = new Redis(server.redisOptions());

@@ -8,14 +8,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { Counter, Gauge, Histogram, Summary, RedisStorageManager } from '../../src/index.js';
+import { Summary } from '../../src/index.js';
 import { familyHash } from '../../src/store/family.js';
-import { newPrefix } from '../helpers/redis-server.js';
 import { redisSuite } from '../helpers/redis-suite.js';
 import { makeTempDir, removeTempDir } from '../helpers/reaper.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { startScraper } from '../helpers/scraper.js';
-import { deflateBomb, plantBlobs, plantFamily, plantManyFamilies, promtoolCheck, scrapeInChild, smallHostileBlobs, type ScrapeResult } from './hostile-support.js';
+import { deflateBomb, plantBlobs, plantFamily, plantManyFamilies, promtoolCheck, scrapeInChild, smallHostileBlobs, type ScrapeResult, goodPrefix as goodPrefixAt } from './hostile-support.js';
 
 /** What the scraper serves of the good families, whatever else the prefix holds. */
 const GOOD = [
@@ -40,21 +39,7 @@ describe('hostile data under the prefix: a fresh scraper serves the valid famili
     removeTempDir(dir);
   });
 
-  /** A prefix holding the good families, written and flushed by a real manager (process `w:1:n`). */
-  async function goodPrefix(name: string): Promise<string> {
-    const prefix = newPrefix(name);
-    const writer = new RedisStorageManager({ enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, identity: { host: 'w', pid: 1, nonce: 'n' } });
-    const storage = { storage: writer, registers: [] };
-    const jobs = new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['k'], ...storage });
-    jobs.inc({ k: 'a' }, 1);
-    jobs.inc({ k: 'b' }, 2);
-    new Gauge({ name: 'load', help: 'Load.', multiprocessMode: 'sum', ...storage }).set(4);
-    new Histogram({ name: 'lat', help: 'Latency.', buckets: [1, 5], ...storage }).observe(3);
-    new Summary({ name: 'dur', help: 'Durations.', percentiles: [0.5], ...storage }).observe(3);
-    await writer.waitUntilConnected(5000);
-    await writer.shutdown();
-    return prefix;
-  }
+  const goodPrefix = (name: string) => goodPrefixAt(redis.server.url, name);
 
   /** The scrape's checks common to every payload: no error, within bounds, promtool clean, one warning per kind counted. */
   async function assertServed(result: ScrapeResult, expectedText: string, bad: Record<string, number>): Promise<void> {

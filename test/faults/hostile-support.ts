@@ -10,6 +10,8 @@ import type { Redis } from 'ioredis';
 import hdr from 'hdr-histogram-js';
 import { familyHash } from '../../src/store/family.js';
 import { runNode } from '../helpers/processes.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { Counter, Gauge, Histogram, RedisStorageManager, Summary } from '../../src/index.js';
 
 export const HOSTILE_SCRAPER = fileURLToPath(new URL('../fixtures/hostile-scraper.js', import.meta.url));
 
@@ -127,4 +129,20 @@ export async function smallHostileBlobs(): Promise<[string, string]> {
   wide.recordValue(2 ** 50);
   const run = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
   return [hdr.encodeIntoCompressedBase64(wide), await hdrBlob(Buffer.concat([hdrHeader(run.length), run]))];
+}
+
+/** A new prefix holding the good families, written and flushed by a real manager (process `w:1:n`). */
+export async function goodPrefix(url: string, name: string): Promise<string> {
+  const prefix = newPrefix(name);
+  const writer = new RedisStorageManager({ enabled: true, url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, identity: { host: 'w', pid: 1, nonce: 'n' } });
+  const storage = { storage: writer, registers: [] };
+  const jobs = new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['k'], ...storage });
+  jobs.inc({ k: 'a' }, 1);
+  jobs.inc({ k: 'b' }, 2);
+  new Gauge({ name: 'load', help: 'Load.', multiprocessMode: 'sum', ...storage }).set(4);
+  new Histogram({ name: 'lat', help: 'Latency.', buckets: [1, 5], ...storage }).observe(3);
+  new Summary({ name: 'dur', help: 'Durations.', percentiles: [0.5], ...storage }).observe(3);
+  await writer.waitUntilConnected(5000);
+  await writer.shutdown();
+  return prefix;
 }
