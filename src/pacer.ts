@@ -10,6 +10,8 @@ import { setImmediate } from 'node:timers';
 export class Pacer {
   #sliceStart = performance.now();
   #count = 0;
+  /** Set by expire(): the deadline's timer fired, which may come a little before performance.now() reaches `deadline`. */
+  #isExpired = false;
 
   constructor(
     readonly sliceMs = 4,
@@ -17,6 +19,15 @@ export class Pacer {
     readonly deadline = Infinity,
     readonly expired: () => Error = () => new Error('deadline passed'),
   ) {}
+
+  /** Marks the deadline as passed now (the owner's timeout fired): the next check, step or resume rejects. */
+  expire(): void {
+    this.#isExpired = true;
+  }
+
+  #isPast(now: number): boolean {
+    return this.#isExpired || now >= this.deadline;
+  }
 
   /** Call once per unit of work; `await` the result when it is not undefined. */
   step(): Promise<void> | undefined {
@@ -30,18 +41,18 @@ export class Pacer {
    * timed out meanwhile does no more work.
    */
   check(): void {
-    if (performance.now() >= this.deadline) throw this.expired();
+    if (this.#isPast(performance.now())) throw this.expired();
   }
 
   /** Yields now if the slice has run its time (for units of work too big to count). */
   due(): Promise<void> | undefined {
     const now = performance.now();
-    if (now >= this.deadline) return Promise.reject(this.expired());
+    if (this.#isPast(now)) return Promise.reject(this.expired());
     if (now - this.#sliceStart < this.sliceMs) return undefined;
     return new Promise<void>((resolve, reject) =>
       setImmediate(() => {
         this.#sliceStart = performance.now();
-        if (this.#sliceStart >= this.deadline) reject(this.expired());
+        if (this.#isPast(this.#sliceStart)) reject(this.expired());
         else resolve();
       }),
     );

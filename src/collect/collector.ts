@@ -259,7 +259,12 @@ export class RedisMultiProcessCollector {
     const pacer = new Pacer(config.sliceMs, 128, performance.now() + timeoutMs, expired);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(expired()), timeoutMs);
+      // libuv's timer may fire a little before performance.now() reaches the pacer's deadline: the
+      // pacer is told, so that no unit of work starts after the rejection.
+      timer = setTimeout(() => {
+        pacer.expire();
+        reject(expired());
+      }, timeoutMs);
     });
     const running = work(pacer);
     running.catch(() => {});
