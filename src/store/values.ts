@@ -1,6 +1,17 @@
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 
+/** The process's clock when this module loaded: series creation times are kept as offsets from it. */
+const CLOCK_BASE_MS = Date.now();
+
+/**
+ * `ms` as a small integer when it fits: a difference of two doubles stays a boxed double in V8
+ * whatever its value, `| 0` makes it an int32 (exact, as only whole ms within ±2^30 take it).
+ */
+function clockOffset(ms: number): number {
+  return ms >= -0x40000000 && ms < 0x40000000 ? ms | 0 : ms;
+}
+
 /**
  * One series' state in the shadow store. The hot path only adds to `delta`-like fields and, on the
  * first update after a flush, pushes the value on its series store's dirty list. A flush reads and
@@ -15,8 +26,13 @@ export abstract class RedisValue {
   removed = false;
   /** Bit i set: label i was first given as a number (`{ code: 200 }`), and `get()` gives it back as one. */
   numericLabels = 0;
-  /** When this process made the series (ms, its clock): its creation time in Redis is the earliest of any process's. */
-  readonly createdAtMs = Date.now();
+  /**
+   * When this process made the series, in ms after CLOCK_BASE_MS: a small integer, which V8 keeps in
+   * the field itself, where the epoch time (~1.7e12, past the small-integer range) is a boxed double
+   * of 16 more bytes a series (perf/README.md `memory`). Past ~12 days of uptime (2^30 ms) the offset is
+   * boxed again: exact still, only no longer smaller.
+   */
+  readonly createdOffsetMs = clockOffset(Date.now() - CLOCK_BASE_MS);
   /** A flush carried `createdAtMs` to Redis. */
   isCreatedSent = false;
 
@@ -25,6 +41,11 @@ export abstract class RedisValue {
     this.dropped = dropped;
     // A dropped value never joins a dirty list.
     if (dropped) this.dirty = true;
+  }
+
+  /** When this process made the series (ms, its clock): its creation time in Redis is the earliest of any process's. */
+  get createdAtMs(): number {
+    return CLOCK_BASE_MS + this.createdOffsetMs;
   }
 
   /** The label values in `labelNames` order, from `field`: not kept twice (~56 bytes a series). */
