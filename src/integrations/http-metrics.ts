@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Counter } from '../metrics/counter.js';
-import { Gauge } from '../metrics/gauge.js';
-import { Histogram, DEFAULT_BUCKETS } from '../metrics/histogram.js';
+import { Counter, type CounterChild } from '../metrics/counter.js';
+import { Gauge, type GaugeChild } from '../metrics/gauge.js';
+import { Histogram, DEFAULT_BUCKETS, type HistogramChild } from '../metrics/histogram.js';
 import { getRedisStorageManager, type RedisStorageManager } from '../manager.js';
 
 /**
@@ -22,7 +22,9 @@ export const HTTP_METRIC_NAMES = {
 } as const;
 
 /** Methods kept as they are; any other becomes `other`, so a scanner cannot add series at will. */
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+const METHOD_NAMES = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'other'] as const;
+const METHOD_INDEX = new Map<string, number>(METHOD_NAMES.slice(0, -1).map((name, i) => [name, i]));
+const OTHER_METHOD = METHOD_NAMES.length - 1;
 
 /** Finds the route template of a finished request (e.g. Express' `req.route.path`), if any. */
 export type RouteResolver = (req: IncomingMessage) => string | undefined;
@@ -32,22 +34,62 @@ export interface TrackOptions {
   routeOf?: RouteResolver | undefined;
 }
 
+/**
+ * One request being measured: the only object a request costs (the listeners are shared functions
+ * that find it on the response), where closures cost three.
+ */
 interface RequestState {
+  readonly metrics: HttpMetrics;
+  readonly req: IncomingMessage;
   /** performance.now() at the start: a double, where hrtime.bigint() allocates two BigInts a request. */
   readonly startMs: number;
-  /** Resolvers told by the layers that saw the request, most specific last; null until one is. */
-  resolvers: RouteResolver[] | null;
+  /** The resolver of the layer that started tracking, if it gave one. */
+  readonly routeOf: RouteResolver | undefined;
+  /** Resolvers told by later layers, most specific last; null until one is. */
+  more: RouteResolver[] | null;
   isDone: boolean;
 }
 
 const STATE = Symbol.for('prom-client-redis.request-state');
-type Tracked = IncomingMessage & { [STATE]?: RequestState };
+type Tracked = ServerResponse & { [STATE]?: RequestState };
+
+/**
+ * The children of one (method, route, status): made at the first such request, so the next ones
+ * write their values directly instead of walking each metric's label index with a new labels object.
+ */
+interface Children {
+  readonly requests: CounterChild;
+  readonly duration: HistogramChild;
+  /** For a status >= 500 only. */
+  readonly failed: CounterChild | undefined;
+}
+
+// Listeners added with on(), not once(): once() wraps each listener and removes it again,
+// ~100 ns a request; a response is used once, and isDone makes the second call a no-op. Shared
+// functions, not closures: the response they are called on (`this`) holds the request's state.
+function onFinish(this: Tracked): void {
+  const state = this[STATE];
+  if (state !== undefined) state.metrics.end(state, this, false);
+}
+
+// 'close' without 'finish': the client went away before the response was complete.
+function onClose(this: Tracked): void {
+  const state = this[STATE];
+  if (state !== undefined) state.metrics.end(state, this, !this.writableFinished);
+}
 
 export class HttpMetrics {
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly duration: Histogram<'method' | 'route' | 'status'>;
   readonly inFlight: Gauge;
   readonly failed: Counter<'method' | 'route' | 'reason'>;
+  /** The unlabelled in-flight series as a child: inc and dec without a label lookup each. */
+  readonly #inFlight: GaugeChild;
+  /** Children by route, then by `status * 16 + method index`. */
+  readonly #children = new Map<string, Map<number, Children>>();
+  #childCount = 0;
+  /** Beyond this many the cache starts again: series removed by a reset would otherwise stay in it. */
+  readonly #maxChildren: number;
 
   constructor(storage: RedisStorageManager, buckets: readonly number[] = DEFAULT_BUCKETS) {
     // registers: [] — these live in our store; prom-client's global register is the app's.
@@ -56,65 +98,120 @@ export class HttpMetrics {
     this.duration = new Histogram({ name: HTTP_METRIC_NAMES.duration, help: 'Time from request to the end of the response, in seconds.', labelNames: ['method', 'route', 'status'], buckets, ...common });
     this.inFlight = new Gauge({ name: HTTP_METRIC_NAMES.inFlight, help: 'HTTP requests being handled now, summed over live processes.', multiprocessMode: 'livesum', ...common });
     this.failed = new Counter({ name: HTTP_METRIC_NAMES.failed, help: 'HTTP requests that failed: server_error (status >= 500) or aborted (connection closed before the response ended).', labelNames: ['method', 'route', 'reason'], ...common });
+    this.#inFlight = this.inFlight.labels();
+    this.#maxChildren = storage.config.maxSeriesPerMetric;
   }
 
   /**
    * Starts measuring a request, or, when an outer layer already does, adds `routeOf` to it. Safe to
    * call from several layers: each request is recorded once, when its response ends or is aborted.
    */
-  track(req: IncomingMessage, res: ServerResponse, options: TrackOptions = {}): void {
-    const tracked = req as Tracked;
+  track(req: IncomingMessage, res: ServerResponse, options?: TrackOptions): void {
+    const tracked = res as Tracked;
+    const routeOf = options?.routeOf;
     const existing = tracked[STATE];
-    if (existing) {
-      if (options.routeOf) (existing.resolvers ??= []).push(options.routeOf);
+    if (existing !== undefined) {
+      if (routeOf) (existing.more ??= []).push(routeOf);
       return;
     }
-    const state: RequestState = { startMs: performance.now(), resolvers: options.routeOf ? [options.routeOf] : null, isDone: false };
-    tracked[STATE] = state;
-    this.inFlight.inc();
-    // Listeners added with on(), not once(): once() wraps each listener and removes it again,
-    // ~100 ns a request; a response is used once, and isDone makes the second call a no-op.
-    const end = (aborted: boolean): void => {
-      if (state.isDone) return;
-      state.isDone = true;
-      this.inFlight.dec();
-      const method = methodLabel(req.method);
-      const route = routeOf(req, state);
-      if (aborted) {
-        this.failed.inc({ method, route, reason: 'aborted' });
-        return;
-      }
-      const status = String(res.statusCode);
-      const seconds = (performance.now() - state.startMs) / 1e3;
-      const labels = { method, route, status };
+    tracked[STATE] = { metrics: this, req, startMs: performance.now(), routeOf, more: null, isDone: false };
+    this.#inFlight.inc();
+    res.on('finish', onFinish);
+    res.on('close', onClose);
+  }
+
+  /** @internal Records a request whose response finished or closed; the second call is a no-op. */
+  end(state: RequestState, res: ServerResponse, aborted: boolean): void {
+    if (state.isDone) return;
+    state.isDone = true;
+    this.#inFlight.dec();
+    const req = state.req;
+    const methodIndex = methodIndexOf(req.method);
+    const method = METHOD_NAMES[methodIndex]!;
+    const route = routeLabel(req, state);
+    if (aborted) {
+      this.failed.inc({ method, route, reason: 'aborted' });
+      return;
+    }
+    const code = res.statusCode;
+    const seconds = (performance.now() - state.startMs) / 1e3;
+    // Any status Node lets through is an integer of 3 digits; anything else is not cached.
+    if (code !== (code | 0) || code < 0 || code > 9999) {
+      const labels = { method, route, status: String(code) };
       this.requests.inc(labels);
       this.duration.observe(labels, seconds);
-      if (res.statusCode >= 500) this.failed.inc({ method, route, reason: 'server_error' });
+      if (code >= 500) this.failed.inc({ method, route, reason: 'server_error' });
+      return;
+    }
+    const children = this.#childrenOf(method, route, code, code * 16 + methodIndex);
+    children.requests.inc();
+    children.duration.observe(seconds);
+    children.failed?.inc();
+    // Past the series limit the store counts every update of a new label set as a drop: a child
+    // that got the dropped value is let go, so that the next request asks (and counts) again.
+    if (children.requests.isDropped || children.duration.isDropped || children.failed?.isDropped === true) this.#forget(route, code * 16 + methodIndex);
+  }
+
+  #childrenOf(method: string, route: string, code: number, key: number): Children {
+    let byKey = this.#children.get(route);
+    const hit = byKey?.get(key);
+    if (hit !== undefined) return hit;
+    if (this.#childCount >= this.#maxChildren) {
+      this.#children.clear();
+      this.#childCount = 0;
+      byKey = undefined;
+    }
+    const status = String(code);
+    const children: Children = {
+      requests: this.requests.labels({ method, route, status }),
+      duration: this.duration.labels({ method, route, status }),
+      failed: code >= 500 ? this.failed.labels({ method, route, reason: 'server_error' }) : undefined,
     };
-    res.on('finish', () => end(false));
-    // 'close' without 'finish': the client went away before the response was complete.
-    res.on('close', () => end(!res.writableFinished));
+    if (byKey === undefined) this.#children.set(route, (byKey = new Map()));
+    byKey.set(key, children);
+    this.#childCount++;
+    return children;
+  }
+
+  #forget(route: string, key: number): void {
+    const byKey = this.#children.get(route);
+    if (byKey?.delete(key) !== true) return;
+    this.#childCount--;
+    if (byKey.size === 0) this.#children.delete(route);
   }
 }
 
-function methodLabel(method: string | undefined): string {
-  // Node's parser gives the method in capitals: the usual case needs no copy.
-  if (method !== undefined && KNOWN_METHODS.has(method)) return method;
-  const upper = (method ?? '').toUpperCase();
-  return KNOWN_METHODS.has(upper) ? upper : 'other';
+/** Index in METHOD_NAMES. Node's parser gives the method in capitals: the usual case needs no copy. */
+function methodIndexOf(method: string | undefined): number {
+  if (method !== undefined) {
+    const i = METHOD_INDEX.get(method);
+    if (i !== undefined) return i;
+  }
+  return METHOD_INDEX.get((method ?? '').toUpperCase()) ?? OTHER_METHOD;
 }
 
-function routeOf(req: IncomingMessage, state: RequestState): string {
-  const resolvers = state.resolvers ?? [];
-  for (let i = resolvers.length - 1; i >= 0; i--) {
-    try {
-      const route = resolvers[i]!(req);
+function routeLabel(req: IncomingMessage, state: RequestState): string {
+  const more = state.more;
+  if (more !== null) {
+    for (let i = more.length - 1; i >= 0; i--) {
+      const route = resolve(more[i]!, req);
       if (route) return route;
-    } catch {
-      // A resolver that throws must not lose the request; the next one, or `unknown`, is used.
     }
   }
+  if (state.routeOf !== undefined) {
+    const route = resolve(state.routeOf, req);
+    if (route) return route;
+  }
   return expressRoute(req) ?? UNKNOWN_ROUTE;
+}
+
+function resolve(resolver: RouteResolver, req: IncomingMessage): string | undefined {
+  try {
+    return resolver(req);
+  } catch {
+    // A resolver that throws must not lose the request; the next one, or `unknown`, is used.
+    return undefined;
+  }
 }
 
 /**

@@ -19,6 +19,15 @@ export abstract class SeriesChild<V extends RedisValue> {
     this.#labels = labels;
   }
 
+  /**
+   * @internal The value last written is past the series limit: a caller that keeps children (the
+   * request metrics) lets such a child go, so the next update asks the store again, as a plain
+   * `inc(labels)` would (the drop counted again, the series made once there is room).
+   */
+  get isDropped(): boolean {
+    return this.#value?.dropped === true;
+  }
+
   /** The child's value, made (again) if needed. Hot path. */
   protected value(): V {
     let v = this.#value;
