@@ -10,8 +10,8 @@
 //       times, and prints RESULT: time, CPU, the event loop's longest block, its heap after a full
 //       GC after each scrape, its peak RSS. Each scrape must have exactly `lines` lines.
 import { randomBytes } from 'node:crypto';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { printResult } from './lib/proc.js';
+import { watchLoop } from './lib/loop-watch.js';
 import { median } from './lib/stats.js';
 import { loadSubject, openManager, type SubjectCounter, type SubjectManager } from './subject.js';
 
@@ -39,28 +39,8 @@ function heapAfterGc(): number {
  * with other work the wall figure also counts the time the OS gave the CPU to others.
  */
 async function watched(fn: () => Promise<unknown>): Promise<{ ms: number; cpuUs: number; loopMaxMs: number; cpuBlockMaxMs: number }> {
-  const monitor = monitorEventLoopDelay({ resolution: 1 });
-  let cpuBlockMaxMs = 0;
-  let lastWall = performance.now();
-  let lastCpu = process.cpuUsage();
-  const tick = setInterval(() => {
-    const wall = performance.now();
-    const now = process.cpuUsage();
-    const cpuMs = (now.user - lastCpu.user + now.system - lastCpu.system) / 1000;
-    cpuBlockMaxMs = Math.max(cpuBlockMaxMs, Math.min(wall - lastWall, cpuMs) - 1);
-    lastWall = wall;
-    lastCpu = now;
-  }, 1);
-  monitor.enable();
-  await new Promise((resolve) => setTimeout(resolve, 10)); // both monitors take a first sample
-  const cpu = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  await fn();
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  const used = process.cpuUsage(cpu);
-  monitor.disable();
-  clearInterval(tick);
-  return { ms, cpuUs: used.user + used.system, loopMaxMs: monitor.count > 0 ? monitor.max / 1e6 : 0, cpuBlockMaxMs: Math.max(0, cpuBlockMaxMs) };
+  const w = await watchLoop(fn);
+  return { ms: w.ms, cpuUs: w.cpuMs * 1000, loopMaxMs: w.wallMax, cpuBlockMaxMs: w.cpuMax };
 }
 
 const [mode, url = '', keyPrefix = '', ...rest] = process.argv.slice(2);

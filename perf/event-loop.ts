@@ -4,10 +4,10 @@
 // Prints, for each phase, the p99 and max of perf_hooks.monitorEventLoopDelay (1 ms resolution)
 // over each repetition, next to a baseline measured the same way in the same run while the process
 // only waits (what the machine's load alone costs). Not a timed test: figures go to perf/EVENT-LOOP.md.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadavg, cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Histogram, RedisStorageManager } from '../src/index.js';
+import { watchLoop } from './lib/loop-watch.js';
 import { newPrefix, startRedis } from '../test/helpers/redis-server.js';
 
 const SERIES = Number(process.env.SERIES ?? 100_000);
@@ -28,29 +28,8 @@ interface Figure {
 }
 
 async function measure(work: () => Promise<unknown>): Promise<Figure> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  const cpuDelays: number[] = [];
-  let lastWall = performance.now();
-  let lastCpu = process.cpuUsage();
-  const tick = setInterval(() => {
-    const wall = performance.now();
-    const cpu = process.cpuUsage();
-    const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
-    cpuDelays.push(Math.max(0, Math.min(wall - lastWall, cpuMs) - 1));
-    lastWall = wall;
-    lastCpu = cpu;
-  }, 1);
-  h.enable();
-  // Let both monitors take their first samples: a block at the very start of `work` would otherwise
-  // go unseen by monitorEventLoopDelay (it has no earlier sample to measure from).
-  await sleep(10);
-  const started = performance.now();
-  await work();
-  h.disable();
-  clearInterval(tick);
-  cpuDelays.sort((a, b) => a - b);
-  const cpuP99 = cpuDelays[Math.min(cpuDelays.length - 1, Math.floor(cpuDelays.length * 0.99))] ?? 0;
-  return { ms: performance.now() - started, p99: h.percentile(99) / 1e6, max: h.max / 1e6, cpuP99, cpuMax: cpuDelays[cpuDelays.length - 1] ?? 0 };
+  const w = await watchLoop(work);
+  return { ms: w.ms, p99: w.wallP99, max: w.wallMax, cpuP99: w.cpuP99, cpuMax: w.cpuMax };
 }
 
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

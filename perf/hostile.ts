@@ -4,10 +4,9 @@
 // Run: npm run build && node dist/perf/hostile.js   (starts its own redis-server)
 // Env: REPS (default 3). Not a timed test: figures go to perf/README.md, section "hostile".
 import { loadavg, cpus } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { RedisStorageManager } from '../src/index.js';
+import { watchLoop } from './lib/loop-watch.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { deflateBomb, goodPrefix as goodPrefixAt, plantBlobs, plantFamily, plantManyFamilies, smallHostileBlobs } from '../test/faults/hostile-support.js';
 
@@ -23,27 +22,8 @@ interface Figure {
 }
 
 async function measure(work: () => Promise<unknown>): Promise<Figure> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  let cpuMax = 0;
-  let lastWall = performance.now();
-  let lastCpu = process.cpuUsage();
-  const tick = setInterval(() => {
-    const wall = performance.now();
-    const cpu = process.cpuUsage();
-    cpuMax = Math.max(cpuMax, Math.min(wall - lastWall, (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000) - 1);
-    lastWall = wall;
-    lastCpu = cpu;
-  }, 1);
-  h.enable();
-  await sleep(10);
-  const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  await work();
-  const cpu = process.cpuUsage(cpu0);
-  const ms = performance.now() - started;
-  h.disable();
-  clearInterval(tick);
-  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, wallMax: h.max / 1e6, cpuMax };
+  const { ms, cpuMs, wallMax, cpuMax } = await watchLoop(work);
+  return { ms, cpuMs, wallMax, cpuMax };
 }
 
 const goodPrefix = (server: RedisServer, name: string) => goodPrefixAt(server.url, name);
