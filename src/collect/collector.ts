@@ -375,6 +375,8 @@ export class RedisMultiProcessCollector {
     };
     // This process's own families first: they are read whatever the index holds.
     for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
+    // Whether this read saw every family of the index (a family left out past maxFamilies is no loss).
+    let readsAll = !only;
     if (!only) {
       // ioredis turns an HGETALL reply into an object.
       const indexValue = garbageOr(index!, bad);
@@ -397,7 +399,10 @@ export class RedisMultiProcessCollector {
         if (reads.size >= config.maxFamilies) skipped++;
         else addRead(id.slice(0, 16), id.slice(17));
       }
-      if (skipped > 0) bad.bad('too-many-families', skipped);
+      if (skipped > 0) {
+        bad.bad('too-many-families', skipped);
+        readsAll = false;
+      }
     }
 
     const list = [...reads.values()];
@@ -433,7 +438,7 @@ export class RedisMultiProcessCollector {
       });
     }
     const restoringFlat = garbageOr(restoringSet!, bad);
-    const held = this.#gate.check({ readsAll: !only, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
+    const held = this.#gate.check({ readsAll, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
     if (held) throw new RestoringError(`collect: ${held}`);
     // This process's own state is read in the same tick as the replies, against the seq Redis
     // reported: a batch in flight is then counted exactly once. The rest may take several ticks.

@@ -96,7 +96,9 @@ export function parseMeta(flat: unknown, hash: string, typeMode: string, limits:
     if (!list) return 'percentiles';
     if (list.length > limits.maxPercentilesPerFamily) return 'too-many-percentiles';
     // No percentiles: a prom-client summary bridged as its count and sum (src/integrations/bridge.ts).
-    if (list.length > 0 && (!passes(() => (percentiles = validatePercentiles(name!, list))) || new Set(percentiles).size !== percentiles.length)) return 'percentiles';
+    if (list.length > 0 && !passes(() => (percentiles = validatePercentiles(name!, list)))) return 'percentiles';
+    // The API takes a list with a percentile twice (as prom-client does) and writes it so: shown once.
+    percentiles = [...new Set(percentiles)];
     maxAgeSeconds = Number(text('maxAgeSeconds') ?? 0);
     ageBuckets = Number(text('ageBuckets') ?? 0);
     // The age window: none (0), or a positive length cut into a whole number of slots.

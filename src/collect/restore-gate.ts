@@ -102,11 +102,13 @@ export class RestoreGate {
     // restart before any writer has flushed again). Each writer of the previous read must beat after
     // this read. (A writer missing from the processes registry says nothing by itself: the registry
     // prunes a writer silent for its REDIS_TTL_SECONDS, which a reader does not know.)
+    // (Forgotten once seen missing: the map holds no family Redis no longer has.)
+    let lostSinceMs = -Infinity;
     if (view.readsAll) {
       for (const [family, epoch] of this.#epochs) {
-        if (epoch === '' || view.epochs.has(family)) continue;
-        for (const [id, known] of this.#known) wait(id, now, known);
-        this.#epochs.set(family, '');
+        if (view.epochs.has(family)) continue;
+        if (epoch !== '') lostSinceMs = now;
+        this.#epochs.delete(family);
       }
     }
     // A family lost (epoch changed, or gone): each writer of the previous read must beat after it.
@@ -116,19 +118,23 @@ export class RestoreGate {
     const isFirst = this.#reads++ === 0 && this.waitsForUnseenWriters;
     for (const [family, { epoch, bornMs, afterLoss }] of view.epochs) {
       const before = this.#epochs.get(family);
+      // Times read from Redis are clamped to now: a birth or a mark in the future (garbage, or
+      // another clock) must not hold collects back for longer than the timeouts say.
       if (before !== undefined && before !== '' && before !== epoch) {
-        const sinceMs = epoch !== '' && bornMs > 0 ? bornMs : now;
-        for (const [id, known] of this.#known) wait(id, sinceMs, known);
+        lostSinceMs = Math.max(lostSinceMs, epoch !== '' && bornMs > 0 ? Math.min(bornMs, now) : now);
       } else if (isFirst && afterLoss && bornMs > 0) {
-        this.#unknownUntilMs = Math.max(this.#unknownUntilMs, bornMs + this.#fallbackLiveTimeoutMs);
+        this.#unknownUntilMs = Math.max(this.#unknownUntilMs, Math.min(bornMs, now) + this.#fallbackLiveTimeoutMs);
       }
       this.#epochs.set(family, epoch);
     }
-    const restoring = [...view.restoring].filter(([id, sinceMs]) => liveNow(id) && now - sinceMs < this.#restoreWaitMs).map(([id]) => id);
+    // Each writer of the previous read must beat after the latest loss (one pass, however many families changed).
+    if (lostSinceMs > -Infinity) for (const [id, known] of this.#known) wait(id, lostSinceMs, known);
+    const restoring = new Set<string>();
+    for (const [id, sinceMs] of view.restoring) if (liveNow(id) && sinceMs <= now + 1000 && now - sinceMs < this.#restoreWaitMs) restoring.add(id);
     for (const [id, a] of this.#awaited) {
       const isBack = liveNow(id) && (view.processes.get(id) ?? -Infinity) > a.afterMs && !view.restoring.has(id);
       if (isBack) this.#awaited.delete(id);
-      else if (now > a.untilMs && !restoring.includes(id)) {
+      else if (now > a.untilMs && !restoring.has(id)) {
         this.#awaited.delete(id);
         this.#onGiveUp(id, liveNow(id) ? 'it is live but did not restore in time' : 'it did not beat within its live timeout');
       }
@@ -139,7 +145,8 @@ export class RestoreGate {
       if (deadlineMs <= now) continue;
       const lastBeatMs = view.processes.get(id);
       const timeout = lastBeatMs === undefined ? this.#fallbackLiveTimeoutMs : deadlineMs - lastBeatMs;
-      next.set(id, { lastBeatMs: lastBeatMs ?? -Infinity, liveTimeoutMs: timeout > 0 ? timeout : this.#fallbackLiveTimeoutMs });
+      // At most the longest live timeout a writer may set (a deadline read from Redis may be garbage).
+      next.set(id, { lastBeatMs: lastBeatMs ?? -Infinity, liveTimeoutMs: timeout > 0 ? Math.min(timeout, MAX_LIVE_TIMEOUT_MS) : this.#fallbackLiveTimeoutMs });
     }
     // A writer still waited for stays known: a loss found again must not restart its wait.
     for (const id of this.#awaited.keys()) if (!next.has(id)) next.set(id, this.#known.get(id) ?? { lastBeatMs: -Infinity, liveTimeoutMs: this.#fallbackLiveTimeoutMs });
@@ -154,6 +161,9 @@ export class RestoreGate {
     return `Redis lost data and ${waiting.length} writer${waiting.length === 1 ? ' has' : 's have'} not restored it yet (${shown})`;
   }
 }
+
+/** The largest REDIS_LIVE_TIMEOUT_MS a writer may have (config.ts): a longer one read from Redis is not believed. */
+const MAX_LIVE_TIMEOUT_MS = 86_400_000;
 
 /** A live writer restoring longer than this no longer holds collects back (10 s; see docs/design.md). */
 export const RESTORE_WAIT_MS = 10_000;

@@ -124,7 +124,7 @@ function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels
         v.current = undefined;
       }
       // A slot never sent has no field in Redis; after a re-send of everything (`all`), any may.
-      if (all || v.sentSlots?.delete(slot)) dels.push(`${v.field}#${slot}`);
+      if (v.sentSlots?.delete(slot) || all) dels.push(`${v.field}#${slot}`);
     }
   }
   const send = all ? v.slots.keys() : v.dirtySlots.values();

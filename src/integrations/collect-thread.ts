@@ -136,6 +136,8 @@ export class CollectThread {
 
   /** The running thread, started if need be; undefined if none can be (then the main thread serves, from now on). */
   #started(): Worker | undefined {
+    // Closed (the server stops, or no thread could run): a scrape resuming after its flush runs here.
+    if (this.#closed) return undefined;
     if (this.#worker) return this.#worker;
     const storage = this.#storage;
     const workerData: CollectWorkerData = { config: storage.config, identity: storage.identity, isDebug: storage.logger.isDebug, nice: COLLECT_THREAD_NICE };
@@ -149,9 +151,19 @@ export class CollectThread {
     }
     // The thread must not keep a stopping primary alive; the pending scrapes keep their sockets.
     worker.unref();
-    worker.on('message', (reply: CollectReply) => this.#onReply(reply));
+    // A thread that fails before its first answer (its module missing from a bundled deploy, an
+    // error at load) would fail the same way at every scrape: the main thread serves from then on.
+    let hasAnswered = false;
+    worker.on('message', (reply: CollectReply) => {
+      hasAnswered = true;
+      this.#onReply(reply);
+    });
     const fail = (error: Error): void => {
       if (this.#worker === worker) this.#worker = undefined;
+      if (!hasAnswered && !this.#closed) {
+        this.#closed = true;
+        storage.logger.warn(`the collect thread failed before its first answer (${error.message}): /metrics is collected on the main thread from now on`);
+      }
       // The next scrape starts a new thread.
       for (const [id, p] of this.#pending) {
         this.#pending.delete(id);

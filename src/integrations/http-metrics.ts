@@ -69,13 +69,27 @@ interface Children {
 // functions, not closures: the response they are called on (`this`) holds the request's state.
 function onFinish(this: Tracked): void {
   const state = this[STATE];
-  if (state !== undefined) state.metrics.end(state, this, false);
+  if (state !== undefined) endSafely(state, this, false);
 }
 
 // 'close' without 'finish': the client went away before the response was complete.
 function onClose(this: Tracked): void {
   const state = this[STATE];
-  if (state !== undefined) state.metrics.end(state, this, !this.writableFinished);
+  if (state !== undefined) endSafely(state, this, !this.writableFinished);
+}
+
+let hasWarnedOfEnd = false;
+
+// An exception in a response's listener would crash the app: a route label the metrics refuse (a
+// routeOf that returns a lone surrogate, say) loses that request's count instead, with one warning.
+function endSafely(state: RequestState, res: Tracked, aborted: boolean): void {
+  try {
+    state.metrics.end(state, res, aborted);
+  } catch (error) {
+    if (hasWarnedOfEnd) return;
+    hasWarnedOfEnd = true;
+    process.emitWarning(`prom-client-redis: a request was not counted: ${(error as Error).message}`, { code: 'PROM_CLIENT_REDIS_REQUEST_METRICS' });
+  }
 }
 
 export class HttpMetrics {
@@ -200,7 +214,7 @@ function routeLabel(req: IncomingMessage, state: RequestState): string {
   }
   if (state.routeOf !== undefined) {
     const route = resolve(state.routeOf, req);
-    if (route) return route;
+    if (typeof route === 'string' && route !== '') return route;
   }
   return expressRoute(req) ?? UNKNOWN_ROUTE;
 }

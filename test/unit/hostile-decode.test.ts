@@ -44,6 +44,11 @@ describe('meta hashes read from Redis', () => {
     });
   });
 
+  it('a percentile written twice (the API takes it, as prom-client does) is read once', () => {
+    const parsed = parseMeta(meta('dur', 'summary', { percentiles: '[0.5,0.5,0.9]' }), familyHash('dur'), 'summary', LIMITS);
+    assert.deepEqual(typeof parsed === 'object' && parsed !== null ? parsed.percentiles : parsed, [0.5, 0.9]);
+  });
+
   const cases: Array<[string, string[], string, string]> = [
     ['not a hash', [], 'counter', 'meta'],
     ['an unknown type', meta('x', 'bogus'), 'counter', 'meta'],
@@ -63,7 +68,7 @@ describe('meta hashes read from Redis', () => {
     ['a bucket that is no number', meta('x', 'histogram', { buckets: '["1"]' }), 'histogram', 'buckets'],
     ['11 buckets (the limit is 10)', meta('x', 'histogram', { buckets: JSON.stringify([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) }), 'histogram', 'too-many-buckets'],
     ['a bucket list too long to hold 10 numbers', meta('x', 'histogram', { buckets: `[${' '.repeat(300)}1]` }), 'histogram', 'too-many-buckets'],
-    ['a repeated percentile', meta('x', 'summary', { percentiles: '[0.5,0.5]' }), 'summary', 'percentiles'],
+    ['a percentile that is no number', meta('x', 'summary', { percentiles: '["0.5"]' }), 'summary', 'percentiles'],
     ['4 percentiles (the limit is 3)', meta('x', 'summary', { percentiles: '[0.1,0.2,0.3,0.4]' }), 'summary', 'too-many-percentiles'],
     ['an age window without slots', meta('x', 'summary', { percentiles: '[0.5]', maxAgeSeconds: '60', ageBuckets: '0' }), 'summary', 'meta'],
   ];

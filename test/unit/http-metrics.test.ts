@@ -124,4 +124,28 @@ describe('HttpMetrics.track', () => {
       'http_requests_total{"method":"GET","route":"/c","status":"200"} 1',
     ]);
   });
+
+  it('a route label the metrics refuse (a routeOf returning a lone surrogate) loses that request, with one warning, and never throws into the app', async () => {
+    const metrics = new HttpMetrics(new RedisStorageManager({ env: {} }));
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = new FakeResponse();
+        metrics.track(request('GET'), res as unknown as ServerResponse, { routeOf: () => '/a\uD800' });
+        res.statusCode = 200;
+        res.writableFinished = true;
+        assert.doesNotThrow(() => res.emit('finish'));
+        res.emit('close');
+      }
+      serve(metrics, request('GET', '/b'), 200);
+      await new Promise((resolve) => setImmediate(resolve)); // 'warning' is emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^prom-client-redis: a request was not counted: /);
+    assert.deepEqual((await lines(metrics)).filter((l) => l.startsWith('http_requests_total')), ['http_requests_total{"method":"GET","route":"/b","status":"200"} 1']);
+  });
 });

@@ -132,3 +132,30 @@ describe('RoundingFloor', () => {
     assert.deepEqual(read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
   });
 });
+
+describe('RestoreGate: times read from Redis are not believed past the timeouts', () => {
+  it('a birth, a restoring mark or a live deadline far in the future holds collects back no longer than the timeouts allow', () => {
+    // A first read that finds a family restored "in a year" (garbage, or another clock): held for
+    // the server's own live timeout (1000 ms) from now, not until then.
+    const first = gate().gate;
+    first.waitsForUnseenWriters = true;
+    assert.equal(first.check(view(1000, { a: 990 }, {}, { f: ['e2', 3e13, true] })), 'Redis lost data lately and writers that have not beaten since are not known: not restored for 1000 ms more at most');
+    assert.equal(first.check(view(2001, { a: 1990 }, {}, { f: ['e2', 3e13, true] })), undefined);
+    // A live writer marked restoring "in a year": not counted as restoring.
+    const { gate: g } = gate();
+    assert.equal(g.check(view(1000, { a: 990 }, { a: 3e13 })), undefined);
+    // A writer whose live deadline is a year away and never beats again after a loss: given up
+    // within a day (the longest live timeout a writer may set), not waited for in a year.
+    const { gate: h, givenUp } = gate();
+    const huge = view(1000, { a: 990 }, {}, { f: ['e1', 100] });
+    (huge.live as Map<string, number>).set('a', 3e13);
+    h.check(huge);
+    const lost = view(1100, {});
+    (lost.live as Map<string, number>).set('a', 3e13);
+    assert.match(h.check(lost)!, /\(a\)$/);
+    const dayLater = view(1100 + 86_400_001, {});
+    (dayLater.live as Map<string, number>).set('a', 3e13);
+    assert.equal(h.check(dayLater), undefined);
+    assert.deepEqual(givenUp, ['a: it is live but did not restore in time']);
+  });
+});
