@@ -1,0 +1,231 @@
+// The collector's Redis read: two pipelined round trips (the index and the process registries,
+// then one atomic read per family), everything read checked and bounded (meta.ts, decode.ts,
+// bad-data.ts), the restore gate asked (restore-gate.ts), and this process's own unflushed state
+// added in the same tick as the replies (snapshot.ts). The merge and the rendering are collector.ts'.
+import type { ResolvedConfig } from '../config.js';
+import { seqFieldOf, type ProcessIdentity } from '../identity.js';
+import type { RedisStorageClient } from '../redis/client.js';
+import { RedisOperationError, RestoringError } from '../errors.js';
+import type { Pacer } from '../pacer.js';
+import type { MetricFamily } from '../store/family.js';
+import type { RedisStorageDict } from '../store/storage-dict.js';
+import type { Exemplar } from '../store/values.js';
+import { GAUGE_MODES } from '../store/definition.js';
+import { flatPairs, garbageOr, parseExemplar, processIds, zsetEntries, zsetScores } from './decode.js';
+import { parseMeta } from './meta.js';
+import type { BadDataReporter } from './bad-data.js';
+import { byCodeUnits, sortPaced } from './paced-sort.js';
+import type { RestoreGate } from './restore-gate.js';
+import { RoundingFloor } from './rounding-floor.js';
+import { addLocalExemplars, addLocalCreated, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+
+/** What a families index entry may be: a family hash (familyHash()) and a type segment of our keys. */
+const FAMILY_HASH = /^[0-9a-f]{16}$/;
+const TYPE_MODES: ReadonlySet<string> = new Set(['counter', 'histogram', 'summary', ...GAUGE_MODES.map((m) => `gauge_${m}`)]);
+
+interface FamilyRead {
+  readonly hash: string;
+  readonly typeMode: string;
+  readonly local: MetricFamily | undefined;
+  readonly processIds: readonly string[];
+}
+
+/** What the read needs of its collector. */
+export interface RedisReadParts {
+  readonly dict: RedisStorageDict;
+  readonly identity: ProcessIdentity;
+  readonly config: ResolvedConfig;
+}
+
+export class RedisFamilyReader {
+  readonly #parts: RedisReadParts;
+  readonly #bad: BadDataReporter;
+  readonly #gate: RestoreGate;
+  /** Keeps float sums from going down by a rounding error (see RoundingFloor). */
+  readonly #floor = new RoundingFloor();
+
+  constructor(parts: RedisReadParts, bad: BadDataReporter, gate: RestoreGate) {
+    this.#parts = parts;
+    this.#bad = bad;
+    this.#gate = gate;
+  }
+
+  /** Waits for the first connection (within the collect's time), then reads. */
+  async read(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+    const { dict, identity, config } = this.#parts;
+    const bad = this.#bad;
+    // (Right after start, client.run() waits for the first connection within this time.)
+    const left = () => Math.max(1, Math.round(pacer.deadline - performance.now()));
+    const keys = client.keys;
+    const localNowMs = Date.now();
+    const [index, all, liveSet, time, restoringSet] = await client.run(
+      [
+        only ? { name: 'time', args: [] } : { name: 'hgetall', args: [keys.families()], key: keys.families() },
+        { name: 'zrange', args: [keys.processes(), 0, -1, 'WITHSCORES'], key: keys.processes() },
+        { name: 'zrange', args: [keys.live(), 0, -1, 'WITHSCORES'], key: keys.live() },
+        { name: 'time', args: [] },
+        { name: 'zrange', args: [keys.restoring(), 0, -1, 'WITHSCORES'], key: keys.restoring() },
+      ],
+      left(),
+      'collect',
+    );
+    pacer.check();
+    if (time!.error) throw new RedisOperationError(`collect: ${time!.error.message}`, { cause: time!.error });
+    const [sec, usec] = time!.value as [string, string];
+    const redisNowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const clockOffsetMs = redisNowMs - Math.round((localNowMs + Date.now()) / 2);
+    const allFlat = garbageOr(all!, bad);
+    const liveFlat = garbageOr(liveSet!, bad);
+    const everyone = processIds(zsetEntries(allFlat, -Infinity), config.maxProcessesPerFamily, bad);
+    // Each score is its writer's own deadline (last heartbeat + that writer's REDIS_LIVE_TIMEOUT_MS).
+    const live = new Set(processIds(zsetEntries(liveFlat, redisNowMs), config.maxProcessesPerFamily, bad));
+    live.add(identity.id);
+
+    // Families: the index, plus this process's own (maybe not flushed yet).
+    const reads = new Map<string, FamilyRead>();
+    const localByHash = new Map<string, MetricFamily>();
+    for (const f of only ?? dict.families.values()) if (!f.isOverLimit) localByHash.set(`${f.hash}|${f.typeMode}`, f);
+    const addRead = (hash: string, typeMode: string) => {
+      const id = `${hash}|${typeMode}`;
+      if (reads.has(id)) return;
+      const local = localByHash.get(id);
+      const perProcess = typeMode.startsWith('gauge') || typeMode === 'summary';
+      const ids = !perProcess ? [] : (typeMode.startsWith('gauge_live') ? [...live] : everyone).filter((p) => !(local && p === identity.id));
+      reads.set(id, { hash, typeMode, local, processIds: ids });
+    };
+    // This process's own families first: they are read whatever the index holds.
+    for (const f of localByHash.values()) addRead(f.hash, f.typeMode);
+    // Whether this read saw every family of the index (a family left out past maxFamilies is no loss).
+    let readsAll = !only;
+    if (!only) {
+      // ioredis turns an HGETALL reply into an object.
+      const indexValue = garbageOr(index!, bad);
+      const entries = (indexValue !== null && typeof indexValue === 'object' ? indexValue : {}) as Record<string, string>;
+      // An entry becomes key names: a hash with braces or a type we do not write is no family of ours.
+      // (for...in, not Object.entries: no 50,000 pairs built in one block for a hostile index.)
+      let ids: string[] = [];
+      for (const hash in entries) {
+        const typeMode = entries[hash]!;
+        if (FAMILY_HASH.test(hash) && TYPE_MODES.has(typeMode)) ids.push(`${hash}|${typeMode}`);
+        else bad.bad('index');
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      // Past maxFamilies, the same ones at every scrape: the first by hash.
+      if (ids.length + reads.size > config.maxFamilies) ids = await sortPaced(ids, byCodeUnits, pacer);
+      let skipped = 0;
+      for (const id of ids) {
+        if (reads.has(id)) continue;
+        if (reads.size >= config.maxFamilies) skipped++;
+        else addRead(id.slice(0, 16), id.slice(17));
+      }
+      if (skipped > 0) {
+        bad.bad('too-many-families', skipped);
+        readsAll = false;
+      }
+    }
+
+    const list = [...reads.values()];
+    const seqField = seqFieldOf(identity);
+    // Built a slice at a time: with 10,000 processes in the registry, each gauge family names 10,000 keys.
+    const commands: Array<{ name: string; args: Array<string | number>; key: string }> = [];
+    for (const r of list) {
+      const ks = [keys.meta(r.typeMode, r.hash), keys.cluster(r.typeMode, r.hash), keys.seq(r.typeMode, r.hash), keys.exemplar(r.typeMode, r.hash), keys.created(r.typeMode, r.hash), ...r.processIds.map((p) => keys.process(r.typeMode, p, r.hash))];
+      // The Buffer variant: ioredis would otherwise turn every bulk string of a 100,000-field reply
+      // into a string in one synchronous pass; flatPairs() does it a slice at a time instead.
+      // With the family's epoch, its birth and whether it began from a loss (the last three values), for the restore gate.
+      commands.push({ name: 'pcrReadFamilyBuffer', args: [ks.length, ...ks, seqField, withCreated ? '1' : '0', '1'], key: ks[0]! });
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    const replies = await client.run(commands, left(), 'collect');
+    pacer.check();
+    // A family Redis could not read fails the collect: serving it from local data alone would look
+    // like a counter reset. (Garbage inside a family is handled by the script and skipped below.)
+    const failed = replies.findIndex((reply) => reply.error);
+    if (failed !== -1) {
+      throw new RedisOperationError(`collect: reading family ${list[failed]!.hash} failed: ${replies[failed]!.error!.message}`, { cause: replies[failed]!.error });
+    }
+    const epochs = new Map<string, { epoch: string; bornMs: number; afterLoss: boolean }>();
+    for (let i = 0; i < list.length; i++) {
+      const value = replies[i]!.value as unknown[];
+      const [epoch, born, afterLoss] = value.slice(-3);
+      const bornMs = Number(born);
+      epochs.set(`${list[i]!.hash}|${list[i]!.typeMode}`, {
+        epoch: Buffer.isBuffer(epoch) ? epoch.toString('latin1') : typeof epoch === 'string' ? epoch : '',
+        bornMs: Number.isFinite(bornMs) ? bornMs : -1,
+        afterLoss: afterLoss === 1,
+      });
+    }
+    const restoringFlat = garbageOr(restoringSet!, bad);
+    const held = this.#gate.check({ readsAll, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
+    if (held) throw new RestoringError(`collect: ${held}`);
+    // This process's own state is read in the same tick as the replies, against the seq Redis
+    // reported: a batch in flight is then counted exactly once. The rest may take several ticks.
+    const locals = list.map((r, i) => {
+      if (!r.local) return undefined;
+      const sums = new Map<string, number>();
+      addLocalSums(r.local, Number((replies[i]!.value as unknown[])[2]), sums);
+      const exemplars = new Map<string, Exemplar>();
+      addLocalExemplars(r.local, exemplars);
+      return { sums, exemplars, fields: localProcessFields(r.local, clockOffsetMs) };
+    });
+    const snapshots: FamilySnapshot[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!;
+      const [metaFlat, clusterFlat, , exemplarFlat, createdFlat, ...procs] = (replies[i]!.value as unknown[]).slice(0, -3) as [unknown, unknown, number, unknown, unknown, ...unknown[]];
+      const meta = r.local ? metaOfFamily(r.local) : parseMeta(metaFlat, r.hash, r.typeMode, config);
+      const paused = pacer.due();
+      if (paused) await paused;
+      if (typeof meta === 'string') {
+        bad.bad(meta);
+        continue;
+      }
+      const sums = new Map<string, number>();
+      for (const [f, v] of flatPairs(clusterFlat, bad)) {
+        const x = Number(v);
+        if (v === '' || Number.isNaN(x)) bad.bad('value');
+        else sums.set(f, x);
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      const exemplars = new Map<string, Exemplar>();
+      for (const [f, v] of flatPairs(exemplarFlat, bad)) {
+        const e = parseExemplar(v);
+        if (e) exemplars.set(f, e);
+        else bad.bad('exemplar');
+      }
+      const created = new Map<string, number>();
+      if (withCreated) for (const [f, v] of flatPairs(createdFlat, bad)) {
+        const ms = Number(v);
+        if (v !== '' && Number.isSafeInteger(ms) && ms >= 0) created.set(f, ms);
+        else bad.bad('created');
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      const processes = new Map<string, ProcessFields>();
+      for (let j = 0; j < r.processIds.length; j++) {
+        const fields = new Map<string, string>();
+        for (const [f, v] of flatPairs(procs[j], bad)) {
+          fields.set(f, v);
+          const pause = pacer.step();
+          if (pause) await pause;
+        }
+        if (fields.size > 0) processes.set(r.processIds[j]!, fields);
+      }
+      const local = locals[i];
+      if (local) {
+        for (const [f, x] of local.sums) sums.set(f, (sums.get(f) ?? 0) + x);
+        for (const [f, e] of local.exemplars) {
+          const known = exemplars.get(f);
+          if (!known || e.timestamp >= known.timestamp) exemplars.set(f, e);
+        }
+        processes.set(identity.id, local.fields);
+        if (withCreated) addLocalCreated(r.local!, clockOffsetMs, created);
+      }
+      this.#floor.apply(`${r.hash}|${r.typeMode}`, sums);
+      snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
+    }
+    return { snapshots, live };
+  }
+}
