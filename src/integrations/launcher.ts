@@ -99,7 +99,11 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   // The launcher exists to merge workers through Redis: on unless turned off explicitly.
   const redisEnabled = process.env.REDIS_ENABLED === undefined || process.env.REDIS_ENABLED === '';
   const storage = new RedisStorageManager({ ...(redisEnabled ? { enabled: true } : {}), ...options.storage });
-  if (!storage.isEnabled) log('warning: REDIS_ENABLED=false: /metrics shows the primary only, not the workers');
+  if (!storage.isEnabled) {
+    // Name what the user wrote (`0`, `off`, an option), not a normalised `false`.
+    const why = redisEnabled ? 'the storage option `enabled: false`' : `REDIS_ENABLED=${process.env.REDIS_ENABLED}`;
+    log(`warning: Redis is off (${why}): /metrics shows the primary only, not the workers`);
+  }
   else void reportFirstConnection(storage, (line) => log(`warning: ${line}`), 'the workers keep their metrics and flush them once it answers');
   const common = { storage, registers: [] };
   const restarts = new Counter({ name: LAUNCHER_METRIC_NAMES.restarts, help: 'Workers restarted by the launcher after they exited unexpectedly.', ...common });

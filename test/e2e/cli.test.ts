@@ -147,6 +147,21 @@ describe('prom-client-redis run and serve', () => {
     }
   });
 
+  it('run with Redis turned off names the value the user wrote in its warning (0, off), not a normalised false', async () => {
+    for (const value of ['0', 'off']) {
+      const [appPort, metricsPort] = await freePorts(2);
+      const launcher = runNode(CLI, { args: ['run', '--workers', '1', '--port', String(metricsPort), '--bind', '127.0.0.1', APP], env: { PORT: String(appPort), REDIS_ENABLED: value } });
+      try {
+        await waitForLines(launcher, /worker \d listening on/, 1);
+        assert.deepEqual(launcher.stdoutLines.filter((l) => /Redis is off/.test(l)), [
+          `[prom-client-redis] warning: Redis is off (REDIS_ENABLED=${value}): /metrics shows the primary only, not the workers`,
+        ]);
+      } finally {
+        assert.deepEqual(await launcher.kill('SIGTERM'), { code: 0, signal: null });
+      }
+    }
+  });
+
   it('a SIGTERM during start-up stops the forking at once: the workers forked so far are drained, no more', async () => {
     const appPort = await freePort();
     const launcher = runNode(SIGTERM_AT_FORK, {
