@@ -226,6 +226,8 @@ export class RedisFamilyReader {
       this.#floor.apply(`${r.hash}|${r.typeMode}`, sums);
       snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
+    // Only a read of every family tells which ones are gone.
+    if (readsAll) this.#floor.prune();
     return { snapshots, live };
   }
 }

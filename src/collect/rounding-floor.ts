@@ -11,9 +11,12 @@
 export class RoundingFloor {
   /** Last non-integer value served, by family and field. */
   #last = new Map<string, Map<string, number>>();
+  /** Families applied since the last prune(). */
+  #seen = new Set<string>();
 
   /** Applies the floor to one family's sums, in place, and remembers them for the next collect. */
   apply(family: string, sums: Map<string, number>): void {
+    this.#seen.add(family);
     const before = this.#last.get(family);
     let kept: Map<string, number> | undefined;
     for (const [field, x] of sums) {
@@ -28,6 +31,20 @@ export class RoundingFloor {
     }
     if (kept) this.#last.set(family, kept);
     else this.#last.delete(family);
+  }
+
+  /**
+   * Forgets the families not applied since the last call: called after a read of every family, so
+   * that families gone from Redis (removed, expired, renamed) do not stay here for the process's life.
+   */
+  prune(): void {
+    for (const family of this.#last.keys()) if (!this.#seen.has(family)) this.#last.delete(family);
+    this.#seen.clear();
+  }
+
+  /** Families remembered (for tests). */
+  get size(): number {
+    return this.#last.size;
   }
 }
 

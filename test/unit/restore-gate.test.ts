@@ -131,6 +131,24 @@ describe('RoundingFloor', () => {
     assert.deepEqual(read([['[]#sum', 0.125], ['[]#count', 39]]), [['[]#sum', 0.125], ['[]#count', 39]]);
     assert.deepEqual(read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
   });
+
+  it('forgets a family that a read of every family no longer saw, and keeps those it saw', () => {
+    const floor = new RoundingFloor();
+    floor.apply('a|counter', new Map([['[]', 0.3]]));
+    floor.apply('b|counter', new Map([['[]', 0.7]]));
+    floor.prune();
+    assert.equal(floor.size, 2);
+    // Family b is gone from Redis: the next full read applies a only.
+    floor.apply('a|counter', new Map([['[]', 0.30000000000000004]]));
+    floor.prune();
+    assert.equal(floor.size, 1);
+    // a is still floored (its last value stays); b, back again, starts afresh (a lower value goes through).
+    const a = new Map([['[]', 0.3]]);
+    floor.apply('a|counter', a);
+    const b = new Map([['[]', 0.6999999999999999]]);
+    floor.apply('b|counter', b);
+    assert.deepEqual([a.get('[]'), b.get('[]')], [0.30000000000000004, 0.6999999999999999]);
+  });
 });
 
 describe('RestoreGate: times read from Redis are not believed past the timeouts', () => {
