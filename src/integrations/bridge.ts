@@ -1,5 +1,5 @@
 import { register as globalRegister, type Registry } from 'prom-client';
-import { Metric } from '../metrics/base.js';
+import { isOwnMetric } from '../metrics/base.js';
 import { getRedisStorageManager, type RedisStorageManager } from '../manager.js';
 import { GAUGE_MODES, type FamilyDefinition, type GaugeMode, type MetricType } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
@@ -96,7 +96,7 @@ export class RegistryBridge {
 
   async #syncOnce(): Promise<void> {
     const defaults = defaultLabelsOf(this.#registry);
-    const metrics = this.#registry.getMetricsAsArray().filter((m) => !(m instanceof Metric));
+    const metrics = this.#registry.getMetricsAsArray().filter((m) => !isOwnMetric(m));
     const items = await Promise.all(metrics.map(async (m) => ({ metric: m as unknown as { labelNames?: string[]; upperBounds?: number[] }, json: (await (m as unknown as { get(): Promise<unknown> }).get()) as PromMetricJson })));
     for (const { metric, json } of items) {
       const values = json.values.map((v) => ({ ...v, labels: { ...defaults, ...v.labels } }));

@@ -38,12 +38,28 @@ const CONFIG_KEYS = new Set([
 ]);
 
 /**
+ * Marks a metric object of this library, whichever copy of it made the object: two copies can share
+ * a process (an app's own dependency next to a globally installed launcher, or Node 18.18's
+ * `--import`, which loads a preloaded module a second time), and the registry bridge must not mirror
+ * the other copy's metrics (that copy flushes them; a mirror would add its cluster totals again at
+ * every sync). `Symbol.for`, unlike `instanceof`, is the same in every copy.
+ */
+const OWN_METRIC = Symbol.for('prom-client-redis.metric');
+
+/** Whether `m` is a metric object of prom-client-redis (of any copy loaded in this process). */
+export function isOwnMetric(m: unknown): boolean {
+  return typeof m === 'object' && m !== null && (m as Record<symbol, unknown>)[OWN_METRIC] === true;
+}
+
+/**
  * Common part of Counter, Gauge, Histogram and Summary. As in prom-client, each metric object has
  * values of its own and starts from zero. With Redis, the newest object of a name is the one the
  * storage manager flushes and serves: `get()` then shows the cluster-wide values; an object another
  * one of the same name replaced shows only its own (see RedisStorageDict).
  */
 export abstract class Metric<T extends string, V extends RedisValue> {
+  /** See OWN_METRIC. On the prototype: no field per object. */
+  declare readonly [OWN_METRIC]: true;
   /** Not readonly: prom-client's OpenMetrics registry renames counters (strips `_total`). */
   name: string;
   readonly help: string;
@@ -224,3 +240,5 @@ export function splitArgs(a: unknown, b: unknown): [LabelValues | undefined, unk
   if (typeof a === 'object' && a !== null) return [a as LabelValues, b];
   return [undefined, a];
 }
+
+Object.defineProperty(Metric.prototype, OWN_METRIC, { value: true });

@@ -2,6 +2,8 @@
 // registries) mirror the same prom-client metrics; a third reads the merged view from Redis.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as prom from 'prom-client';
 import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
 import { startScraper, familyText } from '../helpers/scraper.js';
@@ -183,4 +185,33 @@ describe('registry bridge', () => {
     const lines = (await read('odd_labels_total')).split('\n').filter((l) => !l.startsWith('#')).sort();
     assert.deepEqual(lines, ['odd_labels_total 4', 'odd_labels_total{constructor="a",toString="b"} 3', 'odd_labels_total{toString="b"} 2']);
   });
+
+  it('skips the metrics of another copy of this library in the same process (that copy flushes them), as it skips its own', async () => {
+    // A second copy, as when an app's own dependency runs under a globally installed launcher (or
+    // Node 18.18's --import loads the preload twice): its classes are not ours for instanceof. It
+    // sits next to dist/src so that it finds the same node_modules.
+    const dist = fileURLToPath(new URL('../../', import.meta.url));
+    const copyDir = mkdtempSync(`${dist}copy-`);
+    try {
+      cpSync(`${dist}src`, `${copyDir}/src`, { recursive: true });
+      const copy = (await import(pathToFileURL(`${copyDir}/src/index.js`).href)) as typeof import('../../src/index.js');
+      assert.notEqual(copy.Counter, OurCounter);
+      const p = processes[0]!;
+      const other = new copy.RedisStorageManager({ enabled: true, url: redis.url, keyPrefix: prefix, flushIntervalMs: 60_000, identity: { host: 'copy', pid: 1, nonce: 'n' } });
+      try {
+        const theirs = new copy.Counter({ name: 'other_copy_total', help: 'Counted by the other copy.', storage: other, registers: [p.registry] });
+        theirs.inc(3);
+        await other.flush();
+        // Each sync would have added the other copy's cluster-wide total again through a mirror.
+        for (let i = 0; i < 3; i++) await sync();
+        assert.equal(p.storage.dict.families.has('other_copy_total'), false);
+        assert.equal(await read('other_copy_total'), '# HELP other_copy_total Counted by the other copy.\n# TYPE other_copy_total counter\nother_copy_total 3');
+      } finally {
+        await other.shutdown();
+      }
+    } finally {
+      rmSync(copyDir, { recursive: true, force: true });
+    }
+  });
 });
+
