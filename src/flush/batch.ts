@@ -1,10 +1,10 @@
-import hdr from 'hdr-histogram-js';
 import { Pacer } from '../pacer.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { KeyBuilder } from '../redis/keys.js';
 import { JoinedArg } from '../redis/dispatch.js';
 import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
 import { drainNative } from '../native/series.js';
+import { encodeSlot } from '../store/hdr-slot.js';
 
 /**
  * Drains a family into a batch: every dirty value's deltas are read and zeroed (and added to the
@@ -129,9 +129,9 @@ function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels
   }
   const send = all ? v.slots.keys() : v.dirtySlots.values();
   for (const slot of send) {
-    const h = v.slots.get(slot);
-    if (!h) continue;
-    sets.push(`${v.field}#${slot}`, hdr.encodeIntoCompressedBase64(h));
+    const c = v.slots.get(slot);
+    if (!c) continue;
+    sets.push(`${v.field}#${slot}`, encodeSlot(c));
     (v.sentSlots ??= new Set()).add(slot);
   }
   v.dirtySlots.clear();

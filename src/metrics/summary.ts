@@ -1,4 +1,5 @@
-import { SummaryValue, HDR_SCALE, newHdr, recordHdr, summarySlot } from '../store/values.js';
+import { SummaryValue, summarySlot } from '../store/values.js';
+import { HDR_SCALE, recordHdr, recordSparse } from '../store/hdr-slot.js';
 import type { LabelValues } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
@@ -21,7 +22,7 @@ export interface SummaryConfiguration<T extends string> extends MetricConfigurat
 
 export const DEFAULT_PERCENTILES: readonly number[] = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
 const MAX_OBSERVATION = Number.MAX_SAFE_INTEGER / HDR_SCALE;
-/** Bounds of the ageing window: each age slot holds one HDR histogram per series. */
+/** Bounds of the ageing window: each age slot holds one set of HDR counts per series. */
 const MIN_MAX_AGE_SECONDS = 1;
 const MAX_AGE_BUCKETS = 60;
 
@@ -39,7 +40,8 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
   if (slot !== v.currentSlot) {
     let h = v.slots.get(slot);
     if (!h) {
-      v.slots.set(slot, (h = newHdr()));
+      // A new slot starts sparse: most series see few distinct values in a slot (hdr-slot.ts).
+      v.slots.set(slot, (h = []));
       // Slots that left the window are dropped here too, not only at a flush: with Redis down (or
       // no Redis) a series holds at most ageBuckets histograms.
       if (def.maxAgeSeconds) pruneSlots(series, v, slot - (def.ageBuckets ?? 5) + 1);
@@ -47,7 +49,16 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
     v.current = h;
     v.currentSlot = slot;
   }
-  recordHdr(v.current!, Math.round(x * HDR_SCALE));
+  const c = v.current!;
+  const scaled = Math.round(x * HDR_SCALE);
+  if (!Array.isArray(c)) recordHdr(c, scaled);
+  else {
+    const dense = recordSparse(c, scaled);
+    if (dense) {
+      v.slots.set(slot, dense);
+      v.current = dense;
+    }
+  }
   if (v.lastDirtySlot !== slot) {
     v.dirtySlots.add(slot);
     v.lastDirtySlot = slot;

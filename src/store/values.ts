@@ -1,5 +1,4 @@
-import hdr from 'hdr-histogram-js';
-import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import type { SlotCounts } from './hdr-slot.js';
 
 /** The process's clock when this module loaded: series creation times are kept as offsets from it. */
 const CLOCK_BASE_MS = Date.now();
@@ -179,62 +178,17 @@ function zeros(n: number): number[] {
   return a;
 }
 
-/** Observations are stored as integers: value × HDR_SCALE (micro-units, so 3 significant digits hold from 0.001). */
-export const HDR_SCALE = 1e6;
-export const HDR_SIGNIFICANT_DIGITS = 3;
-
-export function newHdr(): HdrHistogram {
-  return hdr.build({ numberOfSignificantValueDigits: HDR_SIGNIFICANT_DIGITS, autoResize: true });
-}
-
-/**
- * `h.recordValue(v)`, faster: hdr-histogram-js finds the counts index with Math.log2 and two
- * Math.pow (~100 ns past 2,048, half of a Summary.observe in the profile); below 2^32 the same
- * index is exact with Math.clz32 and a shift. The rest is what recordValue does itself, through
- * JsHistogram's public members. Checked against recordValue once at start-up (FAST_LAYOUT); any
- * other histogram, layout or value takes recordValue.
- */
-export function recordHdr(h: HdrHistogram, v: number): void {
-  if (FAST_LAYOUT !== 0 && v < 4294967296 && h instanceof hdr.JsHistogram) {
-    const bucket = v < 2 * HALF ? 0 : 31 - Math.clz32(v) - FAST_LAYOUT;
-    const index = bucket * HALF + (v >>> bucket);
-    if (index < h.countsArrayLength) {
-      h.incrementCountAtIndex(index);
-      h.updateMinAndMax(v);
-      h.incrementTotalCount();
-      return;
-    }
-  }
-  h.recordValue(v);
-}
-
-/** Sub-bucket half count of our histograms (1,024 for 3 significant digits). */
-let HALF = 0;
-/** log2(HALF) when recordHdr's index matches hdr-histogram-js's own, 0 to always use recordValue. */
-const FAST_LAYOUT = ((): number => {
-  const h = newHdr();
-  if (!(h instanceof hdr.JsHistogram) || h.unitMagnitude !== 0) return 0;
-  const magnitude = h.subBucketHalfCountMagnitude;
-  HALF = 2 ** magnitude;
-  const probes = [0, 1, 2, HALF - 1, HALF, 2 * HALF - 1, 2 * HALF, 2 * HALF + 1, 4 * HALF - 1, 4 * HALF, 123_456, 999_999, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1];
-  for (const v of probes) {
-    const bucket = v < 2 * HALF ? 0 : 31 - Math.clz32(v) - magnitude;
-    if (bucket * HALF + (v >>> bucket) !== h.countsArrayIndex(v)) return 0;
-  }
-  return magnitude;
-})();
-
 export class SummaryValue extends RedisValue {
   sumDelta = 0;
   countDelta = 0;
   sumFlushed = 0;
   countFlushed = 0;
-  /** HDR histograms by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`). */
-  readonly slots: Map<number, HdrHistogram> = new Map();
+  /** HDR counts by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`), sparse or dense (hdr-slot.ts). */
+  readonly slots: Map<number, SlotCounts> = new Map();
   /** Slots changed since the last flush. */
   readonly dirtySlots = new Set<number>();
   currentSlot = -1;
-  current: HdrHistogram | undefined;
+  current: SlotCounts | undefined;
   /** The slot last added to dirtySlots, so the hot path adds to the set only on a slot change. */
   lastDirtySlot = -1;
   /**
