@@ -1,5 +1,5 @@
 import { SummaryValue, summarySlot } from '../store/values.js';
-import { HDR_SCALE, recordHdr, recordSparse } from '../store/hdr-slot.js';
+import { HDR_SCALE, fromBlob, recordHdr, recordSparse } from '../store/hdr-slot.js';
 import type { LabelValues } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
@@ -45,6 +45,9 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
       // Slots that left the window are dropped here too, not only at a flush: with Redis down (or
       // no Redis) a series holds at most ageBuckets histograms.
       if (def.maxAgeSeconds) pruneSlots(series, v, slot - (def.ageBuckets ?? 5) + 1);
+    } else if (typeof h === 'string') {
+      // A slot a flush kept as its blob, the clock back in it (a clock set back): dense again.
+      v.slots.set(slot, (h = fromBlob(h)));
     }
     v.current = h;
     v.currentSlot = slot;

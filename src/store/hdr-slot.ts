@@ -10,16 +10,20 @@ export function newHdr(): HdrHistogram {
 }
 
 /**
- * The counts of one age slot of a summary series, in one of two forms:
+ * The counts of one age slot of a summary series, in one of three forms:
  * - sparse: `[index, count, index, count, ...]`, sorted by index, where `index` is the HDR counts
  *   index of newHdr()'s layout. A dense histogram is a counts array as long as the largest value
  *   needs (7,168 counts, 28 KB, for 0.04 s), most of it zeros when the slot holds a few values; the
  *   sparse form costs ~16 bytes a distinct index (perf/README.md `memory`).
  * - dense: the HDR histogram itself, once the slot has more than MAX_SPARSE distinct indexes.
- * Both hold the same counts at the same indexes, so every reading (quantiles, merge, the blob sent to
- * Redis) is the one a dense histogram fed the same values gives.
+ * - blob: a dense slot the clock has left, as the blob its last flush sent (encodeSlot): no
+ *   observation lands there any more, and the blob is a few KB where the histogram is tens.
+ * All three hold the same counts at the same indexes, so every reading (quantiles, merge, the blob
+ * sent to Redis) is the one a dense histogram fed the same values gives.
  */
-export type SlotCounts = number[] | HdrHistogram;
+export type SlotCounts = LiveCounts | string;
+/** The forms the hot path records into. */
+export type LiveCounts = number[] | HdrHistogram;
 
 /**
  * Distinct indexes a sparse slot holds before it turns dense. At 256 the array (512 numbers, with
@@ -146,8 +150,24 @@ export function toDense(pairs: readonly number[]): HdrHistogram {
   return h;
 }
 
+/**
+ * The dense histogram of a blob slot, as it was when encoded: the same counts, size (from the
+ * header) and maxValue's index, so it encodes to the same blob; and it may grow again, as newHdr()'s.
+ */
+export function fromBlob(blob: string): HdrHistogram {
+  const h = hdr.decodeFromCompressedBase64(blob);
+  h.autoResize = true;
+  return h;
+}
+
+/** A slot in a form that can be read in place. */
+function live(c: SlotCounts): LiveCounts {
+  return typeof c === 'string' ? fromBlob(c) : c;
+}
+
 /** Observations in a slot. */
-export function slotTotal(c: SlotCounts): number {
+export function slotTotal(slot: SlotCounts): number {
+  const c = live(slot);
   if (!Array.isArray(c)) return c.totalCount;
   let total = 0;
   for (let i = 1; i < c.length; i += 2) total += c[i]!;
@@ -155,7 +175,8 @@ export function slotTotal(c: SlotCounts): number {
 }
 
 /** Adds a slot's counts to `into` (a histogram of newHdr()'s layout), as `into.add(dense)` would. */
-export function addSlotTo(into: HdrHistogram, c: SlotCounts): void {
+export function addSlotTo(into: HdrHistogram, slot: SlotCounts): void {
+  const c = live(slot);
   if (!Array.isArray(c)) {
     into.add(c);
     return;
@@ -177,7 +198,8 @@ const SCRATCH = newHdr() as HdrHistogram & JsInternals;
  * Calls `read` with a histogram holding the slot's counts: the slot itself when dense, else the
  * scratch histogram, filled for the call and emptied after. `read` must not keep it.
  */
-export function readSlot<T>(c: SlotCounts, read: (h: HdrHistogram) => T): T {
+export function readSlot<T>(slot: SlotCounts, read: (h: HdrHistogram) => T): T {
+  const c = live(slot);
   if (!Array.isArray(c)) return read(c);
   const s = SCRATCH;
   const n = c.length;
@@ -218,5 +240,6 @@ function freshHighest(top: number): number {
 
 /** The slot as the blob a flush sends (hdr-histogram-js' compressed V2 encoding, base64). */
 export function encodeSlot(c: SlotCounts): string {
+  if (typeof c === 'string') return c;
   return readSlot(c, (h) => hdr.encodeIntoCompressedBase64(h));
 }

@@ -1,4 +1,4 @@
-import type { SlotCounts } from './hdr-slot.js';
+import type { LiveCounts, SlotCounts } from './hdr-slot.js';
 
 /** The process's clock when this module loaded: series creation times are kept as offsets from it. */
 const CLOCK_BASE_MS = Date.now();
@@ -183,12 +183,13 @@ export class SummaryValue extends RedisValue {
   countDelta = 0;
   sumFlushed = 0;
   countFlushed = 0;
-  /** HDR counts by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`), sparse or dense (hdr-slot.ts). */
+  /** HDR counts by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`): sparse, dense or a blob (hdr-slot.ts). */
   readonly slots: Map<number, SlotCounts> = new Map();
   /** Slots changed since the last flush. */
   readonly dirtySlots = new Set<number>();
   currentSlot = -1;
-  current: SlotCounts | undefined;
+  /** The counts of `currentSlot`, never a blob (the hot path decodes one it comes back to). */
+  current: LiveCounts | undefined;
   /** The slot last added to dirtySlots, so the hot path adds to the set only on a slot change. */
   lastDirtySlot = -1;
   /**

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import { MAX_SPARSE, addSlotTo, encodeSlot, newHdr, readSlot, recordHdr, recordSparse, slotTotal, type SlotCounts } from '../../src/store/hdr-slot.js';
+import { MAX_SPARSE, addSlotTo, encodeSlot, newHdr, readSlot, recordHdr, recordSparse, slotTotal, fromBlob, type LiveCounts, type SlotCounts } from '../../src/store/hdr-slot.js';
 import { quantileOf } from '../../src/collect/quantile.js';
 import { decodeHdrBlob } from '../../src/collect/hdr-blob.js';
 import { Summary, RedisStorageManager } from '../../src/index.js';
@@ -14,7 +14,7 @@ import { Summary, RedisStorageManager } from '../../src/index.js';
 const PERCENTILES = [0, 0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
 
 /** The hot path's recording (src/metrics/summary.ts), as a fold. */
-function record(c: SlotCounts, v: number): SlotCounts {
+function record(c: LiveCounts, v: number): LiveCounts {
   if (!Array.isArray(c)) {
     recordHdr(c, v);
     return c;
@@ -22,8 +22,8 @@ function record(c: SlotCounts, v: number): SlotCounts {
   return recordSparse(c, v) ?? c;
 }
 
-function feed(values: readonly number[]): { slot: SlotCounts; plain: HdrHistogram } {
-  let slot: SlotCounts = [];
+function feed(values: readonly number[]): { slot: LiveCounts; plain: HdrHistogram } {
+  let slot: LiveCounts = [];
   const plain = newHdr();
   for (const v of values) {
     slot = record(slot, v);
@@ -129,6 +129,28 @@ describe('summary slots: sparse counts, dense past MAX_SPARSE distinct indexes',
     // After a wide slot, a narrow one still encodes with a narrow header (highest trackable value 2).
     assertSame(small.slot, small.plain, 'small after big');
     assert.deepEqual(readSlot(small.slot, countsOf), [[3, 1]]);
+  });
+
+  it('a blob slot reads as the dense slot it was, and records on (growing) when decoded again', () => {
+    const random = seeded(5);
+    const values = Array.from({ length: 2_000 }, () => Math.floor(random() * 2 ** 20));
+    const { slot, plain } = feed(values);
+    assert.ok(!Array.isArray(slot));
+    const blob = encodeSlot(slot);
+    assert.equal(encodeSlot(blob), blob);
+    assertSame(blob, plain, 'blob');
+    const merged = newHdr();
+    addSlotTo(merged, blob);
+    assert.deepEqual(countsOf(merged), countsOf(plain));
+    // Decoded (the hot path, a clock set back into the slot): the same blob, then values past its
+    // counts array (2^20 fits 11,264 counts; 2^36 needs more) land as in the plain histogram.
+    const back = fromBlob(blob);
+    assert.equal(encodeSlot(back), blob);
+    for (const v of [7, 2 ** 36 + 5, 2 ** 19]) {
+      recordHdr(back, v);
+      plain.recordValue(v);
+    }
+    assertSame(back, plain, 'decoded, recorded on');
   });
 
   it('a Summary gives the quantiles of an HDR histogram of its observations, below and past the switch', async () => {
