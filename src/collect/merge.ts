@@ -244,7 +244,8 @@ export class FamilyMerger {
         for (const [slotText, data] of slots) {
           const slot = Number(slotText);
           if (!(slot >= oldest && slot <= newest)) continue;
-          // This process's own slots are live counts, added as they are; anything else is a blob.
+          // This process's own slots come as live counts (added as they are) or as the blob a flush
+          // kept of a slot the clock has left; a blob, ours or from Redis, is checked and decoded.
           const h = typeof data === 'string' ? this.#decode(data) : data;
           // A blob is a unit of work of up to maxHdrBytes: the deadline and the slice are checked after each.
           const pause = this.pacer.due();

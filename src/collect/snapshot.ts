@@ -20,7 +20,7 @@ export interface FamilyMeta {
   readonly native: NativeDefinition | undefined;
 }
 
-/** Per-process fields: Redis strings, or this process's live HDR counts (sparse or dense, hdr-slot.ts). */
+/** Per-process fields: Redis strings, or this process's own summary slots (any form of hdr-slot.ts). */
 export type ProcessFields = Map<string, string | SlotCounts>;
 
 /** Everything the merge needs for one family, Redis and local state together. */

@@ -1,5 +1,5 @@
 import { SummaryValue, summarySlot } from '../store/values.js';
-import { HDR_SCALE, fromBlob, recordHdr, recordSparse } from '../store/hdr-slot.js';
+import { HDR_SCALE, countsIndex, fromBlob, recordHdr, recordSparse } from '../store/hdr-slot.js';
 import type { LabelValues } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
@@ -37,11 +37,14 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
   }
   const def = series.def;
   const slot = def.maxAgeSeconds ? summarySlot(def.maxAgeSeconds, def.ageBuckets, Date.now()) : 0;
+  const scaled = Math.round(x * HDR_SCALE);
   if (slot !== v.currentSlot) {
     let h = v.slots.get(slot);
     if (!h) {
-      // A new slot starts sparse: most series see few distinct values in a slot (hdr-slot.ts).
-      v.slots.set(slot, (h = []));
+      // A new slot starts sparse: most series see few distinct values in a slot (hdr-slot.ts). It
+      // is made at its exact size, with the pair of this value at count 0 (the record below counts
+      // it): an empty array's first push reserves 17 elements (~120 bytes more a series).
+      v.slots.set(slot, (h = [countsIndex(scaled), 0]));
       // Slots that left the window are dropped here too, not only at a flush: with Redis down (or
       // no Redis) a series holds at most ageBuckets histograms.
       if (def.maxAgeSeconds) pruneSlots(series, v, slot - (def.ageBuckets ?? 5) + 1);
@@ -53,7 +56,6 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
     v.currentSlot = slot;
   }
   const c = v.current!;
-  const scaled = Math.round(x * HDR_SCALE);
   if (!Array.isArray(c)) recordHdr(c, scaled);
   else {
     const dense = recordSparse(c, scaled);
