@@ -2,7 +2,7 @@ import { Pacer } from '../pacer.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { KeyBuilder } from '../redis/keys.js';
 import { JoinedArg } from '../redis/dispatch.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, dropSlot, summarySlot, withSlot, type RedisValue, type StoredExemplar } from '../store/values.js';
 import { drainNative } from '../native/series.js';
 import { encodeSlot, type SlotCounts } from '../store/hdr-slot.js';
 
@@ -125,19 +125,19 @@ function drainSummarySlots(v: SummaryValue, oldest: number, newest: number, sets
         v.current = undefined;
       }
       // A slot never sent has no field in Redis; after a re-send of everything (`all`), any may.
-      if (v.sentSlots?.delete(slot) || all) dels.push(`${v.field}#${slot}`);
+      if (dropSlot(v.sentSlots, slot) || all) dels.push(`${v.field}#${slot}`);
     }
   }
-  const send = all ? v.slots.keys() : v.dirtySlots.values();
+  const send = all ? [...v.slots.keys()] : (v.dirtySlots ?? []);
   for (const slot of send) {
     const c = v.slots.get(slot);
     if (!c) continue;
     const blob = encodeSlot(c);
     sets.push(`${v.field}#${slot}`, blob);
-    (v.sentSlots ??= new Set()).add(slot);
+    v.sentSlots = withSlot(v.sentSlots, slot);
     if (slot < newest && isDense(c)) keepBlob(v, slot, blob);
   }
-  v.dirtySlots.clear();
+  v.dirtySlots = undefined;
   v.lastDirtySlot = -1;
   // Dense slots the clock has left and this flush did not send (unchanged since an earlier one).
   for (const [slot, c] of v.slots) if (slot < newest && isDense(c)) keepBlob(v, slot, encodeSlot(c));

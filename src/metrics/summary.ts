@@ -1,4 +1,4 @@
-import { SummaryValue, summarySlot } from '../store/values.js';
+import { SummaryValue, dropSlot, summarySlot, withSlot } from '../store/values.js';
 import { HDR_SCALE, countsIndex, fromBlob, recordHdr, recordSparse } from '../store/hdr-slot.js';
 import type { LabelValues } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
@@ -65,7 +65,7 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
     }
   }
   if (v.lastDirtySlot !== slot) {
-    v.dirtySlots.add(slot);
+    v.dirtySlots = withSlot(v.dirtySlots, slot);
     v.lastDirtySlot = slot;
   }
   v.sumDelta += x;
@@ -82,8 +82,8 @@ function pruneSlots(series: SeriesStore<SummaryValue>, v: SummaryValue, oldest: 
   for (const slot of v.slots.keys()) {
     if (slot >= oldest) continue;
     v.slots.delete(slot);
-    v.dirtySlots.delete(slot);
-    if (v.sentSlots?.delete(slot) && series.isFlushed) (v.prunedSlots ??= []).push(slot);
+    dropSlot(v.dirtySlots, slot);
+    if (dropSlot(v.sentSlots, slot) && series.isFlushed) (v.prunedSlots ??= []).push(slot);
   }
 }
 

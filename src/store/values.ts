@@ -185,12 +185,15 @@ export class SummaryValue extends RedisValue {
   countFlushed = 0;
   /** HDR counts by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`): sparse, dense or a blob (hdr-slot.ts). */
   readonly slots: Map<number, SlotCounts> = new Map();
-  /** Slots changed since the last flush. */
-  readonly dirtySlots = new Set<number>();
+  /**
+   * Slots changed since the last flush. This and sentSlots are small arrays (at most ageBuckets
+   * slots), made when first needed: an empty Set is ~150 bytes a series (perf/README.md `memory`).
+   */
+  dirtySlots: number[] | undefined = undefined;
   currentSlot = -1;
   /** The counts of `currentSlot`, never a blob (the hot path decodes one it comes back to). */
   current: LiveCounts | undefined;
-  /** The slot last added to dirtySlots, so the hot path adds to the set only on a slot change. */
+  /** The slot last added to dirtySlots, so the hot path looks at the list only on a slot change. */
   lastDirtySlot = -1;
   /**
    * Slots a flush has put in a batch (so their field may be in Redis) and not deleted since. Only
@@ -198,9 +201,24 @@ export class SummaryValue extends RedisValue {
    * leaves nothing behind, so however long Redis is down a series holds at most `ageBuckets`
    * histograms and at most `ageBuckets` deletions to send.
    */
-  sentSlots: Set<number> | undefined = undefined;
+  sentSlots: number[] | undefined = undefined;
   /** Sent slots the hot path dropped from the window: their per-process fields go at the next flush. */
   prunedSlots: number[] | undefined = undefined;
+}
+
+/** `list` with `slot` in it (a new list when there was none). */
+export function withSlot(list: number[] | undefined, slot: number): number[] {
+  if (list === undefined) return [slot];
+  if (!list.includes(slot)) list.push(slot);
+  return list;
+}
+
+/** Takes `slot` out of `list`; true if it was there. */
+export function dropSlot(list: number[] | undefined, slot: number): boolean {
+  const i = list === undefined ? -1 : list.indexOf(slot);
+  if (i < 0) return false;
+  list!.splice(i, 1);
+  return true;
 }
 
 /** Slot of a summary's age ring at `nowMs`: 0 when the summary does not age. */
