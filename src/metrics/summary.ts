@@ -1,5 +1,5 @@
 import { SummaryValue, dropSlot, summarySlot, withSlot } from '../store/values.js';
-import { HDR_SCALE, countsIndex, fromBlob, recordHdr, recordSparse } from '../store/hdr-slot.js';
+import { HDR_SCALE, fromBlob, recordHdr, recordSparse, sparseSlotFor } from '../store/hdr-slot.js';
 import type { LabelValues } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
@@ -42,9 +42,9 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
     let h = v.slots.get(slot);
     if (!h) {
       // A new slot starts sparse: most series see few distinct values in a slot (hdr-slot.ts). It
-      // is made at its exact size, with the pair of this value at count 0 (the record below counts
-      // it): an empty array's first push reserves 17 elements (~120 bytes more a series).
-      v.slots.set(slot, (h = [countsIndex(scaled), 0]));
+      // is made at its exact size, holding this value at count 0 (the record below counts it): an
+      // empty array's first push reserves 17 elements (~120 bytes more a series).
+      v.slots.set(slot, (h = sparseSlotFor(scaled)));
       // Slots that left the window are dropped here too, not only at a flush: with Redis down (or
       // no Redis) a series holds at most ageBuckets histograms.
       if (def.maxAgeSeconds) pruneSlots(series, v, slot - (def.ageBuckets ?? 5) + 1);

@@ -1,5 +1,6 @@
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import { sparseForEach, sparseIncrement, sparseMaxKey, sparseWith, type SparseCounts } from './sparse-counts.js';
 
 /** Observations are stored as integers: value × HDR_SCALE (micro-units, so 3 significant digits hold from 0.001). */
 export const HDR_SCALE = 1e6;
@@ -11,10 +12,10 @@ export function newHdr(): HdrHistogram {
 
 /**
  * The counts of one age slot of a summary series, in one of three forms:
- * - sparse: `[index, count, index, count, ...]`, sorted by index, where `index` is the HDR counts
- *   index of newHdr()'s layout. A dense histogram is a counts array as long as the largest value
- *   needs (7,168 counts, 28 KB, for 0.04 s), most of it zeros when the slot holds a few values; the
- *   sparse form costs ~16 bytes a distinct index (perf/README.md `memory`).
+ * - sparse: counts by HDR counts index (of newHdr()'s layout) in a small hash table (sparse-counts.ts).
+ *   A dense histogram is a counts array as long as the largest value needs (7,168 counts, 28 KB,
+ *   for 0.04 s), most of it zeros when the slot holds a few values; the table costs ~16-32 bytes a
+ *   distinct index (perf/README.md `memory`).
  * - dense: the HDR histogram itself, once the slot has more than MAX_SPARSE distinct indexes.
  * - blob: a dense slot the clock has left, as the blob its last flush sent (encodeSlot): no
  *   observation lands there any more, and the blob is a few KB where the histogram is tens.
@@ -23,15 +24,14 @@ export function newHdr(): HdrHistogram {
  */
 export type SlotCounts = LiveCounts | string;
 /** The forms the hot path records into. */
-export type LiveCounts = number[] | HdrHistogram;
+export type LiveCounts = SparseCounts | HdrHistogram;
 
 /**
- * Distinct indexes a sparse slot holds before it turns dense. At 256 the array (512 numbers, with
- * V8's growth slack ~6 KB) stays below the smallest dense histogram (2,048 counts, 8 KB, values
- * below 2,048 µs), so a slot never costs more than it did as a histogram; the hot path's binary search
- * over it is 8 steps at most.
+ * Distinct indexes a sparse slot holds before it turns dense. At 192 the table (256 entries, 513
+ * numbers, ~4-6 KB with V8's growth slack) stays below the smallest dense histogram (2,048 counts,
+ * 8 KB, values below 2,048 µs), so a slot never costs more than it did as a histogram.
  */
-export const MAX_SPARSE = 256;
+export const MAX_SPARSE = 192;
 
 /** Sub-bucket half count of our histograms (1,024 for 3 significant digits). */
 let HALF = 0;
@@ -70,6 +70,8 @@ interface JsInternals {
   setCountAtIndex(index: number, count: number): void;
   incrementCountAtIndex(index: number): void;
   incrementTotalCount(): void;
+  addToCountAtIndex(index: number, count: number): void;
+  addToTotalCount(count: number): void;
   setTotalCount(n: number): void;
   updateMinAndMax(v: number): void;
   resize(highest: number): void;
@@ -103,50 +105,29 @@ export function recordHdr(h: HdrHistogram, v: number): void {
   h.recordValue(v);
 }
 
+/** A new sparse slot holding `v`'s index at count 0: the recordSparse of `v` that follows counts it. */
+export function sparseSlotFor(v: number): SparseCounts {
+  return sparseWith(countsIndex(v));
+}
+
 /**
  * Records `v` into a sparse slot. When `v` would be its (MAX_SPARSE + 1)th distinct index, the slot
  * turns dense instead: the histogram, with `v` recorded, is returned to take the slot's place.
  */
-export function recordSparse(pairs: number[], v: number): HdrHistogram | undefined {
-  const index = countsIndex(v);
-  // Binary search over the pair indexes 0..n-1 (array positions 2i).
-  let lo = 0;
-  let hi = pairs.length >> 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const at = pairs[mid << 1]!;
-    if (at < index) lo = mid + 1;
-    else if (at > index) hi = mid;
-    else {
-      pairs[(mid << 1) + 1]!++;
-      return undefined;
-    }
-  }
-  const n = pairs.length;
-  if (n >= 2 * MAX_SPARSE) {
-    const dense = toDense(pairs);
-    recordHdr(dense, v);
-    return dense;
-  }
-  // Insert at pair lo: shift the tail by two (push grows the array in place; splice would allocate).
-  pairs.push(0, 0);
-  for (let i = n - 1; i >= lo << 1; i--) pairs[i + 2] = pairs[i]!;
-  pairs[lo << 1] = index;
-  pairs[(lo << 1) + 1] = 1;
-  return undefined;
+export function recordSparse(t: SparseCounts, v: number): HdrHistogram | undefined {
+  if (sparseIncrement(t, countsIndex(v), MAX_SPARSE)) return undefined;
+  const dense = toDense(t);
+  recordHdr(dense, v);
+  return dense;
 }
 
 /**
  * The dense histogram of a sparse slot: the one newHdr() fed the slot's values would be, count for
  * count, with the same size (so the same blob header). The largest index goes first: one resize.
  */
-export function toDense(pairs: readonly number[]): HdrHistogram {
+export function toDense(t: SparseCounts): HdrHistogram {
   const h = newHdr();
-  const n = pairs.length;
-  if (n === 0) return h;
-  const js = h as unknown as JsInternals;
-  h.recordValueWithCount(js.valueFromIndex(pairs[n - 2]!), pairs[n - 1]!);
-  for (let i = 0; i < n - 2; i += 2) h.recordValueWithCount(js.valueFromIndex(pairs[i]!), pairs[i + 1]!);
+  addSparseTo(h, t);
   return h;
 }
 
@@ -170,22 +151,39 @@ export function slotTotal(slot: SlotCounts): number {
   const c = live(slot);
   if (!Array.isArray(c)) return c.totalCount;
   let total = 0;
-  for (let i = 1; i < c.length; i += 2) total += c[i]!;
+  sparseForEach(c, (_, count) => (total += count));
   return total;
 }
 
 /** Adds a slot's counts to `into` (a histogram of newHdr()'s layout), as `into.add(dense)` would. */
 export function addSlotTo(into: HdrHistogram, slot: SlotCounts): void {
   const c = live(slot);
-  if (!Array.isArray(c)) {
-    into.add(c);
-    return;
-  }
-  const n = c.length;
-  if (n === 0) return;
-  // The largest first: `into` resizes once.
-  into.recordValueWithCount(LAYOUT.valueFromIndex(c[n - 2]!), c[n - 1]!);
-  for (let i = 0; i < n - 2; i += 2) into.recordValueWithCount(LAYOUT.valueFromIndex(c[i]!), c[i + 1]!);
+  if (Array.isArray(c)) addSparseTo(into, c);
+  else into.add(c);
+}
+
+function addSparseTo(into: HdrHistogram, t: SparseCounts): void {
+  const top = sparseMaxKey(t);
+  if (top < 0) return;
+  // The largest through recordValueWithCount, which grows an autoResize histogram to hold it (once);
+  // the others straight at their index: `into` has newHdr()'s layout, and the library's
+  // recordValueWithCount would find each index again with Math.log2 and Math.pow.
+  let topCount = 0;
+  sparseForEach(t, (index, count) => {
+    if (index === top) topCount = count;
+  });
+  into.recordValueWithCount(LAYOUT.valueFromIndex(top), topCount);
+  const js = into as unknown as JsInternals;
+  let low = top;
+  sparseForEach(t, (index, count) => {
+    if (index === top) return;
+    js.addToCountAtIndex(index, count);
+    js.addToTotalCount(count);
+    if (index > 0 && index < low) low = index;
+  });
+  // Min and max are the lowest values of the extreme indexes, not the exact values recorded: the
+  // quantiles never read them, and the blob reads only maxValue's index.
+  js.updateMinAndMax(js.valueFromIndex(low));
 }
 
 /**
@@ -202,24 +200,23 @@ export function readSlot<T>(slot: SlotCounts, read: (h: HdrHistogram) => T): T {
   const c = live(slot);
   if (!Array.isArray(c)) return read(c);
   const s = SCRATCH;
-  const n = c.length;
-  const top = n === 0 ? 0 : c[n - 2]!;
+  const top = Math.max(0, sparseMaxKey(c));
   if (top >= s.countsArrayLength) s.resize(s.valueFromIndex(top));
   const highest = s.highestTrackableValue;
   let total = 0;
-  for (let i = 0; i < n; i += 2) {
-    s.setCountAtIndex(c[i]!, c[i + 1]!);
-    total += c[i + 1]!;
-  }
+  sparseForEach(c, (index, count) => {
+    s.setCountAtIndex(index, count);
+    total += count;
+  });
   s.setTotalCount(total);
   // What a histogram fed these values would hold: the blob has counts up to maxValue's index and,
   // in its header, the highest trackable value of a histogram just wide enough for them.
-  s.maxValue = n === 0 ? 0 : s.valueFromIndex(top);
+  s.maxValue = total === 0 ? 0 : s.valueFromIndex(top);
   s.highestTrackableValue = freshHighest(top);
   try {
     return read(s);
   } finally {
-    for (let i = 0; i < n; i += 2) s.setCountAtIndex(c[i]!, 0);
+    sparseForEach(c, (index) => s.setCountAtIndex(index, 0));
     s.setTotalCount(0);
     s.maxValue = 0;
     s.minNonZeroValue = Number.MAX_SAFE_INTEGER;
