@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import { HDR_SIGNIFICANT_DIGITS } from '../store/values.js';
+import { HDR_SIGNIFICANT_DIGITS } from '../store/hdr-slot.js';
 
 // A summary's HDR blob as a process hash holds it: base64 of `cookie, length, deflate(V2 encoding)`.
 // hdr-histogram-js' decodeFromCompressedBase64 trusts all of it: it inflates without bound (a 1.4 MB

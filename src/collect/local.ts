@@ -1,7 +1,8 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { leLabel } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, newHdr, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
+import { addSlotTo, newHdr, readSlot, slotTotal, type SlotCounts } from '../store/hdr-slot.js';
 import { nativeStateOf } from '../native/series.js';
 import { Pacer } from '../pacer.js';
 import type { Labels, SeriesSink } from './sink.js';
@@ -35,9 +36,10 @@ export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs
       sink.histogram(v.field, labels, les, cumulative, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta, exemplars, { native });
     } else if (v instanceof SummaryValue) {
       const window = windowOf(v, oldest, newest);
-      if (def.pruneAgedBuckets && def.maxAgeSeconds && (!window || window.totalCount === 0)) continue;
+      const observed = window !== undefined && slotTotal(window) > 0;
+      if (def.pruneAgedBuckets && def.maxAgeSeconds && !observed) continue;
       const percentiles = def.percentiles ?? [];
-      const values = percentiles.map((q) => (window && window.totalCount > 0 ? quantileOf(window, q) : 0));
+      const values = observed ? readSlot(window, (h) => percentiles.map((q) => quantileOf(h, q))) : percentiles.map(() => 0);
       sink.summary(v.field, labels, percentiles, values, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta);
     }
     const pause = pacer.step();
@@ -46,9 +48,9 @@ export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs
 }
 
 /** The observations of a summary series within its window, merged from its age slots. */
-function windowOf(v: SummaryValue, oldest: number, newest: number): HdrHistogram | undefined {
+function windowOf(v: SummaryValue, oldest: number, newest: number): SlotCounts | undefined {
   let merged: HdrHistogram | undefined;
-  let only: HdrHistogram | undefined;
+  let only: SlotCounts | undefined;
   for (const [slot, h] of v.slots) {
     if (slot < oldest || slot > newest) continue;
     if (only === undefined) {
@@ -57,9 +59,9 @@ function windowOf(v: SummaryValue, oldest: number, newest: number): HdrHistogram
     }
     if (merged === undefined) {
       merged = newHdr();
-      merged.add(only);
+      addSlotTo(merged, only);
     }
-    merged.add(h);
+    addSlotTo(merged, h);
   }
   return merged ?? only;
 }

@@ -1,5 +1,5 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import { newHdr } from '../store/values.js';
+import { addSlotTo, newHdr, type SlotCounts } from '../store/hdr-slot.js';
 import type { BadDataSink } from './bad-data.js';
 import { decodeHdrBlob } from './hdr-blob.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
@@ -244,14 +244,16 @@ export class FamilyMerger {
         for (const [slotText, data] of slots) {
           const slot = Number(slotText);
           if (!(slot >= oldest && slot <= newest)) continue;
-          const h = this.#decode(data);
+          // This process's own slots come as live counts (added as they are) or as the blob a flush
+          // kept of a slot the clock has left; a blob, ours or from Redis, is checked and decoded.
+          const h = typeof data === 'string' ? this.#decode(data) : data;
           // A blob is a unit of work of up to maxHdrBytes: the deadline and the slice are checked after each.
           const pause = this.pacer.due();
           if (pause) await pause;
           if (!h) continue;
           let m = merged.get(key);
           if (!m) merged.set(key, (m = newHdr()));
-          m.add(h);
+          addSlotTo(m, h);
         }
       }
     }
@@ -272,8 +274,7 @@ export class FamilyMerger {
     }
   }
 
-  #decode(data: string | HdrHistogram): HdrHistogram | null {
-    if (typeof data !== 'string') return data;
+  #decode(data: string): HdrHistogram | null {
     const h = decodeHdrBlob(data, this.limits.maxHdrBytes);
     if (typeof h !== 'string') return h;
     this.stats.bad(h);
@@ -331,7 +332,7 @@ export class FamilyMerger {
   }
 
   /** A gauge value: any number Number() reads, `NaN` and `±Infinity` included (prom-client allows them). */
-  #number(raw: string | HdrHistogram): number | null {
+  #number(raw: string | SlotCounts): number | null {
     if (typeof raw === 'string' && raw !== '') {
       const x = Number(raw);
       if (!Number.isNaN(x) || raw === 'NaN') return x;

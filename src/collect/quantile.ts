@@ -1,5 +1,5 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import { HDR_SCALE } from '../store/values.js';
+import { HDR_SCALE } from '../store/hdr-slot.js';
 
 /**
  * The q-quantile of an HDR histogram, as the shortest decimal inside the equivalent-value range of

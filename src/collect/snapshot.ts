@@ -1,8 +1,8 @@
-import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { FLAG_RESET, leLabel, type FamilyBatch, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
 import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, type Exemplar } from '../store/values.js';
 import type { NativeDefinition } from '../store/definition.js';
 import { unflushedNative } from '../native/series.js';
+import type { SlotCounts } from '../store/hdr-slot.js';
 
 /** A family's definition as read back from its meta hash (or from this process's own metric). */
 export interface FamilyMeta {
@@ -20,8 +20,8 @@ export interface FamilyMeta {
   readonly native: NativeDefinition | undefined;
 }
 
-/** Per-process fields: Redis strings, or this process's live HDR histograms. */
-export type ProcessFields = Map<string, string | HdrHistogram>;
+/** Per-process fields: Redis strings, or this process's own summary slots (any form of hdr-slot.ts). */
+export type ProcessFields = Map<string, string | SlotCounts>;
 
 /** Everything the merge needs for one family, Redis and local state together. */
 export interface FamilySnapshot {

@@ -1,10 +1,10 @@
-import hdr from 'hdr-histogram-js';
 import { Pacer } from '../pacer.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, leLabel, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { KeyBuilder } from '../redis/keys.js';
 import { JoinedArg } from '../redis/dispatch.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type RedisValue, type StoredExemplar } from '../store/values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, dropSlot, summarySlot, withSlot, type RedisValue, type StoredExemplar } from '../store/values.js';
 import { drainNative } from '../native/series.js';
+import { encodeSlot, type SlotCounts } from '../store/hdr-slot.js';
 
 /**
  * Drains a family into a batch: every dirty value's deltas are read and zeroed (and added to the
@@ -40,7 +40,8 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
   const list: readonly RedisValue[] = everything ? [...series.values.values()] : dirty;
   const bounds = type === 'histogram' ? [...(def.buckets ?? []), Infinity].map(leLabel) : [];
   const stamps = def.mode === 'mostrecent' || def.mode === 'livemostrecent';
-  const oldest = summarySlot(def.maxAgeSeconds, def.ageBuckets, nowMs) - (def.maxAgeSeconds ? (def.ageBuckets ?? 5) - 1 : 0);
+  const newest = summarySlot(def.maxAgeSeconds, def.ageBuckets, nowMs);
+  const oldest = newest - (def.maxAgeSeconds ? (def.ageBuckets ?? 5) - 1 : 0);
   const hasExemplars = series.exemplars.size > 0;
   // Counters, histograms and summaries have a creation time (OpenMetrics `_created`).
   const hasCreated = type !== 'gauge';
@@ -58,7 +59,7 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
           if (stamps) sets.push(`@${g.field}`, String(g.updatedAtMs));
         } else {
           if (reset || wasDirty) drainSummarySums(v as SummaryValue, sums, reset);
-          drainSummarySlots(v as SummaryValue, oldest, sets, dels, perProcessAll);
+          drainSummarySlots(v as SummaryValue, oldest, newest, sets, dels, perProcessAll);
         }
         if (hasExemplars) drainExemplars(series.exemplars.get(v), v.field, bounds, exemplars, reset);
         if (hasCreated && (reset || !v.isCreatedSent)) {
@@ -111,7 +112,7 @@ function drainSummarySums(v: SummaryValue, sums: string[], reset: boolean): void
   sums.push(`${v.field}#sum`, String(reset ? v.sumFlushed : s), `${v.field}#count`, String(reset ? v.countFlushed : c));
 }
 
-function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels: string[], all: boolean): void {
+function drainSummarySlots(v: SummaryValue, oldest: number, newest: number, sets: string[], dels: string[], all: boolean): void {
   if (v.prunedSlots) {
     for (const slot of v.prunedSlots) dels.push(`${v.field}#${slot}`);
     v.prunedSlots = undefined;
@@ -124,18 +125,39 @@ function drainSummarySlots(v: SummaryValue, oldest: number, sets: string[], dels
         v.current = undefined;
       }
       // A slot never sent has no field in Redis; after a re-send of everything (`all`), any may.
-      if (v.sentSlots?.delete(slot) || all) dels.push(`${v.field}#${slot}`);
+      if (dropSlot(v.sentSlots, slot) || all) dels.push(`${v.field}#${slot}`);
     }
   }
-  const send = all ? v.slots.keys() : v.dirtySlots.values();
+  const send = all ? [...v.slots.keys()] : (v.dirtySlots ?? []);
   for (const slot of send) {
-    const h = v.slots.get(slot);
-    if (!h) continue;
-    sets.push(`${v.field}#${slot}`, hdr.encodeIntoCompressedBase64(h));
-    (v.sentSlots ??= new Set()).add(slot);
+    const c = v.slots.get(slot);
+    if (!c) continue;
+    const blob = encodeSlot(c);
+    sets.push(`${v.field}#${slot}`, blob);
+    v.sentSlots = withSlot(v.sentSlots, slot);
+    if (slot < newest && isDense(c)) keepBlob(v, slot, blob);
   }
-  v.dirtySlots.clear();
+  v.dirtySlots = undefined;
   v.lastDirtySlot = -1;
+  // Dense slots the clock has left and this flush did not send (unchanged since an earlier one).
+  for (const [slot, c] of v.slots) if (slot < newest && isDense(c)) keepBlob(v, slot, encodeSlot(c));
+}
+
+function isDense(c: SlotCounts): boolean {
+  return typeof c === 'object' && !Array.isArray(c);
+}
+
+/**
+ * Keeps a dense slot the clock has left as its blob: no observation lands there any more (but after
+ * a clock set back, when the hot path decodes it again), and the blob is a few KB where the
+ * histogram is tens (perf/README.md `memory`). Every reader of a slot takes either form (hdr-slot.ts).
+ */
+function keepBlob(v: SummaryValue, slot: number, blob: string): void {
+  v.slots.set(slot, blob);
+  if (v.currentSlot === slot) {
+    v.currentSlot = -1;
+    v.current = undefined;
+  }
 }
 
 /** Exemplars not flushed yet: `<field>` (counters) or `<field>#<le>` (histogram buckets). */

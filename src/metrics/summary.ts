@@ -1,4 +1,5 @@
-import { SummaryValue, HDR_SCALE, newHdr, recordHdr, summarySlot } from '../store/values.js';
+import { SummaryValue, dropSlot, summarySlot, withSlot } from '../store/values.js';
+import { HDR_SCALE, fromBlob, recordHdr, recordSparse, sparseSlotFor } from '../store/hdr-slot.js';
 import type { LabelValues } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { ValidationError, describe } from '../errors.js';
@@ -21,7 +22,7 @@ export interface SummaryConfiguration<T extends string> extends MetricConfigurat
 
 export const DEFAULT_PERCENTILES: readonly number[] = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
 const MAX_OBSERVATION = Number.MAX_SAFE_INTEGER / HDR_SCALE;
-/** Bounds of the ageing window: each age slot holds one HDR histogram per series. */
+/** Bounds of the ageing window: each age slot holds one set of HDR counts per series. */
 const MIN_MAX_AGE_SECONDS = 1;
 const MAX_AGE_BUCKETS = 60;
 
@@ -36,20 +37,35 @@ function record(series: SeriesStore<SummaryValue>, v: SummaryValue, x: number): 
   }
   const def = series.def;
   const slot = def.maxAgeSeconds ? summarySlot(def.maxAgeSeconds, def.ageBuckets, Date.now()) : 0;
+  const scaled = Math.round(x * HDR_SCALE);
   if (slot !== v.currentSlot) {
     let h = v.slots.get(slot);
     if (!h) {
-      v.slots.set(slot, (h = newHdr()));
+      // A new slot starts sparse: most series see few distinct values in a slot (hdr-slot.ts). It
+      // is made at its exact size, holding this value at count 0 (the record below counts it): an
+      // empty array's first push reserves 17 elements (~120 bytes more a series).
+      v.slots.set(slot, (h = sparseSlotFor(scaled)));
       // Slots that left the window are dropped here too, not only at a flush: with Redis down (or
       // no Redis) a series holds at most ageBuckets histograms.
       if (def.maxAgeSeconds) pruneSlots(series, v, slot - (def.ageBuckets ?? 5) + 1);
+    } else if (typeof h === 'string') {
+      // A slot a flush kept as its blob, the clock back in it (a clock set back): dense again.
+      v.slots.set(slot, (h = fromBlob(h)));
     }
     v.current = h;
     v.currentSlot = slot;
   }
-  recordHdr(v.current!, Math.round(x * HDR_SCALE));
+  const c = v.current!;
+  if (!Array.isArray(c)) recordHdr(c, scaled);
+  else {
+    const dense = recordSparse(c, scaled);
+    if (dense) {
+      v.slots.set(slot, dense);
+      v.current = dense;
+    }
+  }
   if (v.lastDirtySlot !== slot) {
-    v.dirtySlots.add(slot);
+    v.dirtySlots = withSlot(v.dirtySlots, slot);
     v.lastDirtySlot = slot;
   }
   v.sumDelta += x;
@@ -66,8 +82,8 @@ function pruneSlots(series: SeriesStore<SummaryValue>, v: SummaryValue, oldest: 
   for (const slot of v.slots.keys()) {
     if (slot >= oldest) continue;
     v.slots.delete(slot);
-    v.dirtySlots.delete(slot);
-    if (v.sentSlots?.delete(slot) && series.isFlushed) (v.prunedSlots ??= []).push(slot);
+    dropSlot(v.dirtySlots, slot);
+    if (dropSlot(v.sentSlots, slot) && series.isFlushed) (v.prunedSlots ??= []).push(slot);
   }
 }
 

@@ -208,7 +208,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     } else if (value instanceof SummaryValue) {
       value.sumDelta = value.countDelta = value.sumFlushed = value.countFlushed = 0;
       value.slots.clear();
-      value.dirtySlots.clear();
+      value.dirtySlots = undefined;
       value.current = undefined;
       value.currentSlot = value.lastDirtySlot = -1;
       value.prunedSlots = undefined;

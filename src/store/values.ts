@@ -1,5 +1,4 @@
-import hdr from 'hdr-histogram-js';
-import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
+import type { LiveCounts, SlotCounts } from './hdr-slot.js';
 
 /** The process's clock when this module loaded: series creation times are kept as offsets from it. */
 const CLOCK_BASE_MS = Date.now();
@@ -179,63 +178,22 @@ function zeros(n: number): number[] {
   return a;
 }
 
-/** Observations are stored as integers: value × HDR_SCALE (micro-units, so 3 significant digits hold from 0.001). */
-export const HDR_SCALE = 1e6;
-export const HDR_SIGNIFICANT_DIGITS = 3;
-
-export function newHdr(): HdrHistogram {
-  return hdr.build({ numberOfSignificantValueDigits: HDR_SIGNIFICANT_DIGITS, autoResize: true });
-}
-
-/**
- * `h.recordValue(v)`, faster: hdr-histogram-js finds the counts index with Math.log2 and two
- * Math.pow (~100 ns past 2,048, half of a Summary.observe in the profile); below 2^32 the same
- * index is exact with Math.clz32 and a shift. The rest is what recordValue does itself, through
- * JsHistogram's public members. Checked against recordValue once at start-up (FAST_LAYOUT); any
- * other histogram, layout or value takes recordValue.
- */
-export function recordHdr(h: HdrHistogram, v: number): void {
-  if (FAST_LAYOUT !== 0 && v < 4294967296 && h instanceof hdr.JsHistogram) {
-    const bucket = v < 2 * HALF ? 0 : 31 - Math.clz32(v) - FAST_LAYOUT;
-    const index = bucket * HALF + (v >>> bucket);
-    if (index < h.countsArrayLength) {
-      h.incrementCountAtIndex(index);
-      h.updateMinAndMax(v);
-      h.incrementTotalCount();
-      return;
-    }
-  }
-  h.recordValue(v);
-}
-
-/** Sub-bucket half count of our histograms (1,024 for 3 significant digits). */
-let HALF = 0;
-/** log2(HALF) when recordHdr's index matches hdr-histogram-js's own, 0 to always use recordValue. */
-const FAST_LAYOUT = ((): number => {
-  const h = newHdr();
-  if (!(h instanceof hdr.JsHistogram) || h.unitMagnitude !== 0) return 0;
-  const magnitude = h.subBucketHalfCountMagnitude;
-  HALF = 2 ** magnitude;
-  const probes = [0, 1, 2, HALF - 1, HALF, 2 * HALF - 1, 2 * HALF, 2 * HALF + 1, 4 * HALF - 1, 4 * HALF, 123_456, 999_999, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1];
-  for (const v of probes) {
-    const bucket = v < 2 * HALF ? 0 : 31 - Math.clz32(v) - magnitude;
-    if (bucket * HALF + (v >>> bucket) !== h.countsArrayIndex(v)) return 0;
-  }
-  return magnitude;
-})();
-
 export class SummaryValue extends RedisValue {
   sumDelta = 0;
   countDelta = 0;
   sumFlushed = 0;
   countFlushed = 0;
-  /** HDR histograms by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`). */
-  readonly slots: Map<number, HdrHistogram> = new Map();
-  /** Slots changed since the last flush. */
-  readonly dirtySlots = new Set<number>();
+  /** HDR counts by age slot (`floor(now / slotMs)`; always 0 without `maxAgeSeconds`): sparse, dense or a blob (hdr-slot.ts). */
+  readonly slots: Map<number, SlotCounts> = new Map();
+  /**
+   * Slots changed since the last flush. This and sentSlots are small arrays (at most ageBuckets
+   * slots), made when first needed: an empty Set is ~150 bytes a series (perf/README.md `memory`).
+   */
+  dirtySlots: number[] | undefined = undefined;
   currentSlot = -1;
-  current: HdrHistogram | undefined;
-  /** The slot last added to dirtySlots, so the hot path adds to the set only on a slot change. */
+  /** The counts of `currentSlot`, never a blob (the hot path decodes one it comes back to). */
+  current: LiveCounts | undefined;
+  /** The slot last added to dirtySlots, so the hot path looks at the list only on a slot change. */
   lastDirtySlot = -1;
   /**
    * Slots a flush has put in a batch (so their field may be in Redis) and not deleted since. Only
@@ -243,9 +201,24 @@ export class SummaryValue extends RedisValue {
    * leaves nothing behind, so however long Redis is down a series holds at most `ageBuckets`
    * histograms and at most `ageBuckets` deletions to send.
    */
-  sentSlots: Set<number> | undefined = undefined;
+  sentSlots: number[] | undefined = undefined;
   /** Sent slots the hot path dropped from the window: their per-process fields go at the next flush. */
   prunedSlots: number[] | undefined = undefined;
+}
+
+/** `list` with `slot` in it (a new list when there was none). */
+export function withSlot(list: number[] | undefined, slot: number): number[] {
+  if (list === undefined) return [slot];
+  if (!list.includes(slot)) list.push(slot);
+  return list;
+}
+
+/** Takes `slot` out of `list`; true if it was there. */
+export function dropSlot(list: number[] | undefined, slot: number): boolean {
+  const i = list === undefined ? -1 : list.indexOf(slot);
+  if (i < 0) return false;
+  list!.splice(i, 1);
+  return true;
 }
 
 /** Slot of a summary's age ring at `nowMs`: 0 when the summary does not age. */

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import hdr from 'hdr-histogram-js';
-import { newHdr, recordHdr } from '../../src/store/values.js';
+import { newHdr, recordHdr } from '../../src/store/hdr-slot.js';
 
 // recordHdr computes hdr-histogram-js's counts index itself; the histogram it leaves must be the
 // one recordValue would have left, bit for bit, for any value (including resizes and 2^32 and up).

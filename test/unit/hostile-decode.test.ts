@@ -8,7 +8,7 @@ import hdr from 'hdr-histogram-js';
 import { Registry } from 'prom-client';
 import { SelfStats } from '../../src/stats.js';
 import { familyHash } from '../../src/store/family.js';
-import { newHdr } from '../../src/store/values.js';
+import { newHdr } from '../../src/store/hdr-slot.js';
 import { parseMeta } from '../../src/collect/meta.js';
 import { decodeHdrBlob } from '../../src/collect/hdr-blob.js';
 import { processIds } from '../../src/collect/decode.js';
