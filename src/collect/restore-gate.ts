@@ -150,6 +150,15 @@ export class RestoreGate {
     }
     // A writer still waited for stays known: a loss found again must not restart its wait.
     for (const id of this.#awaited.keys()) if (!next.has(id)) next.set(id, this.#known.get(id) ?? { lastBeatMs: -Infinity, liveTimeoutMs: this.#fallbackLiveTimeoutMs });
+    // So does a writer whose beat is late (a loaded machine, a GC pause) for a while: not live at this
+    // read, it still holds a part of the sums, and a loss now must wait for it (or give it up, with
+    // a warning) rather than serve the sums without it. A writer gone for good is forgotten after
+    // KEEP_LATE_WRITERS live timeouts of silence.
+    for (const [id, known] of this.#known) {
+      if (next.has(id)) continue;
+      const lastBeatMs = Math.max(known.lastBeatMs, view.processes.get(id) ?? -Infinity);
+      if (now - lastBeatMs < known.liveTimeoutMs * KEEP_LATE_WRITERS) next.set(id, { lastBeatMs, liveTimeoutMs: known.liveTimeoutMs });
+    }
     this.#known = next;
 
     const waiting = [...new Set([...this.#awaited.keys(), ...restoring])].sort();
@@ -164,6 +173,9 @@ export class RestoreGate {
 
 /** The largest REDIS_LIVE_TIMEOUT_MS a writer may have (config.ts): a longer one read from Redis is not believed. */
 const MAX_LIVE_TIMEOUT_MS = 86_400_000;
+
+/** A writer not live at a read stays known (waited for after a loss) until silent for this many of its live timeouts. */
+const KEEP_LATE_WRITERS = 10;
 
 /** A live writer restoring longer than this no longer holds collects back (10 s; see docs/design.md). */
 export const RESTORE_WAIT_MS = 10_000;

@@ -115,6 +115,27 @@ describe('RestoreGate', () => {
   });
 });
 
+describe('RestoreGate: a writer whose beat is late', () => {
+  it('is still waited for after a loss, although it was not live at the read before the loss', () => {
+    const { gate: g, givenUp } = gate();
+    assert.equal(g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] })), undefined);
+    // b's beat is late (a loaded machine): past its live deadline (950 + 600) at this read.
+    assert.equal(g.check(view(1700, { a: 1650, b: 950 }, {}, { f: ['e1', 100] })), undefined);
+    // Redis lost the family; a restored it at 1750. b holds a part of it too: held back until b beats.
+    assert.match(g.check(view(1800, { a: 1760, b: 950 }, {}, { f: ['e2', 1750, true] })) ?? '', /1 writer has not restored it yet \(b\)/);
+    assert.equal(g.check(view(2000, { a: 1960, b: 1950 }, {}, { f: ['e2', 1750, true] })), undefined);
+    assert.deepEqual(givenUp, []);
+  });
+
+  it('is forgotten after ten of its live timeouts of silence (a writer gone for good holds nothing back)', () => {
+    const { gate: g, givenUp } = gate();
+    assert.equal(g.check(view(1000, { a: 900, b: 950 }, {}, { f: ['e1', 100] })), undefined);
+    assert.equal(g.check(view(7000, { a: 6950, b: 950 }, {}, { f: ['e1', 100] })), undefined);
+    assert.equal(g.check(view(7100, { a: 7060, b: 950 }, {}, { f: ['e2', 7050, true] })), undefined);
+    assert.deepEqual(givenUp, []);
+  });
+});
+
 describe('RoundingFloor', () => {
   it('serves a float sum lower by a rounding error as before, and lets a real decrease and every integer through', () => {
     const floor = new RoundingFloor();
