@@ -24,4 +24,5 @@ node --test \
   $(find dist/test/unit -name '*.test.js' | sort) \
   dist/test/integration/bridge.test.js \
   dist/test/integration/multiprocess.test.js \
-  dist/test/e2e/cli.test.js
+  dist/test/e2e/cli.test.js \
+  dist/test/e2e/launcher-restore.test.js
