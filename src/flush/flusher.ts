@@ -230,16 +230,7 @@ export class Flusher {
     for (const family of this.#replies.toVerify(this.dict.families.values())) {
       if (this.#inFlight.has(family)) continue;
       this.#replies.verified(family);
-      const w = work.get(family);
-      if (w) {
-        // Its batches check the epoch as an empty one would: while one is unacknowledged this process
-        // is still restoring (it may yet answer LOST), so its mark in the restoring registry stays.
-        // Without this, a beat sent before that reply cleared the mark, and a collector served the
-        // family without this process's part (a lower counter) until the re-send.
-        for (const b of w.batches) this.#replies.markCheck(b);
-        continue;
-      }
-      if (family.knownEpoch === '') continue;
+      if (work.has(family) || family.knownEpoch === '') continue;
       const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [], created: [] };
       this.#replies.markCheck(check);
       family.pending.push(check);

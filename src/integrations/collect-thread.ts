@@ -2,6 +2,7 @@ import { clearTimeout, setTimeout } from 'node:timers';
 import { Worker } from 'node:worker_threads';
 import type { ExpositionKind } from '../collect/collector.js';
 import { TimeoutError } from '../errors.js';
+import { FLAG_RESET } from '../store/family.js';
 import type { RedisStorageManager } from '../manager.js';
 import { renderHere, type Render } from './metrics-server.js';
 import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } from './collect-worker.js';
@@ -95,7 +96,10 @@ export class CollectThread {
     );
     const leftMs = Math.round(deadline - performance.now());
     if (leftMs < 1) throw failed(new TimeoutError(`collect: not done within ${budgetMs} ms`));
-    const worker = flushed ? this.#started() : undefined;
+    // A flush answered LOST (Redis lost a family) leaves its re-send to the next round: until that is
+    // applied, Redis lacks the primary's part, which the thread would serve as a lower total. The main
+    // thread adds it from memory (addLocalSums), so it serves those scrapes.
+    const worker = flushed && !isRestoringFamilies(storage) ? this.#started() : undefined;
     if (!worker) return this.#here(kind, { timeoutMs: leftMs, gzip: options.gzip });
     return this.#ask(worker, { kind, timeoutMs: leftMs, gzip: options.gzip });
   }
@@ -209,6 +213,14 @@ export class CollectThread {
 /** Batches of this process sent (or tried) but not acknowledged by Redis yet. */
 function hasUnacknowledged(storage: RedisStorageManager): boolean {
   for (const family of storage.dict.families.values()) if (family.pending.length > 0) return true;
+  return false;
+}
+
+/** Whether a family of the primary's store is to be (or is being) re-sent whole because Redis lost it. */
+function isRestoringFamilies(storage: RedisStorageManager): boolean {
+  for (const family of storage.dict.families.values()) {
+    if (family.needsReset || family.pending.some((b) => (b.flags & FLAG_RESET) !== 0)) return true;
+  }
   return false;
 }
 
