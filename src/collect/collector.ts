@@ -23,6 +23,7 @@ import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
 import type { SeriesSink } from './sink.js';
 import type { FamilySnapshot } from './snapshot.js';
+import type { CounterTable } from './counter-table.js';
 
 export interface CollectorParts {
   readonly dict: RedisStorageDict;
@@ -59,6 +60,8 @@ export class RedisMultiProcessCollector {
   readonly #wrapped = new WeakSet<Registry>();
   /** Counter series orders of the last full collect (see SeriesOrder). */
   #orders = new Map<string, SeriesOrder>();
+  /** Counter families' tables of the last text exposition (see CounterTable), by family name. */
+  #tables = new Map<string, CounterTable>();
   /** Single-family reads asked for in this turn of the event loop: they share one read. */
   #batch: { readonly families: Set<MetricFamily>; readonly done: Promise<Map<MetricFamily, FamilySnapshot>> } | undefined;
   /** Holds collects back while Redis is being restored after a loss (see RestoreGate). */
@@ -274,9 +277,11 @@ export class RedisMultiProcessCollector {
       const nowMs = Date.now();
       for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
     } else {
-      const { snapshots, live } = await this.#reader.read(client, pacer, undefined, withCreated);
+      // The text expositions read counter families through tables (a sink that can write them).
+      const tables = sink.counters ? new Map<string, CounterTable>() : undefined;
+      const { snapshots, live } = await this.#reader.read(client, pacer, undefined, withCreated, tables ? this.#tables : undefined);
       this.#lastLive = live;
-      const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
+      const orders = { last: this.#orders, next: new Map<string, SeriesOrder>(), tables };
       const merger = new FamilyMerger(this.#bad, Date.now(), pacer, orders, config);
       // Families in name order, each printing names no earlier one printed: a counter `x_count` after a
       // histogram `x` would make the text unparseable ("second HELP line for metric name x").
@@ -292,6 +297,7 @@ export class RedisMultiProcessCollector {
       }
       // Only the families of this collect are kept: one gone from Redis is forgotten.
       this.#orders = orders.next;
+      if (tables) this.#tables = tables;
       stats.processesLive = live.size;
     }
     stats.collects++;
