@@ -153,9 +153,28 @@ export async function createdByTable(packed: unknown, table: CounterTable, bad: 
 }
 
 /**
+ * Orders two fields given as UTF-8 bytes as JavaScript orders the strings (by UTF-16 code units):
+ * byte order, but for a character past U+FFFF (lead byte F0-F4, a surrogate pair in UTF-16), which
+ * comes before one of U+E000-U+FFFF (lead byte EE or EF).
+ */
+function byUtf16(buf: Buffer, a: number, aEnd: number, b: number, bEnd: number): number {
+  const length = Math.min(aEnd - a, bEnd - b);
+  for (let k = 0; k < length; k++) {
+    const x = buf[a + k]!;
+    const y = buf[b + k]!;
+    if (x === y) continue;
+    if (x >= 0xf0 && (y === 0xee || y === 0xef)) return -1;
+    if (y >= 0xf0 && (x === 0xee || x === 0xef)) return 1;
+    return x - y;
+  }
+  return aEnd - a - (bEnd - b);
+}
+
+/**
  * A table of the reply's fields, sorted as the ordinary merge sorts them (by UTF-16 code units),
- * or null when the reply is not one to build from (see the file's head). The field strings and
- * their labels are made one at a time here and not kept.
+ * or null when the reply is not one to build from (see the file's head). Sorted as byte ranges of
+ * the reply; each field's string and labels are made one at a time and not kept, so that a first
+ * scrape leaves no million strings for the garbage collector to copy and mark.
  */
 export async function tableFromReply(packed: unknown, labelNames: readonly string[], pacer: Pacer): Promise<CounterTable | null> {
   const reply = packedOf(packed);
@@ -163,7 +182,10 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
   const { packed: p, count: strings } = reply;
   const buf = p.buf;
   const n = strings / 2;
-  const fields: string[] = new Array(n);
+  const from = new Int32Array(n);
+  const to = new Int32Array(n);
+  const order: number[] = new Array(n);
+  let keyBytes = 0;
   for (let i = 0; i < n; i++) {
     if (!p.next()) return null;
     const { start, end } = p;
@@ -175,20 +197,43 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
         break;
       }
     }
-    fields[i] = buf.toString('utf8', start, end);
+    from[i] = start;
+    to[i] = end;
+    order[i] = i;
+    keyBytes += end - start;
     const pause = pacer.step();
     if (pause) await pause;
   }
   if (!p.isDone()) return null;
-  const sorted = await sortPaced(fields, byCodeUnits, pacer);
-  fields.length = 0;
-  const texts: (string | null)[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    if (i > 0 && sorted[i] === sorted[i - 1]) return null;
-    const labels = parseLabelField(sorted[i]!, labelNames);
-    texts[i] = labels === null ? null : labelText(labels);
+  const sorted = await sortPaced(order, (a, b) => byUtf16(buf, from[a]!, to[a]!, from[b]!, to[b]!), pacer);
+  const keys = Buffer.allocUnsafe(keyBytes);
+  const keyAt = new Int32Array(n + 1);
+  let text = Buffer.allocUnsafe(Math.max(64, keyBytes + n * labelNames.join('').length));
+  const textAt = new Int32Array(n + 1);
+  const valid = new Uint8Array(n);
+  let isAscii = true;
+  for (let i = 0, k = 0, t = 0; i < n; i++) {
+    const j = sorted[i]!;
+    if (i > 0 && byUtf16(buf, from[sorted[i - 1]!]!, to[sorted[i - 1]!]!, from[j]!, to[j]!) === 0) return null;
+    k += buf.copy(keys, k, from[j]!, to[j]!);
+    keyAt[i + 1] = k;
+    const labels = parseLabelField(buf.toString('utf8', from[j]!, to[j]!), labelNames);
+    if (labels !== null) {
+      valid[i] = 1;
+      const line = labelText(labels);
+      const need = t + 3 * line.length;
+      if (need > text.length) {
+        const grown = Buffer.allocUnsafe(Math.max(need, text.length * 2));
+        text.copy(grown, 0, 0, t);
+        text = grown;
+      }
+      const wrote = text.write(line, t);
+      if (wrote !== line.length) isAscii = false;
+      t += wrote;
+    }
+    textAt[i + 1] = t;
     const pause = pacer.step();
     if (pause) await pause;
   }
-  return CounterTable.build(sorted, texts, labelNames.join(','), pacer);
+  return CounterTable.build({ keys, keyAt, text: text.subarray(0, textAt[n]), textAt, valid, isAscii, labelNames: labelNames.join(',') }, pacer);
 }

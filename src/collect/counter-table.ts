@@ -44,40 +44,14 @@ export class CounterTable {
   }
 
   /**
-   * A table of `fields` (distinct, in exposition order) with their label texts (null: not a label
-   * set of ours), or null when the fields hash too unevenly to index in bounded work (fields
-   * crafted to collide: the family is then scraped the ordinary way).
+   * A table of the fields `keys[keyAt[i], keyAt[i + 1])` (distinct UTF-8, in exposition order) with
+   * their label texts `text[textAt[i], textAt[i + 1])` (`valid[i]` 0: not a label set of ours), or
+   * null when the fields hash too unevenly to index in bounded work (fields crafted to collide: the
+   * family is then scraped the ordinary way).
    */
-  static async build(fields: readonly string[], texts: readonly (string | null)[], labelNames: string, pacer: Pacer): Promise<CounterTable | null> {
-    const n = fields.length;
-    const keyAt = new Int32Array(n + 1);
-    const textAt = new Int32Array(n + 1);
-    let keyBytes = 0;
-    let textBytes = 0;
-    for (let i = 0; i < n; i++) {
-      keyBytes += Buffer.byteLength(fields[i]!);
-      textBytes += texts[i] === null ? 0 : Buffer.byteLength(texts[i]!);
-      const pause = pacer.step();
-      if (pause) await pause;
-    }
-    const keys = Buffer.allocUnsafe(keyBytes);
-    const text = Buffer.allocUnsafe(textBytes);
-    const valid = new Uint8Array(n);
-    let isAscii = true;
-    for (let i = 0, k = 0, t = 0; i < n; i++) {
-      k += keys.write(fields[i]!, k);
-      keyAt[i + 1] = k;
-      const labels = texts[i];
-      if (labels !== null && labels !== undefined) {
-        valid[i] = 1;
-        const wrote = text.write(labels, t);
-        if (wrote !== labels.length) isAscii = false;
-        t += wrote;
-      }
-      textAt[i + 1] = t;
-      const pause = pacer.step();
-      if (pause) await pause;
-    }
+  static async build(parts: { keys: Buffer; keyAt: Int32Array; text: Buffer; textAt: Int32Array; valid: Uint8Array; isAscii: boolean; labelNames: string }, pacer: Pacer): Promise<CounterTable | null> {
+    const { keys, keyAt } = parts;
+    const n = keyAt.length - 1;
     let capacity = 8;
     while (capacity < n * 2) capacity *= 2;
     const slots = new Int32Array(capacity);
@@ -96,7 +70,7 @@ export class CounterTable {
       const pause = pacer.step();
       if (pause) await pause;
     }
-    return new CounterTable({ labelNames, keys, keyAt, text, textAt, valid, slots, seed, maxProbe, isAscii });
+    return new CounterTable({ ...parts, slots, seed, maxProbe });
   }
 
   /** The position of the field whose UTF-8 bytes are `bytes[start, end)`, or -1. */
