@@ -6,7 +6,6 @@
 // which counts and skips what it must, so that both ways print the same text.
 import { isUtf8 } from 'node:buffer';
 import type { Pacer } from '../pacer.js';
-import { byCodeUnits, sortPaced } from './paced-sort.js';
 import { CounterTable } from './counter-table.js';
 import { parseLabelField } from './labels.js';
 import { labelText } from './render.js';
@@ -57,13 +56,36 @@ class Packed {
   }
 }
 
-/** The packed hash of a reply, with its number of strings, or null when it is not one. */
-function packedOf(reply: unknown): { packed: Packed; count: number } | null {
-  if (!Buffer.isBuffer(reply)) return null;
-  const packed = new Packed(reply);
-  const count = packed.count();
-  // Every string takes a byte at least: a larger count is no packing of ours (and no array to allocate).
-  return count < 0 || count > reply.length ? null : { packed, count };
+/**
+ * Calls `pair` with each field and value of a packed hash, in place; false when the reply is no
+ * packing of ours or `pair` returned false. A hash of many fields comes as a list of packed parts
+ * (read-family.lua): `part` is then the part's index in `parts`.
+ */
+async function eachPair(reply: unknown, pacer: Pacer, pair: (buf: Buffer, part: number, fieldStart: number, fieldEnd: number, valueStart: number, valueEnd: number) => boolean): Promise<boolean> {
+  const parts = partsOf(reply);
+  if (parts === null) return false;
+  for (let k = 0; k < parts.length; k++) {
+    const p = new Packed(parts[k]!);
+    const strings = p.count();
+    // Every string takes a byte at least: a larger count is no packing of ours.
+    if (strings < 0 || strings > p.buf.length) return false;
+    for (let s = 0; s < strings; s += 2) {
+      if (!p.next()) return false;
+      const { start, end } = p;
+      if (!p.next() || !pair(p.buf, k, start, end, p.start, p.end)) return false;
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    if (!p.isDone()) return false;
+  }
+  return true;
+}
+
+/** The packed parts of a reply: one Buffer, or the list read-family.lua makes of a large hash. */
+function partsOf(reply: unknown): readonly Buffer[] | null {
+  if (Buffer.isBuffer(reply)) return [reply];
+  if (Array.isArray(reply) && reply.every((part) => Buffer.isBuffer(part))) return reply as Buffer[];
+  return null;
 }
 
 /** Number(v) of the value's text, NaN for '' (what the ordinary read refuses); digits without a string. */
@@ -88,27 +110,21 @@ function valueAt(buf: Buffer, start: number, end: number): number {
  * ordinary read adds it), or null when the reply and the table do not hold the same fields.
  */
 export async function sumsByTable(packed: unknown, table: CounterTable, local: ReadonlyMap<string, number> | undefined, pacer: Pacer): Promise<Float64Array | null> {
-  const reply = packedOf(packed);
-  if (reply === null) return null;
-  const { packed: p, count: strings } = reply;
-  const buf = p.buf;
   const n = table.size;
   const values = new Float64Array(n);
   const seen = new Uint8Array(n);
   let count = 0;
-  for (let s = 0; s < strings; s += 2) {
-    if (!p.next()) return null;
-    const i = table.find(buf, p.start, p.end);
-    if (i < 0 || seen[i] === 1 || !p.next()) return null;
-    const x = valueAt(buf, p.start, p.end);
-    if (Number.isNaN(x)) return null;
+  const read = await eachPair(packed, pacer, (buf, _part, fieldStart, fieldEnd, valueStart, valueEnd) => {
+    const i = table.find(buf, fieldStart, fieldEnd);
+    if (i < 0 || seen[i] === 1) return false;
+    const x = valueAt(buf, valueStart, valueEnd);
+    if (Number.isNaN(x)) return false;
     values[i] = x;
     seen[i] = 1;
     count++;
-    const pause = pacer.step();
-    if (pause) await pause;
-  }
-  if (!p.isDone()) return null;
+    return true;
+  });
+  if (!read) return null;
   if (local) {
     for (const [field, x] of local) {
       const i = table.findString(field);
@@ -128,26 +144,18 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: R
  * ms count is counted as the ordinary read counts it. Null where that read would count something else.
  */
 export async function createdByTable(packed: unknown, table: CounterTable, bad: () => void, pacer: Pacer): Promise<Float64Array | null> {
-  const reply = packedOf(packed);
-  if (reply === null) return null;
-  const { packed: p, count: strings } = reply;
-  const buf = p.buf;
   const created = new Float64Array(table.size).fill(NaN);
   let bads = 0;
-  for (let s = 0; s < strings; s += 2) {
-    if (!p.next()) return null;
-    const [fieldStart, fieldEnd] = [p.start, p.end];
-    if (!p.next()) return null;
-    const ms = valueAt(buf, p.start, p.end);
+  const read = await eachPair(packed, pacer, (buf, _part, fieldStart, fieldEnd, valueStart, valueEnd) => {
+    const ms = valueAt(buf, valueStart, valueEnd);
     if (!(Number.isSafeInteger(ms) && ms >= 0)) bads++;
     else {
       const i = table.find(buf, fieldStart, fieldEnd);
       if (i >= 0) created[i] = ms;
     }
-    const pause = pacer.step();
-    if (pause) await pause;
-  }
-  if (!p.isDone()) return null;
+    return true;
+  });
+  if (!read) return null;
   for (let k = 0; k < bads; k++) bad();
   return created;
 }
@@ -157,11 +165,11 @@ export async function createdByTable(packed: unknown, table: CounterTable, bad: 
  * byte order, but for a character past U+FFFF (lead byte F0-F4, a surrogate pair in UTF-16), which
  * comes before one of U+E000-U+FFFF (lead byte EE or EF).
  */
-function byUtf16(buf: Buffer, a: number, aEnd: number, b: number, bEnd: number): number {
+function byUtf16(bufA: Buffer, a: number, aEnd: number, bufB: Buffer, b: number, bEnd: number): number {
   const length = Math.min(aEnd - a, bEnd - b);
   for (let k = 0; k < length; k++) {
-    const x = buf[a + k]!;
-    const y = buf[b + k]!;
+    const x = bufA[a + k]!;
+    const y = bufB[b + k]!;
     if (x === y) continue;
     if (x >= 0xf0 && (y === 0xee || y === 0xef)) return -1;
     if (y >= 0xf0 && (x === 0xee || x === 0xef)) return 1;
@@ -177,35 +185,39 @@ function byUtf16(buf: Buffer, a: number, aEnd: number, b: number, bEnd: number):
  * scrape leaves no million strings for the garbage collector to copy and mark.
  */
 export async function tableFromReply(packed: unknown, labelNames: readonly string[], pacer: Pacer): Promise<CounterTable | null> {
-  const reply = packedOf(packed);
-  if (reply === null) return null;
-  const { packed: p, count: strings } = reply;
-  const buf = p.buf;
-  const n = strings / 2;
-  const from = new Int32Array(n);
-  const to = new Int32Array(n);
-  const order: number[] = new Array(n);
+  const parts = partsOf(packed);
+  if (parts === null) return null;
+  // The pairs the headers announce (eachPair checks each against its part's bytes).
+  let most = 0;
+  for (const part of parts) {
+    const strings = new Packed(part).count();
+    if (strings < 0 || strings > part.length) return null;
+    most += strings / 2;
+  }
+  const partOf = new Int32Array(most);
+  const from = new Int32Array(most);
+  const to = new Int32Array(most);
+  let n = 0;
   let keyBytes = 0;
-  for (let i = 0; i < n; i++) {
-    if (!p.next()) return null;
-    const { start, end } = p;
-    if (!p.next()) return null;
+  const read = await eachPair(packed, pacer, (buf, part, start, end) => {
     // Bytes that are no UTF-8 read as U+FFFD: two fields could then be one string.
     for (let b = start; b < end; b++) {
       if (buf[b]! >= 0x80) {
-        if (!isUtf8(buf.subarray(start, end))) return null;
+        if (!isUtf8(buf.subarray(start, end))) return false;
         break;
       }
     }
-    from[i] = start;
-    to[i] = end;
-    order[i] = i;
+    partOf[n] = part;
+    from[n] = start;
+    to[n] = end;
     keyBytes += end - start;
-    const pause = pacer.step();
-    if (pause) await pause;
-  }
-  if (!p.isDone()) return null;
-  const sorted = await sortPaced(order, (a, b) => byUtf16(buf, from[a]!, to[a]!, from[b]!, to[b]!), pacer);
+    n++;
+    return true;
+  });
+  if (!read) return null;
+  const bufOf = (i: number) => parts[partOf[i]!]!;
+  const compare = (a: number, b: number) => byUtf16(bufOf(a), from[a]!, to[a]!, bufOf(b), from[b]!, to[b]!);
+  const sorted = await sortIndices(n, compare, pacer);
   const keys = Buffer.allocUnsafe(keyBytes);
   const keyAt = new Int32Array(n + 1);
   let text = Buffer.allocUnsafe(Math.max(64, keyBytes + n * labelNames.join('').length));
@@ -214,10 +226,10 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
   let isAscii = true;
   for (let i = 0, k = 0, t = 0; i < n; i++) {
     const j = sorted[i]!;
-    if (i > 0 && byUtf16(buf, from[sorted[i - 1]!]!, to[sorted[i - 1]!]!, from[j]!, to[j]!) === 0) return null;
-    k += buf.copy(keys, k, from[j]!, to[j]!);
+    if (i > 0 && compare(sorted[i - 1]!, j) === 0) return null;
+    k += bufOf(j).copy(keys, k, from[j]!, to[j]!);
     keyAt[i + 1] = k;
-    const labels = parseLabelField(buf.toString('utf8', from[j]!, to[j]!), labelNames);
+    const labels = parseLabelField(bufOf(j).toString('utf8', from[j]!, to[j]!), labelNames);
     if (labels !== null) {
       valid[i] = 1;
       const line = labelText(labels);
@@ -236,4 +248,44 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
     if (pause) await pause;
   }
   return CounterTable.build({ keys, keyAt, text: text.subarray(0, textAt[n]), textAt, valid, isAscii, labelNames: labelNames.join(',') }, pacer);
+}
+
+const RUN = 2048;
+
+/**
+ * 0 .. n - 1 sorted by `compare`, as sortPaced() (paced-sort.ts) sorts, but in two Int32Arrays
+ * merged back and forth: a million indices in JS arrays were copied by every scavenge while the
+ * sort ran (8-10 ms pauses); these buffers are outside the heap.
+ */
+async function sortIndices(n: number, compare: (a: number, b: number) => number, pacer: Pacer): Promise<Int32Array> {
+  let from = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    from[i] = i;
+    const pause = pacer.step();
+    if (pause) await pause;
+  }
+  for (let i = 0; i < n; i += RUN) {
+    from.subarray(i, Math.min(i + RUN, n)).sort(compare);
+    const pause = pacer.due();
+    if (pause) await pause;
+  }
+  let to = new Int32Array(n);
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        to[k++] = compare(from[i]!, from[j]!) <= 0 ? from[i++]! : from[j++]!;
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      to.set(from.subarray(i, mid), k);
+      to.set(from.subarray(j, hi), k + mid - i);
+    }
+    [from, to] = [to, from];
+  }
+  return from;
 }

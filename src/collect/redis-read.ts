@@ -274,7 +274,7 @@ export class RedisFamilyReader {
       else this.#bad.bad('exemplar');
     }
     if (local) for (const [f, e] of local.exemplars) put(f, e);
-    this.#floor.applyTable(`${r.hash}|${r.typeMode}`, read, values);
+    await this.#floor.applyTable(`${r.hash}|${r.typeMode}`, read, values, pacer);
     return { table: read, values, created, exemplars };
   }
 }

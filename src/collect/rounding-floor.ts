@@ -1,3 +1,4 @@
+import type { Pacer } from '../pacer.js';
 import type { CounterTable } from './counter-table.js';
 
 /**
@@ -35,8 +36,8 @@ export class RoundingFloor {
     else this.#last.delete(family);
   }
 
-  /** apply() for a family read through a table: `values` by table position. */
-  applyTable(family: string, table: CounterTable, values: Float64Array): void {
+  /** apply() for a family read through a table: `values` by table position; paced (a million values). */
+  async applyTable(family: string, table: CounterTable, values: Float64Array, pacer: Pacer): Promise<void> {
     let before = this.#lastByTable.get(family);
     const byField = this.#last.get(family);
     if (byField || (before && before.table !== table)) {
@@ -50,7 +51,14 @@ export class RoundingFloor {
     let kept: Float64Array | undefined;
     for (let i = 0; i < values.length; i++) {
       const x = values[i]!;
-      if (Number.isInteger(x)) continue;
+      // Integers (counts) are exact: only every 4,096th is a unit of pacing.
+      if (Number.isInteger(x)) {
+        if ((i & 4095) === 0) {
+          const pause = pacer.due();
+          if (pause) await pause;
+        }
+        continue;
+      }
       let value = x;
       const last = before ? before.last[i]! : NaN;
       if (x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING) {
@@ -58,6 +66,8 @@ export class RoundingFloor {
         values[i] = last;
       }
       (kept ??= new Float64Array(values.length).fill(NaN))[i] = value;
+      const pause = pacer.step();
+      if (pause) await pause;
     }
     if (kept) this.#lastByTable.set(family, { table, last: kept });
     else this.#lastByTable.delete(family);
