@@ -53,7 +53,7 @@ export interface ExpositionOptions {
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
   /** metrics() and exposition() in progress, by format and deadline: concurrent scrapes share one read. */
-  readonly #inflightText = new Map<string, Promise<string | Buffer>>();
+  readonly #inflightText = new Map<string, Promise<string | string[] | Buffer>>();
   #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
@@ -134,15 +134,33 @@ export class RedisMultiProcessCollector {
    * like collect(), or by `options.timeoutMs` when shorter. Concurrent callers share one read.
    */
   exposition(kind: ExpositionKind, options: ExpositionOptions = {}): Promise<string | Buffer> {
+    return this.#exposition(kind, options, false) as Promise<string | Buffer>;
+  }
+
+  /**
+   * @internal exposition() with the text in parts whose concatenation is the text (see
+   * ExpositionWriter.finishParts()): the metrics server writes them one at a time, and a scrape of a
+   * million series never makes one string of ~36 MB (a copy of tens of ms in one tick).
+   */
+  expositionParts(kind: ExpositionKind, options: ExpositionOptions = {}): Promise<string[] | Buffer> {
+    return this.#exposition(kind, options, true) as Promise<string[] | Buffer>;
+  }
+
+  #exposition(kind: ExpositionKind, options: ExpositionOptions, inParts: boolean): Promise<string | string[] | Buffer> {
     const timeoutMs = Math.min(this.parts.config.collectTimeoutMs, options.timeoutMs ?? Infinity);
-    const key = `${kind}|${timeoutMs}`;
+    const key = `${kind}|${timeoutMs}|${inParts ? 'parts' : 'whole'}`;
     let body = this.#inflightText.get(key);
     if (!body) {
       body = this.#bounded(async (pacer) => {
-        const writer = kind === 'protobuf' ? new ProtobufWriter() : new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
+        if (kind === 'protobuf') {
+          const writer = new ProtobufWriter();
+          await this.#collectAll(pacer, writer, true);
+          return writer.finish();
+        }
+        const writer = new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
         // Text 0.0.4 has no `_created`: its scrapes skip the created hashes.
         await this.#collectAll(pacer, writer, kind !== 'text');
-        return writer.finish();
+        return inParts ? writer.finishParts() : writer.finish();
       }, timeoutMs).finally(() => this.#inflightText.delete(key));
       this.#inflightText.set(key, body);
     }

@@ -19,7 +19,8 @@ const CHUNK_BYTES = 256 * 1024;
  */
 export class ExpositionWriter implements SeriesSink {
   readonly #isOpenMetrics: boolean;
-  readonly #blocks: string[] = [];
+  /** Each family's parts (joined with newlines: its text). */
+  readonly #families: string[][] = [];
   #parts: string[] = [];
   #lines: string[] = [];
   #name = '';
@@ -153,8 +154,24 @@ export class ExpositionWriter implements SeriesSink {
     // A family written in chunks may be a million lines: the parts and blocks are then joined as a
     // rope (a + b is one small node), not copied into one flat string of tens of MB in one tick; who
     // reads the text as a whole flattens it then.
-    if (this.#isChunked) return this.#isOpenMetrics ? `${rope(this.#blocks, '\n')}\n# EOF\n` : `${rope(this.#blocks, '\n\n')}\n`;
-    return this.#isOpenMetrics ? `${this.#blocks.join('\n')}\n# EOF\n` : `${this.#blocks.join('\n\n')}\n`;
+    const blocks = this.#families.map((parts) => (this.#isChunked ? rope(parts, '\n') : parts.join('\n')));
+    const sep = this.#isOpenMetrics ? '\n' : '\n\n';
+    const text = this.#isChunked ? rope(blocks, sep) : blocks.join(sep);
+    return this.#isOpenMetrics ? `${text}\n# EOF\n` : `${text}\n`;
+  }
+
+  /**
+   * The whole text in parts (each family's 1,000-line blocks and 256 KB chunks, separators
+   * included) whose concatenation is finish(): what an HTTP response writes one at a time, so that
+   * no string of the whole text is ever made.
+   */
+  finishParts(): string[] {
+    this.#endFamily();
+    const sep = this.#isOpenMetrics ? '\n' : '\n\n';
+    const out: string[] = [];
+    this.#families.forEach((parts, f) => parts.forEach((part, i) => out.push(i > 0 ? `\n${part}` : f > 0 ? `${sep}${part}` : part)));
+    out.push(this.#isOpenMetrics ? '\n# EOF\n' : '\n');
+    return out;
   }
 
   #push(line: string): void {
@@ -173,7 +190,7 @@ export class ExpositionWriter implements SeriesSink {
 
   #endFamily(): void {
     if (this.#lines.length > 0) this.#parts.push(this.#lines.join('\n'));
-    if (this.#parts.length > 0) this.#blocks.push(this.#isChunked ? rope(this.#parts, '\n') : this.#parts.join('\n'));
+    if (this.#parts.length > 0) this.#families.push(this.#parts);
     this.#parts = [];
     this.#lines = [];
   }

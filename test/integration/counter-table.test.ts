@@ -53,6 +53,10 @@ describe('a counter family of 45,000 series read through its table', () => {
     inc('😀', 2);
     await writer.flush();
     assert.equal(await collector.metrics(), expected(totals, false));
+    // The parts the metrics server writes one at a time make the same text.
+    const parts = (await collector.expositionParts('text')) as string[];
+    assert.ok(parts.length > 3 && parts.every((part) => part.length <= 256 * 1024));
+    assert.equal(parts.join(''), expected(totals, false));
 
     inc('new one', 3);
     inc('0', 1);
