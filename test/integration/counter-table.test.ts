@@ -1,5 +1,5 @@
 // A large counter family scraped through its table (counter-table.ts): 45,000 series, so that
-// read-family.lua sends the cluster hash in three packed parts, with label values of every kind.
+// read-family.lua sends the cluster hash in packed parts (45 of 1,000 pairs), with label values of every kind.
 // The text and OpenMetrics expositions are exact at the first scrape (the table built from the
 // reply), the next (the table used), after new series (built again), and with this process's own
 // unflushed increments added.
