@@ -244,6 +244,9 @@ export class RedisFamilyReader {
    * with no string or Map entry per series. Null where that read must run instead (counter-read.ts).
    */
   async #readCounters(meta: FamilyMeta, r: FamilyRead, clusterFlat: unknown, exemplarFlat: unknown, createdFlat: unknown, local: { sums: Map<string, number>; exemplars: Map<string, Exemplar> } | undefined, known: CounterTable | undefined, withCreated: boolean, clockOffsetMs: number, pacer: Pacer): Promise<CounterValues | null> {
+    // Only a family that came in packed parts (more than 1,000 series): for a small one the
+    // ordinary read costs less than a table, and its few strings are nothing to the garbage collector.
+    if (!Array.isArray(clusterFlat)) return null;
     const kept = known?.labelNames === meta.labelNames.join(',') ? known : undefined;
     let values = kept ? await sumsByTable(clusterFlat, kept, local?.sums, pacer) : null;
     let table: CounterTable | null | undefined = kept;
