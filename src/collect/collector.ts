@@ -23,6 +23,7 @@ import { emitOwnSeries } from './local.js';
 import { ShapeBuilder, type MetricObjectWithValues } from './shape.js';
 import type { SeriesSink } from './sink.js';
 import type { FamilySnapshot } from './snapshot.js';
+import type { CounterTable } from './counter-table.js';
 
 export interface CollectorParts {
   readonly dict: RedisStorageDict;
@@ -52,13 +53,15 @@ export interface ExpositionOptions {
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
   /** metrics() and exposition() in progress, by format and deadline: concurrent scrapes share one read. */
-  readonly #inflightText = new Map<string, Promise<string | Buffer>>();
+  readonly #inflightText = new Map<string, Promise<string | string[] | Buffer>>();
   #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
   readonly #wrapped = new WeakSet<Registry>();
   /** Counter series orders of the last full collect (see SeriesOrder). */
   #orders = new Map<string, SeriesOrder>();
+  /** Counter families' tables of the last text exposition (see CounterTable), by family name. */
+  #tables = new Map<string, CounterTable>();
   /** Single-family reads asked for in this turn of the event loop: they share one read. */
   #batch: { readonly families: Set<MetricFamily>; readonly done: Promise<Map<MetricFamily, FamilySnapshot>> } | undefined;
   /** Holds collects back while Redis is being restored after a loss (see RestoreGate). */
@@ -131,15 +134,33 @@ export class RedisMultiProcessCollector {
    * like collect(), or by `options.timeoutMs` when shorter. Concurrent callers share one read.
    */
   exposition(kind: ExpositionKind, options: ExpositionOptions = {}): Promise<string | Buffer> {
+    return this.#exposition(kind, options, false) as Promise<string | Buffer>;
+  }
+
+  /**
+   * @internal exposition() with the text in parts whose concatenation is the text (see
+   * ExpositionWriter.finishParts()): the metrics server writes them one at a time, and a scrape of a
+   * million series never makes one string of ~36 MB (a copy of tens of ms in one tick).
+   */
+  expositionParts(kind: ExpositionKind, options: ExpositionOptions = {}): Promise<string[] | Buffer> {
+    return this.#exposition(kind, options, true) as Promise<string[] | Buffer>;
+  }
+
+  #exposition(kind: ExpositionKind, options: ExpositionOptions, inParts: boolean): Promise<string | string[] | Buffer> {
     const timeoutMs = Math.min(this.parts.config.collectTimeoutMs, options.timeoutMs ?? Infinity);
-    const key = `${kind}|${timeoutMs}`;
+    const key = `${kind}|${timeoutMs}|${inParts ? 'parts' : 'whole'}`;
     let body = this.#inflightText.get(key);
     if (!body) {
       body = this.#bounded(async (pacer) => {
-        const writer = kind === 'protobuf' ? new ProtobufWriter() : new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
+        if (kind === 'protobuf') {
+          const writer = new ProtobufWriter();
+          await this.#collectAll(pacer, writer, true);
+          return writer.finish();
+        }
+        const writer = new ExpositionWriter(kind === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
         // Text 0.0.4 has no `_created`: its scrapes skip the created hashes.
         await this.#collectAll(pacer, writer, kind !== 'text');
-        return writer.finish();
+        return inParts ? writer.finishParts() : writer.finish();
       }, timeoutMs).finally(() => this.#inflightText.delete(key));
       this.#inflightText.set(key, body);
     }
@@ -274,9 +295,11 @@ export class RedisMultiProcessCollector {
       const nowMs = Date.now();
       for (const family of dict.families.values()) await emitOwnSeries(family.series, sink, nowMs, pacer);
     } else {
-      const { snapshots, live } = await this.#reader.read(client, pacer, undefined, withCreated);
+      // The text expositions read counter families through tables (a sink that can write them).
+      const tables = sink.counters ? new Map<string, CounterTable>() : undefined;
+      const { snapshots, live } = await this.#reader.read(client, pacer, undefined, withCreated, tables ? this.#tables : undefined);
       this.#lastLive = live;
-      const orders = { last: this.#orders, next: new Map<string, SeriesOrder>() };
+      const orders = { last: this.#orders, next: new Map<string, SeriesOrder>(), tables };
       const merger = new FamilyMerger(this.#bad, Date.now(), pacer, orders, config);
       // Families in name order, each printing names no earlier one printed: a counter `x_count` after a
       // histogram `x` would make the text unparseable ("second HELP line for metric name x").
@@ -292,6 +315,7 @@ export class RedisMultiProcessCollector {
       }
       // Only the families of this collect are kept: one gone from Redis is forgotten.
       this.#orders = orders.next;
+      if (tables) this.#tables = tables;
       stats.processesLive = live.size;
     }
     stats.collects++;

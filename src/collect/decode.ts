@@ -76,8 +76,24 @@ export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[stri
     stats.bad('key');
     return;
   }
+  // A large hash comes as a list of packed parts (read-family.lua): bad packing in one skips the rest.
+  if (Array.isArray(packed)) {
+    for (const part of packed) {
+      if (!Buffer.isBuffer(part) && typeof part !== 'string') {
+        stats.bad('packing');
+        return;
+      }
+      if (!(yield* packedPairs(part, stats))) return;
+    }
+    return;
+  }
+  yield* packedPairs(packed, stats);
+}
+
+/** The pairs of one packed array; false when its bytes were not that packing (counted). */
+function* packedPairs(packed: unknown, stats: BadDataSink): Generator<[string, string], boolean> {
   const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '', 'latin1');
-  if (buf.length === 0) return;
+  if (buf.length === 0) return true;
   let at = 0;
   const head = buf[0]!;
   let count: number;
@@ -87,7 +103,7 @@ export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[stri
   else count = -1;
   if (count < 0 || count % 2 !== 0) {
     stats.bad('packing');
-    return;
+    return false;
   }
   // One string, or undefined where the bytes are not one (or run past the end).
   const next = (): string | undefined => {
@@ -110,11 +126,13 @@ export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[stri
     const value = field === undefined ? undefined : next();
     if (field === undefined || value === undefined) {
       stats.bad('packing');
-      return;
+      return false;
     }
     yield [field, value];
   }
-  if (at !== buf.length) stats.bad('packing');
+  if (at === buf.length) return true;
+  stats.bad('packing');
+  return false;
 }
 
 const EXEMPLAR_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

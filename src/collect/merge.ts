@@ -8,6 +8,8 @@ import { byCodeUnits, sortPaced } from './paced-sort.js';
 import { quantileOf } from './quantile.js';
 import type { SeriesSink } from './sink.js';
 import { isNativeSuffix, mergeNativeFields } from './native-merge.js';
+import { parseLabelField } from './labels.js';
+import type { CounterTable } from './counter-table.js';
 
 type Labels = Record<string, string>;
 
@@ -16,8 +18,6 @@ export interface MergeLimits {
   readonly maxHdrBytes: number;
   readonly maxHistogramBuckets: number;
 }
-
-const LONE_SURROGATE = /\p{Surrogate}/u;
 
 const DEFAULT_LIMITS: MergeLimits = { maxHdrBytes: 524_288, maxHistogramBuckets: 1000 };
 
@@ -50,7 +50,7 @@ export class FamilyMerger {
     readonly stats: BadDataSink,
     readonly nowMs: number,
     readonly pacer = new Pacer(),
-    readonly orders: { readonly last: ReadonlyMap<string, SeriesOrder>; readonly next: Map<string, SeriesOrder> } = { last: new Map(), next: new Map() },
+    readonly orders: { readonly last: ReadonlyMap<string, SeriesOrder>; readonly next: Map<string, SeriesOrder>; readonly tables?: Map<string, CounterTable> } = { last: new Map(), next: new Map() },
     readonly limits: MergeLimits = DEFAULT_LIMITS,
   ) {}
 
@@ -79,28 +79,17 @@ export class FamilyMerger {
     return labels;
   }
 
-  /**
-   * Parses a field into labels (empty values left out), or null when it is not one of ours. Ours are
-   * JSON.stringify() of the values: `["a" ]` or `["\u0061"]` would print the same series twice.
-   */
+  /** Parses a field into labels (see parseLabelField). */
   #parseLabels(field: string, names: readonly string[]): Labels | null {
-    try {
-      const values = JSON.parse(field) as unknown;
-      if (!Array.isArray(values) || values.length !== names.length || !values.every((v) => typeof v === 'string')) return null;
-      if (JSON.stringify(values) !== field) return null;
-      // A lone surrogate (only a `\ud...` escape can carry one) prints as U+FFFD: two such series would print as one.
-      if (field.includes('\\ud') && values.some((v) => LONE_SURROGATE.test(v as string))) return null;
-      const labels: Labels = {};
-      names.forEach((n, i) => {
-        if (values[i] !== '') labels[n] = values[i] as string;
-      });
-      return labels;
-    } catch {
-      return null;
-    }
+    return parseLabelField(field, names);
   }
 
   async #counter(s: FamilySnapshot, sink: SeriesSink): Promise<void> {
+    if (s.counters && sink.counters) {
+      await sink.counters(s.counters, () => this.stats.bad('field'), this.pacer);
+      this.orders.tables?.set(s.meta.name, s.counters.table);
+      return;
+    }
     const order = await this.#orderOf(s);
     for (let i = 0; i < order.fields.length; i++) {
       const labels = order.labels[i]!;

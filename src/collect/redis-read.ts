@@ -17,7 +17,9 @@ import type { BadDataReporter } from './bad-data.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
 import type { RestoreGate } from './restore-gate.js';
 import { RoundingFloor } from './rounding-floor.js';
-import { addLocalExemplars, addLocalCreated, addLocalSums, localProcessFields, metaOfFamily, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, addLocalSums, localProcessFields, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import type { CounterTable, CounterValues } from './counter-table.js';
+import { createdByTable, sumsByTable, tableFromReply } from './counter-read.js';
 
 /** What a families index entry may be: a family hash (familyHash()) and a type segment of our keys. */
 const FAMILY_HASH = /^[0-9a-f]{16}$/;
@@ -51,7 +53,7 @@ export class RedisFamilyReader {
   }
 
   /** Waits for the first connection (within the collect's time), then reads. */
-  async read(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+  async read(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false, tables?: ReadonlyMap<string, CounterTable>): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
     const { dict, identity, config } = this.#parts;
     const bad = this.#bad;
     // (Right after start, client.run() waits for the first connection within this time.)
@@ -181,6 +183,14 @@ export class RedisFamilyReader {
         bad.bad(meta);
         continue;
       }
+      const local = locals[i];
+      if (tables && r.typeMode === 'counter') {
+        const counters = await this.#readCounters(meta, r, clusterFlat, exemplarFlat, createdFlat, local, tables.get(meta.name), withCreated, clockOffsetMs, pacer);
+        if (counters) {
+          snapshots.push({ meta, sums: new Map(), processes: new Map(), exemplars: new Map(), created: undefined, local: r.local, counters });
+          continue;
+        }
+      }
       const sums = new Map<string, number>();
       for (const [f, v] of flatPairs(clusterFlat, bad)) {
         const x = Number(v);
@@ -213,7 +223,6 @@ export class RedisFamilyReader {
         }
         if (fields.size > 0) processes.set(r.processIds[j]!, fields);
       }
-      const local = locals[i];
       if (local) {
         for (const [f, x] of local.sums) sums.set(f, (sums.get(f) ?? 0) + x);
         for (const [f, e] of local.exemplars) {
@@ -229,5 +238,48 @@ export class RedisFamilyReader {
     // Only a read of every family tells which ones are gone.
     if (readsAll) this.#floor.prune();
     return { snapshots, live };
+  }
+
+  /**
+   * A counter family read through its table (built from the reply when the family has none, or
+   * its fields changed): the same sums, creation times and exemplars as the ordinary read below,
+   * with no string or Map entry per series. Null where that read must run instead (counter-read.ts).
+   */
+  async #readCounters(meta: FamilyMeta, r: FamilyRead, clusterFlat: unknown, exemplarFlat: unknown, createdFlat: unknown, local: { sums: Map<string, number>; exemplars: Map<string, Exemplar> } | undefined, known: CounterTable | undefined, withCreated: boolean, clockOffsetMs: number, pacer: Pacer): Promise<CounterValues | null> {
+    // Only a family that came in packed parts (more than 1,000 series): for a small one the
+    // ordinary read costs less than a table, and its few strings are nothing to the garbage collector.
+    if (!Array.isArray(clusterFlat)) return null;
+    const kept = known?.labelNames === meta.labelNames.join(',') ? known : undefined;
+    let values = kept ? await sumsByTable(clusterFlat, kept, local?.sums, pacer) : null;
+    let table: CounterTable | null | undefined = kept;
+    if (!values) {
+      table = await tableFromReply(clusterFlat, meta.labelNames, pacer);
+      if (!table) return null;
+      values = await sumsByTable(clusterFlat, table, local?.sums, pacer);
+      if (!values) return null;
+    }
+    const read = table!;
+    let created: Float64Array | undefined;
+    if (withCreated) {
+      let badCreated = 0;
+      created = (await createdByTable(createdFlat, read, () => badCreated++, pacer)) ?? undefined;
+      if (!created) return null;
+      if (badCreated > 0) this.#bad.bad('created', badCreated);
+      if (r.local) addLocalCreatedByTable(r.local, clockOffsetMs, read, created);
+    }
+    const exemplars = new Map<number, Exemplar>();
+    const put = (f: string, e: Exemplar) => {
+      const i = read.findString(f);
+      const known = exemplars.get(i);
+      if (i >= 0 && (!known || e.timestamp >= known.timestamp)) exemplars.set(i, e);
+    };
+    for (const [f, v] of flatPairs(exemplarFlat, this.#bad)) {
+      const e = parseExemplar(v);
+      if (e) put(f, e);
+      else this.#bad.bad('exemplar');
+    }
+    if (local) for (const [f, e] of local.exemplars) put(f, e);
+    await this.#floor.applyTable(`${r.hash}|${r.typeMode}`, read, values, pacer);
+    return { table: read, values, created, exemplars };
   }
 }

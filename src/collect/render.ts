@@ -4,6 +4,10 @@ import type { Exemplar } from '../store/values.js';
 import { Pacer } from '../pacer.js';
 import type { HistogramExtras, Labels, SeriesSink } from './sink.js';
 import type { MetricObjectWithValues } from './shape.js';
+import type { CounterValues } from './counter-table.js';
+
+/** Bytes of one chunk of a table-written family: past 128 KB a string goes straight to V8's large-object space, where no scavenge copies it. */
+const CHUNK_BYTES = 256 * 1024;
 
 /**
  * Writes the exposition text of prom-client's `registry.metrics()`, byte for byte (see
@@ -15,11 +19,14 @@ import type { MetricObjectWithValues } from './shape.js';
  */
 export class ExpositionWriter implements SeriesSink {
   readonly #isOpenMetrics: boolean;
-  readonly #blocks: string[] = [];
+  /** Each family's parts (joined with newlines: its text). */
+  readonly #families: string[][] = [];
   #parts: string[] = [];
   #lines: string[] = [];
   #name = '';
   #isCounter = false;
+  /** Whether a family was written from a CounterTable: the text is then joined as a rope (see finish()). */
+  #isChunked = false;
 
   constructor(contentType: string) {
     this.#isOpenMetrics = contentType === Registry.OPENMETRICS_CONTENT_TYPE;
@@ -75,10 +82,96 @@ export class ExpositionWriter implements SeriesSink {
     this.#push(`${name}${text === '' ? '' : `{${text}}`} ${valueString(value)}${this.#exemplar(exemplar ?? undefined)}`);
   }
 
+  /**
+   * A counter family's series from its CounterTable (counter-table.ts): the same lines value() would
+   * write, made from the table's bytes into 256 KB chunks, each read back as one string. A series
+   * whose field is not a label set of ours calls `bad` (as the merge counts it) and is left out.
+   */
+  async counters(c: CounterValues, bad: () => void, pacer: Pacer): Promise<void> {
+    if (this.#lines.length > 0) this.#parts.push(this.#lines.join('\n'));
+    this.#lines = [];
+    this.#isChunked = true;
+    const { table, values, created, exemplars } = c;
+    const name = Buffer.from(this.#isCounter ? `${this.#name}_total` : this.#name);
+    const createdName = Buffer.from(`${this.#name}_created`);
+    const withCreated = this.#isCounter && created !== undefined;
+    const asciiNames = name.length === (this.#isCounter ? this.#name.length + 6 : this.#name.length) && createdName.length === this.#name.length + 8;
+    let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    let at = 0;
+    let isAscii = table.isAscii && asciiNames;
+    const flush = () => {
+      // Without the last newline: the parts are joined with one.
+      if (at > 0) this.#parts.push(chunk.toString(isAscii ? 'latin1' : 'utf8', 0, at - 1));
+      at = 0;
+      isAscii = table.isAscii && asciiNames;
+    };
+    for (let i = 0; i < table.size; i++) {
+      const pause = pacer.step();
+      if (pause) await pause;
+      if (!table.isValid(i)) {
+        bad();
+        continue;
+      }
+      const textBytes = table.textLength(i);
+      const e = exemplars.size > 0 ? exemplars.get(i) : undefined;
+      const exemplar = e === undefined ? '' : this.#exemplar(e);
+      const need = 2 * (createdName.length + textBytes + 40) + name.length + 3 * exemplar.length;
+      if (at + need > chunk.length) {
+        flush();
+        if (need > chunk.length) chunk = Buffer.allocUnsafe(need);
+      }
+      const labelsAt = at + name.length;
+      at += name.copy(chunk, at);
+      if (textBytes > 0) {
+        chunk[at++] = 0x7b;
+        at += table.copyText(i, chunk, at);
+        chunk[at++] = 0x7d;
+      }
+      const labelsEnd = at;
+      chunk[at++] = 0x20;
+      at = writeValue(chunk, at, values[i]!);
+      if (exemplar !== '') {
+        const wrote = chunk.write(exemplar, at);
+        if (wrote !== exemplar.length) isAscii = false;
+        at += wrote;
+      }
+      chunk[at++] = 0x0a;
+      const ms = withCreated ? created[i]! : NaN;
+      if (!Number.isNaN(ms)) {
+        at += createdName.copy(chunk, at);
+        at += chunk.copy(chunk, at, labelsAt, labelsEnd);
+        chunk[at++] = 0x20;
+        at = writeValue(chunk, at, ms / 1000);
+        chunk[at++] = 0x0a;
+      }
+    }
+    flush();
+  }
+
   /** The whole text. */
   finish(): string {
     this.#endFamily();
-    return this.#isOpenMetrics ? `${this.#blocks.join('\n')}\n# EOF\n` : `${this.#blocks.join('\n\n')}\n`;
+    // A family written in chunks may be a million lines: the parts and blocks are then joined as a
+    // rope (a + b is one small node), not copied into one flat string of tens of MB in one tick; who
+    // reads the text as a whole flattens it then.
+    const blocks = this.#families.map((parts) => (this.#isChunked ? rope(parts, '\n') : parts.join('\n')));
+    const sep = this.#isOpenMetrics ? '\n' : '\n\n';
+    const text = this.#isChunked ? rope(blocks, sep) : blocks.join(sep);
+    return this.#isOpenMetrics ? `${text}\n# EOF\n` : `${text}\n`;
+  }
+
+  /**
+   * The whole text in parts (each family's 1,000-line blocks and 256 KB chunks, separators
+   * included) whose concatenation is finish(): what an HTTP response writes one at a time, so that
+   * no string of the whole text is ever made.
+   */
+  finishParts(): string[] {
+    this.#endFamily();
+    const sep = this.#isOpenMetrics ? '\n' : '\n\n';
+    const out: string[] = [];
+    this.#families.forEach((parts, f) => parts.forEach((part, i) => out.push(i > 0 ? `\n${part}` : f > 0 ? `${sep}${part}` : part)));
+    out.push(this.#isOpenMetrics ? '\n# EOF\n' : '\n');
+    return out;
   }
 
   #push(line: string): void {
@@ -97,7 +190,7 @@ export class ExpositionWriter implements SeriesSink {
 
   #endFamily(): void {
     if (this.#lines.length > 0) this.#parts.push(this.#lines.join('\n'));
-    if (this.#parts.length > 0) this.#blocks.push(this.#parts.join('\n'));
+    if (this.#parts.length > 0) this.#families.push(this.#parts);
     this.#parts = [];
     this.#lines = [];
   }
@@ -117,7 +210,31 @@ export async function render(families: readonly MetricObjectWithValues[], conten
   return writer.finish();
 }
 
-function labelText(labels: Readonly<Record<string, string | number>>): string {
+/** pieces.join(sep) as a balanced rope of V8 cons strings: no copy of the pieces. */
+function rope(pieces: readonly string[], sep: string, from = 0, to = pieces.length): string {
+  if (to - from <= 1) return to > from ? pieces[from]! : '';
+  const mid = (from + to) >>> 1;
+  return rope(pieces, sep, from, mid) + sep + rope(pieces, sep, mid, to);
+}
+
+/** Writes valueString(x) at `at`; returns the end. Integers digit by digit, with no string. */
+function writeValue(out: Buffer, at: number, x: number): number {
+  if (!Number.isSafeInteger(x)) return at + out.write(valueString(x), at, 'latin1');
+  if (x < 0) {
+    out[at++] = 0x2d;
+    x = -x;
+  }
+  let digits = 1;
+  for (let t = x; t >= 10; t = Math.floor(t / 10)) digits++;
+  for (let k = at + digits - 1; k >= at; k--) {
+    out[k] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  return at + digits;
+}
+
+/** Label text as printed between braces (`a="1",b="2"`), '' for none. */
+export function labelText(labels: Readonly<Record<string, string | number>>): string {
   let text = '';
   for (const label in labels) text += `${text === '' ? '' : ','}${label}="${escapeLabelValue(labels[label])}"`;
   return text;

@@ -1,3 +1,6 @@
+import type { Pacer } from '../pacer.js';
+import type { CounterTable } from './counter-table.js';
+
 /**
  * Keeps a float sum from going down by a rounding error between two collects. Redis adds with
  * HINCRBYFLOAT in long double and stores 17 significant digits; a process adds its unflushed part,
@@ -11,12 +14,15 @@
 export class RoundingFloor {
   /** Last non-integer value served, by family and field. */
   #last = new Map<string, Map<string, number>>();
+  /** The same for families read through a CounterTable: by position, NaN for none. */
+  #lastByTable = new Map<string, { table: CounterTable; last: Float64Array }>();
   /** Families applied since the last prune(). */
   #seen = new Set<string>();
 
   /** Applies the floor to one family's sums, in place, and remembers them for the next collect. */
   apply(family: string, sums: Map<string, number>): void {
     this.#seen.add(family);
+    this.#fromTable(family);
     const before = this.#last.get(family);
     let kept: Map<string, number> | undefined;
     for (const [field, x] of sums) {
@@ -39,13 +45,66 @@ export class RoundingFloor {
    */
   prune(): void {
     for (const family of this.#last.keys()) if (!this.#seen.has(family)) this.#last.delete(family);
+    for (const family of this.#lastByTable.keys()) if (!this.#seen.has(family)) this.#lastByTable.delete(family);
     this.#seen.clear();
   }
 
   /** Families remembered (for tests). */
   get size(): number {
-    return this.#last.size;
+    return this.#last.size + this.#lastByTable.size;
   }
+
+  /** apply() for a family read through a table: `values` by table position; paced (a million values). */
+  async applyTable(family: string, table: CounterTable, values: Float64Array, pacer: Pacer): Promise<void> {
+    this.#seen.add(family);
+    let before = this.#lastByTable.get(family);
+    const byField = this.#last.get(family);
+    if (byField || (before && before.table !== table)) {
+      // The family was read the other way, or through another table: its floor moves over, by field.
+      const last = new Float64Array(table.size).fill(NaN);
+      if (byField) for (const [field, x] of byField) put(last, table.findString(field), x);
+      else for (let i = 0; i < before!.table.size; i++) if (!Number.isNaN(before!.last[i]!)) put(last, table.findString(before!.table.field(i)), before!.last[i]!);
+      this.#last.delete(family);
+      before = { table, last };
+    }
+    let kept: Float64Array | undefined;
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i]!;
+      // Integers (counts) are exact: only every 4,096th is a unit of pacing.
+      if (Number.isInteger(x)) {
+        if ((i & 4095) === 0) {
+          const pause = pacer.due();
+          if (pause) await pause;
+        }
+        continue;
+      }
+      let value = x;
+      const last = before ? before.last[i]! : NaN;
+      if (x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING) {
+        value = last;
+        values[i] = last;
+      }
+      (kept ??= new Float64Array(values.length).fill(NaN))[i] = value;
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    if (kept) this.#lastByTable.set(family, { table, last: kept });
+    else this.#lastByTable.delete(family);
+  }
+
+  /** A family read through a table before, read the ordinary way now: its floor moves back by field. */
+  #fromTable(family: string): void {
+    const before = this.#lastByTable.get(family);
+    if (!before) return;
+    this.#lastByTable.delete(family);
+    const kept = new Map<string, number>();
+    for (let i = 0; i < before.table.size; i++) if (!Number.isNaN(before.last[i]!)) kept.set(before.table.field(i), before.last[i]!);
+    if (kept.size > 0) this.#last.set(family, kept);
+  }
+}
+
+function put(last: Float64Array, i: number, x: number): void {
+  if (i >= 0) last[i] = x;
 }
 
 /** Relative difference taken for rounding: far above the last bit of a double (2.2e-16), far below a real loss. */

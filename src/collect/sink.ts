@@ -1,6 +1,8 @@
 import type { Exemplar } from '../store/values.js';
 import type { MetricType } from '../store/family.js';
 import type { NativeState } from '../native/histogram.js';
+import type { Pacer } from '../pacer.js';
+import type { CounterValues } from './counter-table.js';
 
 /** Label name → value of one series (numbers only where `get()` gives a label back as one). */
 export type Labels = Readonly<Record<string, string | number>>;
@@ -23,6 +25,11 @@ export interface SeriesSink {
   histogram(field: string, labels: Labels, les: readonly string[], cumulative: ArrayLike<number>, sum: number, count: number, exemplars?: ReadonlyArray<Exemplar | undefined>, extras?: HistogramExtras): void;
   /** A summary series: one value per quantile. */
   summary(field: string, labels: Labels, quantiles: readonly number[], values: ArrayLike<number>, sum: number, count: number, created?: number): void;
+  /**
+   * A whole counter family read through a CounterTable (the text exposition only: the collector
+   * reads through tables for a sink that has this). `bad` counts a field that is no label set.
+   */
+  counters?(c: CounterValues, bad: () => void, pacer: Pacer): Promise<void>;
 }
 
 /** What a histogram series may carry besides its classic buckets. */

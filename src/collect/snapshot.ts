@@ -3,6 +3,7 @@ import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushed
 import type { NativeDefinition } from '../store/definition.js';
 import { unflushedNative } from '../native/series.js';
 import type { SlotCounts } from '../store/hdr-slot.js';
+import type { CounterTable, CounterValues } from './counter-table.js';
 
 /** A family's definition as read back from its meta hash (or from this process's own metric). */
 export interface FamilyMeta {
@@ -36,6 +37,8 @@ export interface FamilySnapshot {
   readonly created?: Map<string, number> | undefined;
   /** This process's own family of that name, if it has one. */
   readonly local?: MetricFamily | undefined;
+  /** A counter family read through its CounterTable: its series are here, not in `sums`. */
+  readonly counters?: CounterValues | undefined;
 }
 
 export function metaOfFamily(family: MetricFamily): FamilyMeta {
@@ -134,6 +137,15 @@ export function localProcessFields(family: MetricFamily, clockOffsetMs: number):
 export function addLocalCreated(family: MetricFamily, clockOffsetMs: number, into: Map<string, number>): void {
   if (family.def.type === 'gauge') return;
   for (const v of family.series.values.values()) if (!into.has(v.field)) into.set(v.field, v.createdAtMs + clockOffsetMs);
+}
+
+/** addLocalCreated() for creation times by table position (NaN: unknown). */
+export function addLocalCreatedByTable(family: MetricFamily, clockOffsetMs: number, table: CounterTable, into: Float64Array): void {
+  if (family.def.type === 'gauge') return;
+  for (const v of family.series.values.values()) {
+    const i = table.findString(v.field);
+    if (i >= 0 && Number.isNaN(into[i])) into[i] = v.createdAtMs + clockOffsetMs;
+  }
 }
 
 /** Adds this process's exemplars to the latest ones Redis holds (the newer of two wins). */

@@ -4,7 +4,7 @@ import type { ExpositionKind } from '../collect/collector.js';
 import { TimeoutError } from '../errors.js';
 import { FLAG_RESET } from '../store/family.js';
 import type { RedisStorageManager } from '../manager.js';
-import { renderHere, type Render } from './metrics-server.js';
+import { renderHere, type Render, type ResponseBody } from './metrics-server.js';
 import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } from './collect-worker.js';
 
 /**
@@ -21,7 +21,7 @@ const STUCK_AFTER_MS = 1_000;
 
 /** What a scrape of the metrics server gets: the body, compressed when asked and possible. */
 export interface RenderedExposition {
-  readonly body: string | Buffer;
+  readonly body: ResponseBody;
   readonly gzipped: boolean;
 }
 

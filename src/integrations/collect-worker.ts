@@ -92,10 +92,20 @@ function own(body: Buffer): ArrayBuffer {
   return copy.buffer;
 }
 
+/** The text's parts encoded into one buffer of its own (no string of the whole text made first). */
+function encodeParts(parts: readonly string[]): Buffer {
+  let bytes = 0;
+  for (const part of parts) bytes += Buffer.byteLength(part);
+  const out = Buffer.allocUnsafeSlow(bytes);
+  let at = 0;
+  for (const part of parts) at += out.write(part, at);
+  return out;
+}
+
 async function serve(request: CollectRequest): Promise<void> {
   try {
-    const rendered = await collector.exposition(request.kind, { timeoutMs: request.timeoutMs });
-    const bytes = typeof rendered === 'string' ? Buffer.from(rendered) : rendered;
+    const rendered = await collector.expositionParts(request.kind, { timeoutMs: request.timeoutMs });
+    const bytes = Buffer.isBuffer(rendered) ? rendered : encodeParts(rendered);
     // Here rather than in the thread pool: this thread is the one that may wait.
     const body = own(request.gzip ? gzipSync(bytes) : bytes);
     port.postMessage({ type: 'done', id: request.id, body, gzipped: request.gzip, stats: takeStats() } satisfies CollectReply, [body]);

@@ -3,7 +3,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip, gzip } from 'node:zlib';
 import type { ExpositionKind } from '../collect/collector.js';
 import type { RedisStorageManager } from '../manager.js';
 import { ConfigError } from '../errors.js';
@@ -41,14 +42,33 @@ export interface MetricsServerOptions {
 }
 
 /** Renders one scrape's body; rejects when the collect fails (the scrape then answers 503). */
-export type Render = (kind: ExpositionKind, options: { timeoutMs: number | undefined; gzip: boolean }) => Promise<{ body: string | Buffer; gzipped: boolean }>;
+export type Render = (kind: ExpositionKind, options: { timeoutMs: number | undefined; gzip: boolean }) => Promise<{ body: ResponseBody; gzipped: boolean }>;
 
-/** On this thread: the collector's own slices, then gzip in the thread pool. */
+/** A response body: the text may come in parts (see RedisMultiProcessCollector.expositionParts()). */
+export type ResponseBody = string | Buffer | readonly string[];
+
+/**
+ * On this thread: the collector's own slices, then gzip in the thread pool. The text comes in
+ * parts, written (or compressed) one at a time: no string of the whole text is made here.
+ */
 export function renderHere(storage: RedisStorageManager): Render {
   return async (kind, { timeoutMs, gzip }) => {
-    const body = await storage.getCollector().exposition(kind, { timeoutMs });
-    return gzip ? { body: await gzipAsync(body), gzipped: true } : { body, gzipped: false };
+    const body = await storage.getCollector().expositionParts(kind, { timeoutMs });
+    if (!gzip) return { body, gzipped: false };
+    return { body: Buffer.isBuffer(body) ? await gzipAsync(body) : await gzipParts(body), gzipped: true };
   };
+}
+
+/** The parts compressed as one gzip stream, in the thread pool, a part at a time. */
+async function gzipParts(parts: readonly string[]): Promise<Buffer> {
+  const zip = createGzip();
+  const out: Buffer[] = [];
+  zip.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = once(zip, 'end');
+  for (const part of parts) if (!zip.write(part)) await once(zip, 'drain');
+  zip.end();
+  await ended;
+  return Buffer.concat(out);
 }
 
 export interface MetricsServer {
@@ -151,12 +171,12 @@ async function handle(storage: RedisStorageManager, render: Render, req: Incomin
     send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
   } else if (path === '/metrics') {
     const { kind, contentType } = negotiateFormat(req.headers.accept);
-    let rendered: { body: string | Buffer; gzipped: boolean };
+    let rendered: { body: ResponseBody; gzipped: boolean };
     const started = performance.now();
     try {
       const timeoutMs = scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds']);
       rendered = await render(kind, { timeoutMs, gzip: acceptsGzip(req.headers['accept-encoding']) });
-      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: rendered.body.length, format: kind, gzipped: rendered.gzipped });
+      storage.logger.debug('collect', { ms: Math.round((performance.now() - started) * 10) / 10, bytes: lengthOf(rendered.body), format: kind, gzipped: rendered.gzipped });
     } catch (error) {
       const e = error as Error & { code?: string };
       storage.logger.debug('metrics.collect_failed', { message: e.message, code: e.code });
@@ -200,7 +220,28 @@ export async function checkHealth(storage: RedisStorageManager): Promise<Health>
   }
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+/** Characters (a string), bytes (a Buffer): what the debug log reports. */
+function lengthOf(body: ResponseBody): number {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return body.length;
+  let length = 0;
+  for (const part of body as readonly string[]) length += part.length;
+  return length;
+}
+
+function byteLength(body: ResponseBody): number {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return Buffer.byteLength(body);
+  let bytes = 0;
+  for (const part of body as readonly string[]) bytes += Buffer.byteLength(part);
+  return bytes;
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: ResponseBody): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': byteLength(body), 'Cache-Control': 'no-store' });
+  if (res.req.method === 'HEAD') res.end();
+  else if (typeof body === 'string' || Buffer.isBuffer(body)) res.end(body);
+  else {
+    // Parts of at most 256 KB each, encoded as they are written.
+    for (const part of body as readonly string[]) res.write(part);
+    res.end();
+  }
 }

@@ -14,7 +14,7 @@
   unknown), and 1 when it began from a loss (a re-send after Redis lost the family), else 0: a collector that sees the epoch change knows the family was lost and is being
   restored (see docs/design.md, Restoration). `meta` is the meta hash as a flat field/value
   list. Every other hash comes packed into ONE string, its HGETALL list as a MessagePack array of
-  strings (cmsgpack, in C: a third of the server CPU of building the same string in Lua, ~40 ms
+  strings, or past 1,000 pairs a list of such arrays of 1,000 pairs each (cmsgpack, in C: a third of the server CPU of building the same string in Lua, ~40 ms
   against ~120 ms for 100,000 fields); a family of 100,000 series is then one bulk reply that the
   client slices as it goes, instead of 200,000 small ones it would have to allocate and
   garbage-collect at once (see perf/EVENT-LOOP.md). A key
@@ -26,6 +26,12 @@ local function pairsOf(key)
   if ok then return r end
   return nil
 end
+-- Strings of one packed part (1,000 pairs, ~15-40 KB): a larger hash comes as a list of parts. The
+-- client's parser (redis-parser) returns a bulk string that arrived within one socket read (64 KB)
+-- as a view of it, and copies one that spans reads into a buffer pool it reallocates as it grows:
+-- one 25 MB string of a million series held the reader's event loop for tens of ms (the copy into
+-- fresh memory, whose page faults are dear on this VM), and so did parts of 20,000 pairs.
+local PART = 2000
 -- `skip`: a field left out (the cluster hash's __epoch, which is no sum); the last pair takes its
 -- place (a hash has no order to keep).
 local function packed(key, skip)
@@ -41,7 +47,15 @@ local function packed(key, skip)
       end
     end
   end
-  return cmsgpack.pack(r)
+  local n = #r
+  if n <= PART then return cmsgpack.pack(r) end
+  local parts = {}
+  for first = 1, n, PART do
+    local part = {}
+    for j = first, math.min(first + PART - 1, n) do part[j - first + 1] = r[j] end
+    parts[#parts + 1] = cmsgpack.pack(part)
+  end
+  return parts
 end
 local out = {pairsOf(KEYS[1]) or 'WRONGTYPE', packed(KEYS[2], '__epoch')}
 local mySeq = -1

@@ -1,0 +1,292 @@
+// A counter family's reply read through a CounterTable (counter-table.ts): the sums decoded from
+// the packed bytes into a Float64Array, and the table built from the reply itself when the family's
+// fields changed (or on the first scrape). Anything unusual (a key of another type, packing that is
+// not cmsgpack's, a value that is no number, bytes that are no UTF-8, this process's own series not
+// in Redis yet) returns null: the caller then reads the family the ordinary way (redis-read.ts),
+// which counts and skips what it must, so that both ways print the same text.
+import { isUtf8 } from 'node:buffer';
+import type { Pacer } from '../pacer.js';
+import { CounterTable } from './counter-table.js';
+import { parseLabelField } from './labels.js';
+import { labelText } from './render.js';
+
+/**
+ * Walks the strings of a packed hash (read-family.lua: a cmsgpack array of strings) in place, with
+ * no array of their positions: `count()` reads the header (-1: not such packing), then each
+ * `next()` moves `start`/`end` to the next string (false: the bytes are not one).
+ */
+class Packed {
+  start = 0;
+  end = 0;
+  #at = 0;
+  constructor(readonly buf: Buffer) {}
+
+  count(): number {
+    const buf = this.buf;
+    if (buf.length === 0) return 0;
+    const head = buf[0]!;
+    let count = -1;
+    if ((head & 0xf0) === 0x90) [count, this.#at] = [head & 0x0f, 1];
+    else if (head === 0xdc && buf.length >= 3) [count, this.#at] = [buf.readUInt16BE(1), 3];
+    else if (head === 0xdd && buf.length >= 5) [count, this.#at] = [buf.readUInt32BE(1), 5];
+    return count % 2 === 0 ? count : -1;
+  }
+
+  next(): boolean {
+    const buf = this.buf;
+    const at = this.#at;
+    if (at >= buf.length) return false;
+    const b = buf[at]!;
+    let length: number;
+    let start: number;
+    if ((b & 0xe0) === 0xa0) [length, start] = [b & 0x1f, at + 1];
+    else if (b === 0xd9 && at + 2 <= buf.length) [length, start] = [buf[at + 1]!, at + 2];
+    else if (b === 0xda && at + 3 <= buf.length) [length, start] = [buf.readUInt16BE(at + 1), at + 3];
+    else if (b === 0xdb && at + 5 <= buf.length) [length, start] = [buf.readUInt32BE(at + 1), at + 5];
+    else return false;
+    if (start + length > buf.length) return false;
+    this.start = start;
+    this.end = this.#at = start + length;
+    return true;
+  }
+
+  /** Whether the strings took every byte. */
+  isDone(): boolean {
+    return this.#at === this.buf.length || this.buf.length === 0;
+  }
+}
+
+/**
+ * Calls `pair` with each field and value of a packed hash, in place; false when the reply is no
+ * packing of ours or `pair` returned false. A hash of many fields comes as a list of packed parts
+ * (read-family.lua): `part` is then the part's index in `parts`.
+ */
+async function eachPair(reply: unknown, pacer: Pacer, pair: (buf: Buffer, part: number, fieldStart: number, fieldEnd: number, valueStart: number, valueEnd: number) => boolean): Promise<boolean> {
+  const parts = partsOf(reply);
+  if (parts === null) return false;
+  for (let k = 0; k < parts.length; k++) {
+    const p = new Packed(parts[k]!);
+    const strings = p.count();
+    // Every string takes a byte at least: a larger count is no packing of ours.
+    if (strings < 0 || strings > p.buf.length) return false;
+    for (let s = 0; s < strings; s += 2) {
+      if (!p.next()) return false;
+      const { start, end } = p;
+      if (!p.next() || !pair(p.buf, k, start, end, p.start, p.end)) return false;
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    if (!p.isDone()) return false;
+  }
+  return true;
+}
+
+/** The packed parts of a reply: one Buffer, or the list read-family.lua makes of a large hash. */
+function partsOf(reply: unknown): readonly Buffer[] | null {
+  if (Buffer.isBuffer(reply)) return [reply];
+  if (Array.isArray(reply) && reply.every((part) => Buffer.isBuffer(part))) return reply as Buffer[];
+  return null;
+}
+
+/** Number(v) of the value's text, NaN for '' (what the ordinary read refuses); digits without a string. */
+function valueAt(buf: Buffer, start: number, end: number): number {
+  const length = end - start;
+  if (length === 0) return NaN;
+  if (length <= 15) {
+    let x = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const d = buf[i]! - 48;
+      if (d < 0 || d > 9) break;
+      x = x * 10 + d;
+    }
+    if (i === end) return x;
+  }
+  return Number(buf.toString('utf8', start, end));
+}
+
+/**
+ * The family's sums by table position (Redis, then this process's unflushed part added as the
+ * ordinary read adds it), or null when the reply and the table do not hold the same fields.
+ */
+export async function sumsByTable(packed: unknown, table: CounterTable, local: ReadonlyMap<string, number> | undefined, pacer: Pacer): Promise<Float64Array | null> {
+  const n = table.size;
+  const values = new Float64Array(n);
+  const seen = new Uint8Array(n);
+  let count = 0;
+  const read = await eachPair(packed, pacer, (buf, _part, fieldStart, fieldEnd, valueStart, valueEnd) => {
+    const i = table.find(buf, fieldStart, fieldEnd);
+    if (i < 0 || seen[i] === 1) return false;
+    const x = valueAt(buf, valueStart, valueEnd);
+    if (Number.isNaN(x)) return false;
+    values[i] = x;
+    seen[i] = 1;
+    count++;
+    return true;
+  });
+  if (!read) return null;
+  if (local) {
+    for (const [field, x] of local) {
+      const i = table.findString(field);
+      if (i < 0) return null;
+      if (seen[i] === 0) {
+        seen[i] = 1;
+        count++;
+        values[i] = 0 + x;
+      } else values[i] = values[i]! + x;
+    }
+  }
+  return count === n ? values : null;
+}
+
+/**
+ * Creation times by table position (NaN: unknown) from the packed created hash; a value that is no
+ * ms count is counted as the ordinary read counts it. Null where that read would count something else.
+ */
+export async function createdByTable(packed: unknown, table: CounterTable, bad: () => void, pacer: Pacer): Promise<Float64Array | null> {
+  const created = new Float64Array(table.size).fill(NaN);
+  let bads = 0;
+  const read = await eachPair(packed, pacer, (buf, _part, fieldStart, fieldEnd, valueStart, valueEnd) => {
+    const ms = valueAt(buf, valueStart, valueEnd);
+    if (!(Number.isSafeInteger(ms) && ms >= 0)) bads++;
+    else {
+      const i = table.find(buf, fieldStart, fieldEnd);
+      if (i >= 0) created[i] = ms;
+    }
+    return true;
+  });
+  if (!read) return null;
+  for (let k = 0; k < bads; k++) bad();
+  return created;
+}
+
+/**
+ * Orders two fields given as UTF-8 bytes as JavaScript orders the strings (by UTF-16 code units):
+ * byte order, but for a character past U+FFFF (lead byte F0-F4, a surrogate pair in UTF-16), which
+ * comes before one of U+E000-U+FFFF (lead byte EE or EF).
+ */
+function byUtf16(bufA: Buffer, a: number, aEnd: number, bufB: Buffer, b: number, bEnd: number): number {
+  const length = Math.min(aEnd - a, bEnd - b);
+  for (let k = 0; k < length; k++) {
+    const x = bufA[a + k]!;
+    const y = bufB[b + k]!;
+    if (x === y) continue;
+    if (x >= 0xf0 && (y === 0xee || y === 0xef)) return -1;
+    if (y >= 0xf0 && (x === 0xee || x === 0xef)) return 1;
+    return x - y;
+  }
+  return aEnd - a - (bEnd - b);
+}
+
+/**
+ * A table of the reply's fields, sorted as the ordinary merge sorts them (by UTF-16 code units),
+ * or null when the reply is not one to build from (see the file's head). Sorted as byte ranges of
+ * the reply; each field's string and labels are made one at a time and not kept, so that a first
+ * scrape leaves no million strings for the garbage collector to copy and mark.
+ */
+export async function tableFromReply(packed: unknown, labelNames: readonly string[], pacer: Pacer): Promise<CounterTable | null> {
+  const parts = partsOf(packed);
+  if (parts === null) return null;
+  // The pairs the headers announce (eachPair checks each against its part's bytes).
+  let most = 0;
+  for (const part of parts) {
+    const strings = new Packed(part).count();
+    if (strings < 0 || strings > part.length) return null;
+    most += strings / 2;
+  }
+  const partOf = new Int32Array(most);
+  const from = new Int32Array(most);
+  const to = new Int32Array(most);
+  let n = 0;
+  let keyBytes = 0;
+  const read = await eachPair(packed, pacer, (buf, part, start, end) => {
+    // Bytes that are no UTF-8 read as U+FFFD: two fields could then be one string.
+    for (let b = start; b < end; b++) {
+      if (buf[b]! >= 0x80) {
+        if (!isUtf8(buf.subarray(start, end))) return false;
+        break;
+      }
+    }
+    partOf[n] = part;
+    from[n] = start;
+    to[n] = end;
+    keyBytes += end - start;
+    n++;
+    return true;
+  });
+  if (!read) return null;
+  const bufOf = (i: number) => parts[partOf[i]!]!;
+  const compare = (a: number, b: number) => byUtf16(bufOf(a), from[a]!, to[a]!, bufOf(b), from[b]!, to[b]!);
+  const sorted = await sortIndices(n, compare, pacer);
+  const keys = Buffer.allocUnsafe(keyBytes);
+  const keyAt = new Int32Array(n + 1);
+  let text = Buffer.allocUnsafe(Math.max(64, keyBytes + n * labelNames.join('').length));
+  const textAt = new Int32Array(n + 1);
+  const valid = new Uint8Array(n);
+  let isAscii = true;
+  for (let i = 0, k = 0, t = 0; i < n; i++) {
+    const j = sorted[i]!;
+    if (i > 0 && compare(sorted[i - 1]!, j) === 0) return null;
+    k += bufOf(j).copy(keys, k, from[j]!, to[j]!);
+    keyAt[i + 1] = k;
+    const labels = parseLabelField(bufOf(j).toString('utf8', from[j]!, to[j]!), labelNames);
+    if (labels !== null) {
+      valid[i] = 1;
+      const line = labelText(labels);
+      const need = t + 3 * line.length;
+      if (need > text.length) {
+        const grown = Buffer.allocUnsafe(Math.max(need, text.length * 2));
+        text.copy(grown, 0, 0, t);
+        text = grown;
+      }
+      const wrote = text.write(line, t);
+      if (wrote !== line.length) isAscii = false;
+      t += wrote;
+    }
+    textAt[i + 1] = t;
+    const pause = pacer.step();
+    if (pause) await pause;
+  }
+  return CounterTable.build({ keys, keyAt, text: text.subarray(0, textAt[n]), textAt, valid, isAscii, labelNames: labelNames.join(',') }, pacer);
+}
+
+// Runs sorted natively, each one unit of work: 512 indices take well under a slice with a JS comparator.
+const RUN = 512;
+
+/**
+ * 0 .. n - 1 sorted by `compare`, as sortPaced() (paced-sort.ts) sorts, but in two Int32Arrays
+ * merged back and forth: a million indices in JS arrays were copied by every scavenge while the
+ * sort ran (8-10 ms pauses); these buffers are outside the heap.
+ */
+async function sortIndices(n: number, compare: (a: number, b: number) => number, pacer: Pacer): Promise<Int32Array> {
+  let from = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    from[i] = i;
+    const pause = pacer.step();
+    if (pause) await pause;
+  }
+  for (let i = 0; i < n; i += RUN) {
+    from.subarray(i, Math.min(i + RUN, n)).sort(compare);
+    const pause = pacer.due();
+    if (pause) await pause;
+  }
+  let to = new Int32Array(n);
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        to[k++] = compare(from[i]!, from[j]!) <= 0 ? from[i++]! : from[j++]!;
+        const pause = pacer.step();
+        if (pause) await pause;
+      }
+      to.set(from.subarray(i, mid), k);
+      to.set(from.subarray(j, hi), k + mid - i);
+    }
+    [from, to] = [to, from];
+  }
+  return from;
+}

@@ -1,0 +1,73 @@
+// A large counter family scraped through its table (counter-table.ts): 45,000 series, so that
+// read-family.lua sends the cluster hash in packed parts (45 of 1,000 pairs), with label values of every kind.
+// The text and OpenMetrics expositions are exact at the first scrape (the table built from the
+// reply), the next (the table used), after new series (built again), and with this process's own
+// unflushed increments added.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Counter, RedisStorageManager } from '../../src/index.js';
+import { newPrefix } from '../helpers/redis-server.js';
+import { redisSuite } from '../helpers/redis-suite.js';
+import { startScraper } from '../helpers/scraper.js';
+
+const TRICKY = ['a', 'é', '😀', '\ue000', '\uffff', 'x"y', 'a\\b', 'new\nline', ''];
+const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/** The exposition of counter `c_total` as the ordinary merge prints it: series by field (JSON of the values), in JavaScript's order. */
+function expected(totals: ReadonlyMap<string, number>, openMetrics: boolean): string {
+  const name = openMetrics ? 'c' : 'c_total';
+  const lines = [`# HELP ${name} Requests.`, `# TYPE ${name} counter`];
+  for (const f of [...totals.keys()].map((v) => JSON.stringify([v])).sort()) {
+    const v = JSON.parse(f)[0] as string;
+    lines.push(`c_total${v === '' ? '' : `{k="${escape(v)}"}`} ${totals.get(v)}`);
+  }
+  return openMetrics ? `${lines.join('\n')}\n# EOF\n` : `${lines.join('\n')}\n`;
+}
+
+describe('a counter family of 45,000 series read through its table', () => {
+  const redis = redisSuite();
+
+  it('exposes exactly what the ordinary read prints, at the first scrape, the next, after new series and with unflushed increments', async () => {
+    const prefix = newPrefix('counter-table');
+    const writer = redis.track(new RedisStorageManager({ enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: 100_000, identity: { host: 'w', pid: 1, nonce: 'n' } }));
+    await writer.waitUntilConnected(5000);
+    const c = new Counter({ name: 'c_total', help: 'Requests.', labelNames: ['k'], storage: writer, registers: [] });
+    const totals = new Map<string, number>();
+    const inc = (v: string, by: number) => {
+      c.inc({ k: v }, by);
+      totals.set(v, (totals.get(v) ?? 0) + by);
+    };
+    for (let i = 0; i < 45_000 - TRICKY.length; i++) inc(String(i), (i % 7) + 1);
+    TRICKY.forEach((v, i) => inc(v, i + 0.5));
+    await writer.flush();
+
+    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
+    const collector = scraper.getCollector();
+    const openMetrics = (text: string) => text.split('\n').filter((l) => !l.startsWith('c_created')).join('\n');
+    assert.equal(await collector.metrics(), expected(totals, false));
+    const om = await collector.exposition('openmetrics');
+    assert.equal(openMetrics(om as string), expected(totals, true));
+    assert.equal((om as string).split('\n').filter((l) => l.startsWith('c_created')).length, 45_000);
+
+    inc('1', 10);
+    inc('😀', 2);
+    await writer.flush();
+    assert.equal(await collector.metrics(), expected(totals, false));
+    // The parts the metrics server writes one at a time make the same text.
+    const parts = (await collector.expositionParts('text')) as string[];
+    assert.ok(parts.length > 3 && parts.every((part) => part.length <= 256 * 1024));
+    assert.equal(parts.join(''), expected(totals, false));
+
+    inc('new one', 3);
+    inc('0', 1);
+    await writer.flush();
+    assert.equal(await collector.metrics(), expected(totals, false));
+    assert.equal(openMetrics((await collector.exposition('openmetrics')) as string), expected(totals, true));
+
+    // The writer's own scrape: its unflushed increments added to what Redis holds.
+    inc('2', 5);
+    inc('é', 0.25);
+    assert.equal(await writer.getCollector().metrics(), expected(totals, false));
+    assert.deepEqual([...scraper.stats.badData], []);
+  });
+});
