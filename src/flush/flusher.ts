@@ -37,6 +37,8 @@ interface Round {
   readonly done: Promise<Outcome>;
   /** Families this round left alone because an earlier round's commands for them were in flight. */
   readonly deferred: ReadonlySet<MetricFamily>;
+  /** Families whose new deltas waited because this round re-sent their unacknowledged batches. */
+  readonly held: ReadonlySet<MetricFamily>;
 }
 
 /**
@@ -126,15 +128,19 @@ export class Flusher {
    */
   async flush(mode: 'beat' | 'exit' = 'beat'): Promise<void> {
     const outcome: Outcome = { commands: 0, failures: 0, error: undefined };
-    // A family in flight when a round starts is sent by the round after its commands settle.
-    for (let pass = 0; pass < 2; pass++) {
+    // A family in flight when a round starts is sent by the round after its commands settle; one
+    // whose unacknowledged batches a round re-sends has its new deltas drained by the round after
+    // (once the re-sends are acknowledged). A family in flight, then re-sent, then drained: three.
+    for (let pass = 0; pass < 3; pass++) {
       const round = await this.#enqueue(mode);
       add(outcome, await round.done);
       for (const f of round.deferred) {
         const error = await this.#inFlight.get(f);
         if (error) add(outcome, { commands: 1, failures: 1, error });
       }
-      if (round.deferred.size === 0) break;
+      // After a failure the flush rejects: held deltas wait for the next one (a re-send that just
+      // failed would fail again now).
+      if (round.deferred.size === 0 && (round.held.size === 0 || outcome.error)) break;
     }
     // Acknowledged batches leave the outbox one turn later (see FamilyReplies): let them.
     await new Promise((resolve) => setImmediate(resolve));
@@ -194,6 +200,7 @@ export class Flusher {
     const nowMs = Date.now();
     const work = new Map<MetricFamily, FamilyWork>();
     const deferred = new Set<MetricFamily>();
+    const held = new Set<MetricFamily>();
     const workOf = (family: MetricFamily): FamilyWork => {
       let w = work.get(family);
       if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false }));
@@ -214,6 +221,7 @@ export class Flusher {
       if (this.#inFlight.has(family) || work.has(family)) {
         this.dict.onFamilyDirty(family);
         if (this.#inFlight.has(family)) deferred.add(family);
+        else held.add(family);
         continue;
       }
       const reset = family.needsReset;
@@ -308,7 +316,7 @@ export class Flusher {
       if (mode === 'beat' && (this.#replies.hasResets(this.dict.families.values()) || (this.#isMarkedRestoring && !this.#replies.isRestoring(this.dict.families.values())))) this.#soon();
       return total;
     });
-    return { done, deferred };
+    return { done, deferred, held };
   }
 
   /** Work for a family with no batch this round: an index or TTL refresh, a prune. */
