@@ -23,6 +23,13 @@ interface FamilyWork {
   pruned: readonly string[];
   /** This round refreshes the family's TTL and index entry. */
   refresh: boolean;
+  /**
+   * Replies of the batches sent while the family was drained (see #streamer), then of the rest of
+   * its batches, sent once those were applied: in order, the first of `batches`.
+   */
+  readonly streamed: Promise<Reply>[];
+  /** A streamed batch failed or was not applied: the family's later batches wait for the next round. */
+  isStreamBroken: boolean;
 }
 
 /** What a round (or a flush of several rounds) ended with. */
@@ -203,7 +210,7 @@ export class Flusher {
     const held = new Set<MetricFamily>();
     const workOf = (family: MetricFamily): FamilyWork => {
       let w = work.get(family);
-      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false }));
+      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false, streamed: [], isStreamBroken: false }));
       return w;
     };
 
@@ -216,6 +223,10 @@ export class Flusher {
       else workOf(family).batches.push(...unacknowledged);
     }
     const pacer = new Pacer(this.config.sliceMs);
+    // Large families are sent while they are drained (see #streamer) where that keeps their batches
+    // in order: one connection (not Cluster, whose redirections retry commands on their own), no
+    // WAIT per part, and nothing for the heartbeat or the index to do first.
+    const streams = !this.client.isCluster() && this.config.waitReplicas === 0 && this.#hasBeaten && !this.#replies.suspectsLoss;
     for (const family of dirty) {
       if (this.dict.families.get(family.def.name) !== family) continue;
       if (this.#inFlight.has(family) || work.has(family)) {
@@ -228,7 +239,8 @@ export class Flusher {
       family.needsReset = false;
       const allPerProcess = family.resendAll;
       family.resendAll = false;
-      const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer);
+      const stream = streams && !reset && family.knownEpoch !== '' && this.#replies.isIndexed(family) ? this.#streamer(workOf(family)) : undefined;
+      const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer, stream);
       for (const chunk of split(batch, () => ++this.#seq)) {
         family.pending.push(chunk);
         workOf(family).batches.push(chunk);
@@ -263,7 +275,6 @@ export class Flusher {
         key: keys.processes(),
       });
     }
-    const seqField = seqFieldOf(this.identity);
     const indexing = new Map<number, MetricFamily>();
     const push = (w: FamilyWork, command: RedisCommand): number => {
       w.commands.push(commands.length);
@@ -280,16 +291,14 @@ export class Flusher {
       if (!w) continue;
       const refresh = (w.refresh = this.#ttlDue.delete(f));
       if (w.batches.some((b) => (b.flags & FLAG_RESET) !== 0) || (w.batches.length > 0 && !this.#replies.isIndexed(f)) || (refresh && this.#replies.isIndexed(f))) index(w);
-      for (const batch of w.batches) {
-        const named = flushKeys(batch, keys, id);
-        push(w, { name: 'pcrFlushFamily', args: [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f))], key: named.keys[0] });
-      }
+      if (w.streamed.length > 0) this.#sendRest(w, w.batches.slice(w.streamed.length));
+      else for (const batch of w.batches) push(w, this.#flushCommand(batch));
       w.pruned = this.#pruneDue.get(f) ?? [];
       if (w.pruned.length > 0) push(w, { name: 'pcrPruneSeq', args: [keys.seq(f.typeMode, f.hash), ...w.pruned], key: keys.seq(f.typeMode, f.hash) });
       if (refresh && (f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
         push(w, { name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
       }
-      if (w.commands.length === 0) work.delete(f);
+      if (w.commands.length === 0 && w.streamed.length === 0) work.delete(f);
     }
 
     const replies = this.client.send(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
@@ -300,7 +309,7 @@ export class Flusher {
       settled.push(beat);
     }
     for (const w of work.values()) {
-      const outcome = Promise.all(w.commands.map((i) => replies[i]!)).then((r) => this.#onFamily(w, r, commands, indexing));
+      const outcome = Promise.all([Promise.all(w.streamed), Promise.all(w.commands.map((i) => replies[i]!))]).then(([streamed, r]) => this.#onFamily(w, streamed, r, commands, indexing));
       const error = outcome.then((o) => o.error);
       this.#inFlight.set(w.family, error);
       settled.push(outcome.finally(() => this.#inFlight.delete(w.family)));
@@ -317,6 +326,44 @@ export class Flusher {
       return total;
     });
     return { done, deferred, held };
+  }
+
+  #flushCommand(batch: FamilyBatch): RedisCommand {
+    const named = flushKeys(batch, this.client.keys, this.identity.id);
+    const args = [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqFieldOf(this.identity), this.config.ttlSeconds, metaPairs(batch.family))];
+    return { name: 'pcrFlushFamily', args, key: named.keys[0] };
+  }
+
+  /**
+   * Sends the parts of a family that drainFamily hands over while it drains: Redis adds the first
+   * sums while the rest is drained. Each part is sent only while every part before it is applied as
+   * far as the replies tell (one part applied after an earlier one failed would make the retry of
+   * that one look done, by the seq); a part not sent waits in the outbox for the next round.
+   */
+  #streamer(w: FamilyWork): (chunk: FamilyBatch) => void {
+    return (chunk) => {
+      const batch = { ...chunk, seq: ++this.#seq };
+      w.family.pending.push(batch);
+      w.batches.push(batch);
+      if (w.isStreamBroken) {
+        w.streamed.push(Promise.resolve(NOT_SENT));
+        return;
+      }
+      const [reply] = this.client.send([this.#flushCommand(batch)], this.config.flushTimeoutMs, 'flush');
+      w.streamed.push(reply!.then((r) => {
+        if (!isApplied(r)) w.isStreamBroken = true;
+        return r;
+      }));
+    };
+  }
+
+  /** The rest of a streamed family's batches, sent together once the parts sent are applied (see #streamer). */
+  #sendRest(w: FamilyWork, rest: readonly FamilyBatch[]): void {
+    if (rest.length === 0) return;
+    const replies = Promise.all(w.streamed).then((earlier) =>
+      earlier.every(isApplied) ? Promise.all(this.client.send(rest.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')) : rest.map(() => NOT_SENT),
+    );
+    for (let i = 0; i < rest.length; i++) w.streamed.push(replies.then((r) => r[i]!));
   }
 
   /** Work for a family with no batch this round: an index or TTL refresh, a prune. */
@@ -346,9 +393,13 @@ export class Flusher {
     return { commands: 1, failures: 0, error: undefined };
   }
 
-  #onFamily(w: FamilyWork, replies: readonly Reply[], commands: readonly RedisCommand[], indexing: ReadonlyMap<number, MetricFamily>): Outcome {
-    const outcome: Outcome = { commands: w.commands.length, failures: 0, error: undefined };
+  #onFamily(w: FamilyWork, streamed: readonly Reply[], replies: readonly Reply[], commands: readonly RedisCommand[], indexing: ReadonlyMap<number, MetricFamily>): Outcome {
+    const outcome: Outcome = { commands: streamed.length + w.commands.length, failures: 0, error: undefined };
     let bi = 0;
+    for (const reply of streamed) {
+      const error = this.#replies.onBatch(w.batches[bi++]!, reply);
+      if (error) add(outcome, { commands: 0, failures: 1, error });
+    }
     w.commands.forEach((ci, j) => {
       const reply = replies[j]!;
       const name = commands[ci]!.name;
@@ -371,6 +422,14 @@ export class Flusher {
     return outcome;
   }
 }
+
+/** A flush script's reply that says the batch is in Redis (applied now or before). */
+function isApplied(reply: Reply): boolean {
+  return reply.error === null && Array.isArray(reply.value) && Number(reply.value[0]) >= 0;
+}
+
+/** The reply of a streamed batch not sent, because one before it was not applied. */
+const NOT_SENT: Reply = { error: new RedisOperationError('flush: not sent, an earlier part of the family was not applied; kept for the next flush'), value: null };
 
 function add(total: Outcome, o: Outcome): void {
   total.commands += o.commands;

@@ -158,4 +158,35 @@ describe('flush protocol: packed sums, sets and dels', () => {
       await writer.shutdown();
     });
   }
+
+  it('a family sent in parts while it drains: a part not applied holds back the ones after it, the next flush sends them all in order', async () => {
+    const prefix = newPrefix('streamed');
+    const writer = manager(prefix, 'writer');
+    await writer.waitUntilConnected();
+    const c = new Counter({ name: 'streamed_total', help: 'S.', labelNames: ['i'], storage: writer, registers: [] });
+    const n = 5000;
+    const incAll = (by: number) => {
+      for (let i = 0; i < n; i++) c.inc({ i }, by);
+    };
+    const sums = async () => {
+      const { __epoch, ...cluster } = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+      return new Set(Object.values(cluster)).size === 1 && Object.keys(cluster).length === n ? Object.values(cluster)[0] : cluster;
+    };
+    incAll(1);
+    await writer.flush();
+    // Garbage where the meta hash should be: every part is refused, nothing is added.
+    const metaKey = `${prefix}:counter:cluster:meta:{${c.family!.hash}}`;
+    await redis.del(metaKey);
+    await redis.set(metaKey, 'garbage');
+    incAll(2);
+    await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
+    assert.equal(await sums(), '1');
+    assert.deepEqual(c.family!.pending.map((b) => b.sums.length / 2), [2000, 2000, 1000]);
+    await redis.del(metaKey);
+    incAll(4);
+    await writer.flush();
+    assert.equal(await sums(), '7');
+    assert.equal(c.family!.pending.length, 0);
+    await writer.shutdown();
+  });
 });
