@@ -225,7 +225,8 @@ export class Flusher {
     const pacer = new Pacer(this.config.sliceMs);
     // Large families are sent while they are drained (see #streamer) where that keeps their batches
     // in order: one connection (not Cluster, whose redirections retry commands on their own), no
-    // WAIT per part, and nothing for the heartbeat or the index to do first.
+    // WAIT per part, and nothing for the heartbeat, the index or the meta hash to do first (a part
+    // without the meta would report a missing meta hash as lost, once per part).
     const streams = !this.client.isCluster() && this.config.waitReplicas === 0 && this.#hasBeaten && !this.#replies.suspectsLoss;
     for (const family of dirty) {
       if (this.dict.families.get(family.def.name) !== family) continue;
@@ -239,7 +240,7 @@ export class Flusher {
       family.needsReset = false;
       const allPerProcess = family.resendAll;
       family.resendAll = false;
-      const stream = streams && !reset && family.knownEpoch !== '' && this.#replies.isIndexed(family) ? this.#streamer(workOf(family)) : undefined;
+      const stream = streams && !reset && family.metaSent && family.knownEpoch !== '' && this.#replies.isIndexed(family) ? this.#streamer(workOf(family)) : undefined;
       const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer, stream);
       for (const chunk of split(batch, () => ++this.#seq)) {
         family.pending.push(chunk);
