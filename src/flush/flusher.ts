@@ -10,6 +10,7 @@ import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import { drainFamily, flushArgs, flushKeys, metaPairs, split } from './batch.js';
 import { FamilyReplies } from './replies.js';
+import { FamilyStream } from './stream.js';
 import { Pacer } from '../pacer.js';
 import { FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
@@ -23,13 +24,8 @@ interface FamilyWork {
   pruned: readonly string[];
   /** This round refreshes the family's TTL and index entry. */
   refresh: boolean;
-  /**
-   * Replies of the batches sent while the family was drained (see #streamer), then of the rest of
-   * its batches, sent once those were applied: in order, the first of `batches`.
-   */
-  readonly streamed: Promise<Reply>[];
-  /** A streamed batch failed or was not applied: the family's later batches wait for the next round. */
-  isStreamBroken: boolean;
+  /** Set when the family is sent while it drains: then it sends all of `batches`, in order. */
+  stream: FamilyStream | undefined;
 }
 
 /** What a round (or a flush of several rounds) ended with. */
@@ -210,7 +206,7 @@ export class Flusher {
     const held = new Set<MetricFamily>();
     const workOf = (family: MetricFamily): FamilyWork => {
       let w = work.get(family);
-      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false, streamed: [], isStreamBroken: false }));
+      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false, stream: undefined }));
       return w;
     };
 
@@ -292,14 +288,14 @@ export class Flusher {
       if (!w) continue;
       const refresh = (w.refresh = this.#ttlDue.delete(f));
       if (w.batches.some((b) => (b.flags & FLAG_RESET) !== 0) || (w.batches.length > 0 && !this.#replies.isIndexed(f)) || (refresh && this.#replies.isIndexed(f))) index(w);
-      if (w.streamed.length > 0) this.#sendRest(w, w.batches.slice(w.streamed.length));
+      if (w.stream) w.stream.rest(w.batches.slice(w.stream.replies.length));
       else for (const batch of w.batches) push(w, this.#flushCommand(batch));
       w.pruned = this.#pruneDue.get(f) ?? [];
       if (w.pruned.length > 0) push(w, { name: 'pcrPruneSeq', args: [keys.seq(f.typeMode, f.hash), ...w.pruned], key: keys.seq(f.typeMode, f.hash) });
       if (refresh && (f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
         push(w, { name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
       }
-      if (w.commands.length === 0 && w.streamed.length === 0) work.delete(f);
+      if (w.commands.length === 0 && !w.stream) work.delete(f);
     }
 
     const replies = this.client.send(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
@@ -310,7 +306,7 @@ export class Flusher {
       settled.push(beat);
     }
     for (const w of work.values()) {
-      const outcome = Promise.all([Promise.all(w.streamed), Promise.all(w.commands.map((i) => replies[i]!))]).then(([streamed, r]) => this.#onFamily(w, streamed, r, commands, indexing));
+      const outcome = Promise.all([Promise.all(w.stream?.replies ?? []), Promise.all(w.commands.map((i) => replies[i]!))]).then(([streamed, r]) => this.#onFamily(w, streamed, r, commands, indexing));
       const error = outcome.then((o) => o.error);
       this.#inFlight.set(w.family, error);
       settled.push(outcome.finally(() => this.#inFlight.delete(w.family)));
@@ -335,36 +331,15 @@ export class Flusher {
     return { name: 'pcrFlushFamily', args, key: named.keys[0] };
   }
 
-  /**
-   * Sends the parts of a family that drainFamily hands over while it drains: Redis adds the first
-   * sums while the rest is drained. Each part is sent only while every part before it is applied as
-   * far as the replies tell (one part applied after an earlier one failed would make the retry of
-   * that one look done, by the seq); a part not sent waits in the outbox for the next round.
-   */
+  /** Sends the family's parts as drainFamily hands them over (see FamilyStream). */
   #streamer(w: FamilyWork): (chunk: FamilyBatch) => void {
+    const stream = (w.stream = new FamilyStream((batches) => this.client.send(batches.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')));
     return (chunk) => {
       const batch = { ...chunk, seq: ++this.#seq };
       w.family.pending.push(batch);
       w.batches.push(batch);
-      if (w.isStreamBroken) {
-        w.streamed.push(Promise.resolve(NOT_SENT));
-        return;
-      }
-      const [reply] = this.client.send([this.#flushCommand(batch)], this.config.flushTimeoutMs, 'flush');
-      w.streamed.push(reply!.then((r) => {
-        if (!isApplied(r)) w.isStreamBroken = true;
-        return r;
-      }));
+      stream.part(batch);
     };
-  }
-
-  /** The rest of a streamed family's batches, sent together once the parts sent are applied (see #streamer). */
-  #sendRest(w: FamilyWork, rest: readonly FamilyBatch[]): void {
-    if (rest.length === 0) return;
-    const replies = Promise.all(w.streamed).then((earlier) =>
-      earlier.every(isApplied) ? Promise.all(this.client.send(rest.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')) : rest.map(() => NOT_SENT),
-    );
-    for (let i = 0; i < rest.length; i++) w.streamed.push(replies.then((r) => r[i]!));
   }
 
   /** Work for a family with no batch this round: an index or TTL refresh, a prune. */
@@ -423,14 +398,6 @@ export class Flusher {
     return outcome;
   }
 }
-
-/** A flush script's reply that says the batch is in Redis (applied now or before). */
-function isApplied(reply: Reply): boolean {
-  return reply.error === null && Array.isArray(reply.value) && Number(reply.value[0]) >= 0;
-}
-
-/** The reply of a streamed batch not sent, because one before it was not applied. */
-const NOT_SENT: Reply = { error: new RedisOperationError('flush: not sent, an earlier part of the family was not applied; kept for the next flush'), value: null };
 
 function add(total: Outcome, o: Outcome): void {
   total.commands += o.commands;
