@@ -165,7 +165,8 @@ if nSum > 0 and redis.acl_check_cmd and redis.acl_check_cmd('HMGET', key.c, 'f')
   -- for a HINCRBYFLOAT each (the cost of a command called from Lua is most of it). The addition
   -- is a double's, not HINCRBYFLOAT's long double: integer counts are exact either way (up to
   -- 2^53); a fractional sum may differ in its last bit (see collect/rounding-floor.ts). A sum is
-  -- written with 15 significant digits when they read back as the same double, else 17.
+  -- written as an integer when it is one, else with 15 significant digits when they read back as
+  -- the same double, else 17.
   local tn, fmt, huge = tonumber, string.format, math.huge
   local out, m, slot = {}, 0, {}
   for from = 1, nSum, 1000 do
@@ -184,10 +185,15 @@ if nSum > 0 and redis.acl_check_cmd and redis.acl_check_cmd('HMGET', key.c, 'f')
         local y = tn(before)
         x = y and x and y + x
         if x and x == x and x ~= huge and x ~= -huge then
-          text = fmt('%.17g', x)
-          if #text > 15 then
-            local short = fmt('%.15g', x)
-            if tn(short) == x then text = short end
+          -- '%d' costs a third of '%.17g' (the common case: counts), and is exact below 2^53.
+          if x % 1 == 0 and x < 2^53 and x > -2^53 then
+            text = fmt('%d', x)
+          else
+            text = fmt('%.17g', x)
+            if #text > 15 then
+              local short = fmt('%.15g', x)
+              if tn(short) == x then text = short end
+            end
           end
         else
           x = nil
