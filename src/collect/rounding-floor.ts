@@ -2,10 +2,11 @@ import type { Pacer } from '../pacer.js';
 import type { CounterTable } from './counter-table.js';
 
 /**
- * Keeps a float sum from going down by a rounding error between two collects. Redis adds with
- * HINCRBYFLOAT in long double and stores 17 significant digits; a process adds its unflushed part,
- * and its totals when it re-sends what Redis lost, in double. The same sum reached in another order
- * may differ in its last bit, and Prometheus reads any decrease of a counter (or a histogram's
+ * Keeps a float sum from going down by a rounding error between two collects. The flush script adds
+ * in double (or, for a user without +hmget, HINCRBYFLOAT in long double, 17 decimals kept); a
+ * process adds its unflushed part, and its totals when it re-sends what Redis lost, in double. The
+ * same sum reached in another order (the processes' flushes interleave as they come) may differ in
+ * its last bit, and Prometheus reads any decrease of a counter (or a histogram's
  * `_sum`) as a reset: `rate()` jumps by the whole value. So a summed field lower than what this
  * collector served before by at most a billionth of it is served as before. A real decrease (a
  * writer's part lost) is far larger and goes through. Only non-integer values are kept: counts are

@@ -16,8 +16,19 @@ import { encodeSlot, type SlotCounts } from '../store/hdr-slot.js';
  * a value keeps `dirty = true` until the slice that drains it (so an update to a value not drained
  * yet lands in this batch, and one to a value already drained puts it on the new dirty list), and the
  * batch being built is visible as `family.draining`, so a collect in between counts its sums once.
+ *
+ * With `onSums`, every MAX_PAIRS_PER_CALL sum pairs drained leave the batch at once as a batch of
+ * their own (sums only, no meta), handed over in the same tick: the caller sends it while the drain
+ * goes on, and must put it in the family's outbox before returning (the collect looks there).
  */
-export async function drainFamily(family: MetricFamily, seq: number, nowMs: number, options: { reset: boolean; meta: boolean; allPerProcess: boolean }, pacer = new Pacer()): Promise<FamilyBatch> {
+export async function drainFamily(
+  family: MetricFamily,
+  seq: number,
+  nowMs: number,
+  options: { reset: boolean; meta: boolean; allPerProcess: boolean },
+  pacer = new Pacer(),
+  onSums?: (chunk: FamilyBatch) => void,
+): Promise<FamilyBatch> {
   const { reset } = options;
   const def = family.def;
   const type = def.type;
@@ -26,8 +37,9 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
   if (reset) flags |= FLAG_RESET;
   if (options.meta || reset) flags |= FLAG_META;
   if (family.knownEpoch !== '' && (type === 'gauge' || type === 'summary')) flags |= FLAG_EXPECT_PROCESS;
-  const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields, exemplars: [], created: [] };
-  const { sums, sets, dels, exemplars, created } = batch;
+  const batch: FamilyBatch & { sums: string[] } = { family, seq, flags, clientNowMs: nowMs, sums: [], sets: [], dels: family.removedFields, exemplars: [], created: [] };
+  let sums = batch.sums;
+  const { sets, dels, exemplars, created } = batch;
   family.removedFields = [];
   const dirty = series.dirty;
   series.dirty = [];
@@ -66,6 +78,10 @@ export async function drainFamily(family: MetricFamily, seq: number, nowMs: numb
           created.push(v.field, String(v.createdAtMs));
           v.isCreatedSent = true;
         }
+      }
+      if (onSums !== undefined && sums.length >= MAX_PAIRS_PER_CALL * 2) {
+        onSums({ family, seq, flags: flags & ~FLAG_META, clientNowMs: nowMs, sums, sets: [], dels: [], exemplars: [], created: [] });
+        batch.sums = sums = [];
       }
       const pause = pacer.step();
       if (pause) await pause;

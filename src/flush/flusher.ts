@@ -10,6 +10,7 @@ import type { RedisCommand, RedisStorageClient, Reply } from '../redis/client.js
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import { drainFamily, flushArgs, flushKeys, metaPairs, split } from './batch.js';
 import { FamilyReplies } from './replies.js';
+import { FamilyStream } from './stream.js';
 import { Pacer } from '../pacer.js';
 import { FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
@@ -23,6 +24,8 @@ interface FamilyWork {
   pruned: readonly string[];
   /** This round refreshes the family's TTL and index entry. */
   refresh: boolean;
+  /** Set when the family is sent while it drains: then it sends all of `batches`, in order. */
+  stream: FamilyStream | undefined;
 }
 
 /** What a round (or a flush of several rounds) ended with. */
@@ -37,6 +40,8 @@ interface Round {
   readonly done: Promise<Outcome>;
   /** Families this round left alone because an earlier round's commands for them were in flight. */
   readonly deferred: ReadonlySet<MetricFamily>;
+  /** Families whose new deltas waited because this round re-sent their unacknowledged batches. */
+  readonly held: ReadonlySet<MetricFamily>;
 }
 
 /**
@@ -126,15 +131,19 @@ export class Flusher {
    */
   async flush(mode: 'beat' | 'exit' = 'beat'): Promise<void> {
     const outcome: Outcome = { commands: 0, failures: 0, error: undefined };
-    // A family in flight when a round starts is sent by the round after its commands settle.
-    for (let pass = 0; pass < 2; pass++) {
+    // A family in flight when a round starts is sent by the round after its commands settle; one
+    // whose unacknowledged batches a round re-sends has its new deltas drained by the round after
+    // (once the re-sends are acknowledged). A family in flight, then re-sent, then drained: three.
+    for (let pass = 0; pass < 3; pass++) {
       const round = await this.#enqueue(mode);
       add(outcome, await round.done);
       for (const f of round.deferred) {
         const error = await this.#inFlight.get(f);
         if (error) add(outcome, { commands: 1, failures: 1, error });
       }
-      if (round.deferred.size === 0) break;
+      // After a failure the flush rejects: held deltas wait for the next one (a re-send that just
+      // failed would fail again now).
+      if (round.deferred.size === 0 && (round.held.size === 0 || outcome.error)) break;
     }
     // Acknowledged batches leave the outbox one turn later (see FamilyReplies): let them.
     await new Promise((resolve) => setImmediate(resolve));
@@ -194,9 +203,10 @@ export class Flusher {
     const nowMs = Date.now();
     const work = new Map<MetricFamily, FamilyWork>();
     const deferred = new Set<MetricFamily>();
+    const held = new Set<MetricFamily>();
     const workOf = (family: MetricFamily): FamilyWork => {
       let w = work.get(family);
-      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false }));
+      if (!w) work.set(family, (w = { family, batches: [], commands: [], pruned: [], refresh: false, stream: undefined }));
       return w;
     };
 
@@ -209,18 +219,25 @@ export class Flusher {
       else workOf(family).batches.push(...unacknowledged);
     }
     const pacer = new Pacer(this.config.sliceMs);
+    // Large families are sent while they are drained (see #streamer) where that keeps their batches
+    // in order: one connection (not Cluster, whose redirections retry commands on their own), no
+    // WAIT per part, and nothing for the heartbeat, the index or the meta hash to do first (a part
+    // without the meta would report a missing meta hash as lost, once per part).
+    const streams = !this.client.isCluster() && this.config.waitReplicas === 0 && this.#hasBeaten && !this.#replies.suspectsLoss;
     for (const family of dirty) {
       if (this.dict.families.get(family.def.name) !== family) continue;
       if (this.#inFlight.has(family) || work.has(family)) {
         this.dict.onFamilyDirty(family);
         if (this.#inFlight.has(family)) deferred.add(family);
+        else held.add(family);
         continue;
       }
       const reset = family.needsReset;
       family.needsReset = false;
       const allPerProcess = family.resendAll;
       family.resendAll = false;
-      const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer);
+      const stream = streams && !reset && family.metaSent && family.knownEpoch !== '' && this.#replies.isIndexed(family) ? this.#streamer(workOf(family)) : undefined;
+      const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer, stream);
       for (const chunk of split(batch, () => ++this.#seq)) {
         family.pending.push(chunk);
         workOf(family).batches.push(chunk);
@@ -255,7 +272,6 @@ export class Flusher {
         key: keys.processes(),
       });
     }
-    const seqField = seqFieldOf(this.identity);
     const indexing = new Map<number, MetricFamily>();
     const push = (w: FamilyWork, command: RedisCommand): number => {
       w.commands.push(commands.length);
@@ -272,16 +288,14 @@ export class Flusher {
       if (!w) continue;
       const refresh = (w.refresh = this.#ttlDue.delete(f));
       if (w.batches.some((b) => (b.flags & FLAG_RESET) !== 0) || (w.batches.length > 0 && !this.#replies.isIndexed(f)) || (refresh && this.#replies.isIndexed(f))) index(w);
-      for (const batch of w.batches) {
-        const named = flushKeys(batch, keys, id);
-        push(w, { name: 'pcrFlushFamily', args: [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqField, this.config.ttlSeconds, metaPairs(f))], key: named.keys[0] });
-      }
+      if (w.stream) w.stream.rest(w.batches.slice(w.stream.replies.length));
+      else for (const batch of w.batches) push(w, this.#flushCommand(batch));
       w.pruned = this.#pruneDue.get(f) ?? [];
       if (w.pruned.length > 0) push(w, { name: 'pcrPruneSeq', args: [keys.seq(f.typeMode, f.hash), ...w.pruned], key: keys.seq(f.typeMode, f.hash) });
       if (refresh && (f.def.type === 'gauge' || f.def.type === 'summary') && f.knownEpoch !== '') {
         push(w, { name: 'expire', args: [keys.process(f.typeMode, id, f.hash), this.config.ttlSeconds], key: keys.seq(f.typeMode, f.hash) });
       }
-      if (w.commands.length === 0) work.delete(f);
+      if (w.commands.length === 0 && !w.stream) work.delete(f);
     }
 
     const replies = this.client.send(commands, this.config.flushTimeoutMs, 'flush', this.config.waitReplicas);
@@ -292,7 +306,7 @@ export class Flusher {
       settled.push(beat);
     }
     for (const w of work.values()) {
-      const outcome = Promise.all(w.commands.map((i) => replies[i]!)).then((r) => this.#onFamily(w, r, commands, indexing));
+      const outcome = Promise.all([Promise.all(w.stream?.replies ?? []), Promise.all(w.commands.map((i) => replies[i]!))]).then(([streamed, r]) => this.#onFamily(w, streamed, r, commands, indexing));
       const error = outcome.then((o) => o.error);
       this.#inFlight.set(w.family, error);
       settled.push(outcome.finally(() => this.#inFlight.delete(w.family)));
@@ -308,7 +322,24 @@ export class Flusher {
       if (mode === 'beat' && (this.#replies.hasResets(this.dict.families.values()) || (this.#isMarkedRestoring && !this.#replies.isRestoring(this.dict.families.values())))) this.#soon();
       return total;
     });
-    return { done, deferred };
+    return { done, deferred, held };
+  }
+
+  #flushCommand(batch: FamilyBatch): RedisCommand {
+    const named = flushKeys(batch, this.client.keys, this.identity.id);
+    const args = [named.keys.length, ...named.keys, named.roles, ...flushArgs(batch, seqFieldOf(this.identity), this.config.ttlSeconds, metaPairs(batch.family))];
+    return { name: 'pcrFlushFamily', args, key: named.keys[0] };
+  }
+
+  /** Sends the family's parts as drainFamily hands them over (see FamilyStream). */
+  #streamer(w: FamilyWork): (chunk: FamilyBatch) => void {
+    const stream = (w.stream = new FamilyStream((batches) => this.client.send(batches.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')));
+    return (chunk) => {
+      const batch = { ...chunk, seq: ++this.#seq };
+      w.family.pending.push(batch);
+      w.batches.push(batch);
+      stream.part(batch);
+    };
   }
 
   /** Work for a family with no batch this round: an index or TTL refresh, a prune. */
@@ -338,9 +369,13 @@ export class Flusher {
     return { commands: 1, failures: 0, error: undefined };
   }
 
-  #onFamily(w: FamilyWork, replies: readonly Reply[], commands: readonly RedisCommand[], indexing: ReadonlyMap<number, MetricFamily>): Outcome {
-    const outcome: Outcome = { commands: w.commands.length, failures: 0, error: undefined };
+  #onFamily(w: FamilyWork, streamed: readonly Reply[], replies: readonly Reply[], commands: readonly RedisCommand[], indexing: ReadonlyMap<number, MetricFamily>): Outcome {
+    const outcome: Outcome = { commands: streamed.length + w.commands.length, failures: 0, error: undefined };
     let bi = 0;
+    for (const reply of streamed) {
+      const error = this.#replies.onBatch(w.batches[bi++]!, reply);
+      if (error) add(outcome, { commands: 0, failures: 1, error });
+    }
     w.commands.forEach((ci, j) => {
       const reply = replies[j]!;
       const name = commands[ci]!.name;

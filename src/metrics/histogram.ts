@@ -53,8 +53,9 @@ function bucketOf(bounds: Float64Array, x: number): number {
  */
 function record(series: SeriesStore<HistogramValue>, bounds: Float64Array, v: HistogramValue, x: number, nativeMax: number): void {
   if (!Number.isFinite(x)) throw notANumber('Value', x);
-  // Redis cannot add ±Infinity (HINCRBYFLOAT refuses it): one such sum would block the family's
-  // flushes for good. Refused here, with the value named, before anything changes.
+  // Redis cannot add ±Infinity (the flush script, like HINCRBYFLOAT, refuses a non-finite sum):
+  // one such sum would block the family's flushes for good. Refused here, with the value named,
+  // before anything changes.
   const sum = v.sumDelta + x;
   if (!Number.isFinite(sum)) throw invalidValue(series.def.name, 'Histogram sum would overflow', x);
   v.buckets[bucketOf(bounds, x)]!++;

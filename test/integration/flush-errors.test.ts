@@ -81,4 +81,36 @@ describe('flush error kinds, from a real Redis', () => {
     assert.deepEqual([...writer.stats.flushErrors], [['connection', 1]]);
     await writer.shutdown();
   });
+
+  it('after a failed flush, the next one sends the updates made since, not only the failed batches', async () => {
+    const server = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] });
+    const reader = new Redis(server.redisOptions());
+    try {
+      const prefix = newPrefix('after-failure');
+      const writer = await writerOf(server.url, prefix);
+      const c = new Counter({ name: 'after_failure_total', help: 'Jobs.', labelNames: ['k'], storage: writer, registers: [] });
+      c.inc({ k: 'a' }, 3);
+      await writer.flush();
+      // Every write refused (used memory is above one byte): the flush fails, its batches stay.
+      await server.cli('CONFIG', 'SET', 'maxmemory', '1');
+      c.inc({ k: 'a' }, 4);
+      c.inc({ k: 'b' }, 1);
+      await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS', message: /OOM command not allowed/ });
+      await server.cli('CONFIG', 'SET', 'maxmemory', '0');
+      // Updated after the failure and before the call: the flush resolves once these are in Redis too.
+      c.inc({ k: 'a' }, 5);
+      c.inc({ k: 'c' }, 0.25);
+      await writer.flush();
+      const { __epoch: epoch, ...sums } = await reader.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+      assert.ok(epoch);
+      assert.deepEqual(sums, { '["a"]': '12', '["b"]': '1', '["c"]': '0.25' });
+      assert.equal(c.family!.pending.length, 0);
+      const served = (await writer.getCollector().getFamily('after_failure_total')).values;
+      assert.deepEqual(served.map((v) => [v.labels.k, v.value]).sort(), [['a', 12], ['b', 1], ['c', 0.25]]);
+      await writer.shutdown();
+    } finally {
+      reader.disconnect();
+      await server.stop();
+    }
+  });
 });

@@ -100,4 +100,93 @@ describe('flush protocol: packed sums, sets and dels', () => {
     for (let i = 0; i < n; i++) assert.equal(cluster[`["${i}"]`], '0.75');
     await writer.shutdown();
   });
+
+  // The script adds the sums itself (HMGET, then HSET) when the user may run HMGET, else with one
+  // HINCRBYFLOAT per field: the same values either way, but for a fractional sum's last bit.
+  for (const path of ['HMGET and HSET', 'HINCRBYFLOAT, for a user without +hmget']) {
+    it(`sums by ${path}: garbage and non-finite sums restart from the delta, repaired; a field named twice adds both`, async () => {
+      const prefix = newPrefix('sums');
+      const user = path.startsWith('HMGET') ? undefined : 'nohmget';
+      if (user) await server.cli('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}:*`, '+@all', '-hmget');
+      const writer = new RedisStorageManager({ enabled: true, url: server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, identity: { host: 'writer', pid: 1, nonce: 'n' }, ...(user ? { username: user, password: 'pw' } : {}) });
+      await writer.waitUntilConnected();
+      await server.cli('ACL', 'LOG', 'RESET');
+      const stats0 = await redis.info('commandstats');
+      const c = new Counter({ name: 'sums_total', help: 'S.', labelNames: ['k'], storage: writer, registers: [] });
+      // HINCRBYFLOAT adds in long double, where 1.7e308 + 1.7e308 is finite: `huge` is for the HMGET path.
+      const names = user ? ['int', 'frac', 'garbage', 'twice'] : ['int', 'frac', 'garbage', 'huge', 'twice'];
+      for (const k of names) c.inc({ k }, 1);
+      await writer.flush();
+      const key = `${prefix}:counter:cluster:metric:{${c.family!.hash}}`;
+      await redis.hset(key, '["garbage"]', 'not a number', ...(user ? [] : ['["huge"]', '1.7e308']));
+      c.inc({ k: 'int' }, 2 ** 52);
+      c.inc({ k: 'frac' }, 0.1);
+      c.inc({ k: 'garbage' }, 2);
+      if (!user) c.inc({ k: 'huge' }, 1.7e308);
+      // `twice` removed and made again: Redis loses the family, and the re-send (flagged reset) names
+      // it twice, the removed series' carried total (1 + 2) and the new one's (4).
+      c.inc({ k: 'twice' }, 2);
+      await writer.flush();
+      assert.equal(writer.stats.badData.get('repaired'), user ? 1 : 2);
+      c.remove({ k: 'twice' });
+      c.inc({ k: 'twice' }, 4);
+      await writer.flush();
+      const sums = { '["int"]': String(2 ** 52 + 1), '["frac"]': '1.1', '["garbage"]': '2', ...(user ? {} : { '["huge"]': '1.7e+308' }), '["twice"]': '7' };
+      const { __epoch, ...before } = await redis.hgetall(key);
+      assert.deepEqual(before, sums);
+      for (const k of await redis.keys(`${prefix}:counter:*`)) await redis.del(k);
+      c.inc({ k: 'frac' }, 1);
+      await writer.flush(); // LOST: the re-send follows
+      await writer.flush();
+      const { __epoch: epoch, ...after } = await redis.hgetall(key);
+      assert.ok(epoch);
+      // The re-send carries this process's totals: `garbage` is whole again (1 + 2).
+      assert.deepEqual(after, { ...sums, '["frac"]': '2.1', '["garbage"]': '3' });
+      const served = (await writer.getCollector().getFamily('sums_total')).values;
+      assert.deepEqual(Object.fromEntries(served.map((v) => [v.labels.k, v.value])), { int: 2 ** 52 + 1, frac: 2.1, garbage: 3, ...(user ? {} : { huge: 1.7e308 }), twice: 7 });
+      const calls = (name: string, info: string) => Number(info.match(new RegExp(`cmdstat_${name}:calls=(\\d+)`))?.[1] ?? 0);
+      const stats1 = await redis.info('commandstats');
+      if (user) {
+        assert.equal(calls('hmget', stats1) - calls('hmget', stats0), 0);
+        // One per field sent: 4 series, then 4 (the refused one on garbage counted too), 1, 5 re-sent.
+        assert.equal(calls('hincrbyfloat', stats1) - calls('hincrbyfloat', stats0), 14);
+        assert.equal(await server.cli('ACL', 'LOG'), '', 'the script asked for HMGET without running it');
+        await server.cli('ACL', 'DELUSER', user);
+      } else {
+        assert.equal(calls('hincrbyfloat', stats1) - calls('hincrbyfloat', stats0), 0);
+      }
+      await writer.shutdown();
+    });
+  }
+
+  it('a family sent in parts while it drains: a part not applied holds back the ones after it, the next flush sends them all in order', async () => {
+    const prefix = newPrefix('streamed');
+    const writer = manager(prefix, 'writer');
+    await writer.waitUntilConnected();
+    const c = new Counter({ name: 'streamed_total', help: 'S.', labelNames: ['i'], storage: writer, registers: [] });
+    const n = 5000;
+    const incAll = (by: number) => {
+      for (let i = 0; i < n; i++) c.inc({ i }, by);
+    };
+    const sums = async () => {
+      const { __epoch, ...cluster } = await redis.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+      return new Set(Object.values(cluster)).size === 1 && Object.keys(cluster).length === n ? Object.values(cluster)[0] : cluster;
+    };
+    incAll(1);
+    await writer.flush();
+    // Garbage where the meta hash should be: every part is refused, nothing is added.
+    const metaKey = `${prefix}:counter:cluster:meta:{${c.family!.hash}}`;
+    await redis.del(metaKey);
+    await redis.set(metaKey, 'garbage');
+    incAll(2);
+    await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
+    assert.equal(await sums(), '1');
+    assert.deepEqual(c.family!.pending.map((b) => b.sums.length / 2), [2000, 2000, 1000]);
+    await redis.del(metaKey);
+    incAll(4);
+    await writer.flush();
+    assert.equal(await sums(), '7');
+    assert.equal(c.family!.pending.length, 0);
+    await writer.shutdown();
+  });
 });

@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Counter } from '../../src/index.js';
 import { offlineManager } from '../helpers/offline.js';
 import { drainFamily } from '../../src/flush/batch.js';
+import { FLAG_META, type FamilyBatch } from '../../src/store/family.js';
 import { Pacer } from '../../src/pacer.js';
 import { addLocalSums } from '../../src/collect/snapshot.js';
 
@@ -69,5 +70,39 @@ describe('sliced drain', () => {
     assert.equal(localTotal(counter), SERIES + 4);
     const batch = await draining;
     assert.equal(batch.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0), SERIES + 4);
+  });
+
+  it('a streamed drain hands over every 2,000 sum pairs at once, and the collect meanwhile counts every series once', async () => {
+    const storage = offlineManager({ maxSeriesPerMetric: 10_000 });
+    managers.push(storage);
+    const counter = new Counter({ name: 'wide_total', help: 'W.', labelNames: ['id'], storage, registers: [] });
+    const n = 5000;
+    for (let i = 0; i < n; i++) counter.inc({ id: String(i) }, 1);
+    const family = counter.family!;
+    const chunks: FamilyBatch[] = [];
+    let seq = 10;
+    // As the flusher does: the part goes into the outbox in the tick it is handed over.
+    const onSums = (chunk: FamilyBatch) => {
+      const batch = { ...chunk, seq: ++seq };
+      chunks.push(batch);
+      family.pending.push(batch);
+    };
+    const draining = drainFamily(family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(0, 100), onSums);
+    let turns = 0;
+    while (family.draining !== undefined) {
+      assert.equal(localTotal(counter), n + turns, `turn ${turns}`);
+      counter.inc({ id: String(turns % n) });
+      turns++;
+      await nextTurn();
+    }
+    const batch = await draining;
+    const sum = (b: FamilyBatch) => b.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0);
+    assert.deepEqual(chunks.map((c) => [c.sums.length / 2, c.flags & FLAG_META, c.sets.length + c.dels.length + c.created.length]), [[2000, 0, 0], [2000, 0, 0]]);
+    assert.equal(batch.sums.length / 2, 1000);
+    assert.equal(batch.flags & FLAG_META, FLAG_META);
+    const waiting = counter.series.dirty.reduce((a, v) => a + (v as unknown as { delta: number }).delta, 0);
+    assert.equal(chunks.reduce((a, c) => a + sum(c), 0) + sum(batch) + waiting, n + turns);
+    family.pending.push({ ...batch, seq: ++seq });
+    assert.equal(localTotal(counter), n + turns);
   });
 });

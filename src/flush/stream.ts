@@ -1,0 +1,49 @@
+import { RedisOperationError } from '../errors.js';
+import type { Reply } from '../redis/client.js';
+import type { FamilyBatch } from '../store/family.js';
+
+/**
+ * The parts of one family sent while it is drained (drainFamily's `onSums`), then the rest of its
+ * batches: Redis adds the first sums while the client drains the rest. The family's batches must
+ * apply in seq order (a later seq applied first makes the retry of an earlier one look done, and
+ * its deltas would be lost), so a part is sent only while every part before it is applied as far
+ * as the replies tell, and the rest once they all are; what is not sent answers NOT_SENT and waits
+ * in the outbox for the next round, which re-sends the family's batches in order.
+ */
+export class FamilyStream {
+  /** One reply per batch handed over, in order: the parts, then the rest. */
+  readonly replies: Promise<Reply>[] = [];
+  #isBroken = false;
+
+  constructor(readonly send: (batches: readonly FamilyBatch[]) => Promise<Reply>[]) {}
+
+  /** A part, already in the outbox with its seq. */
+  part(batch: FamilyBatch): void {
+    if (this.#isBroken) {
+      this.replies.push(Promise.resolve(NOT_SENT));
+      return;
+    }
+    const [reply] = this.send([batch]);
+    this.replies.push(
+      reply!.then((r) => {
+        if (!isApplied(r)) this.#isBroken = true;
+        return r;
+      }),
+    );
+  }
+
+  /** The family's other batches (after the drain), sent together once every part is applied. */
+  rest(batches: readonly FamilyBatch[]): void {
+    if (batches.length === 0) return;
+    const replies = Promise.all(this.replies).then((parts) => (parts.every(isApplied) ? Promise.all(this.send(batches)) : batches.map(() => NOT_SENT)));
+    for (let i = 0; i < batches.length; i++) this.replies.push(replies.then((r) => r[i]!));
+  }
+}
+
+/** A flush script's reply that says the batch is in Redis (applied now or before). */
+function isApplied(reply: Reply): boolean {
+  return reply.error === null && Array.isArray(reply.value) && Number(reply.value[0]) >= 0;
+}
+
+/** The reply of a batch not sent, because one before it was not applied. */
+const NOT_SENT: Reply = { error: new RedisOperationError('flush: not sent, an earlier part of the family was not applied; kept for the next flush'), value: null };
