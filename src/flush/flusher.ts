@@ -134,7 +134,8 @@ export class Flusher {
     // A family in flight when a round starts is sent by the round after its commands settle; one
     // whose unacknowledged batches a round re-sends has its new deltas drained by the round after
     // (once the re-sends are acknowledged). A family in flight, then re-sent, then drained: three.
-    for (let pass = 0; pass < 3; pass++) {
+    // One that Redis answered LOST is re-sent whole by the round after: one more.
+    for (let pass = 0; pass < 4; pass++) {
       const round = await this.#enqueue(mode);
       add(outcome, await round.done);
       for (const f of round.deferred) {
@@ -143,7 +144,7 @@ export class Flusher {
       }
       // After a failure the flush rejects: held deltas wait for the next one (a re-send that just
       // failed would fail again now).
-      if (round.deferred.size === 0 && (round.held.size === 0 || outcome.error)) break;
+      if (round.deferred.size === 0 && ((round.held.size === 0 && !this.#replies.hasResets(this.dict.families.values())) || outcome.error)) break;
     }
     // Acknowledged batches leave the outbox one turn later (see FamilyReplies): let them.
     await new Promise((resolve) => setImmediate(resolve));

@@ -78,11 +78,7 @@ export class CollectThread {
     const flushed = await withDeadline(
       (async () => {
         await collector.runCollectCallbacks();
-        // A flush after a failed one re-sends the unacknowledged batches first and leaves newer
-        // deltas for the next round (flusher.ts): then a second one sends those.
-        const isResending = hasUnacknowledged(storage);
         await storage.flush();
-        if (isResending) await storage.flush();
       })(),
       deadline,
       () => failed(new TimeoutError(`collect: not done within ${budgetMs} ms (flushing the primary's own metrics)`)),
@@ -211,11 +207,6 @@ export class CollectThread {
 }
 
 /** Batches of this process sent (or tried) but not acknowledged by Redis yet. */
-function hasUnacknowledged(storage: RedisStorageManager): boolean {
-  for (const family of storage.dict.families.values()) if (family.pending.length > 0) return true;
-  return false;
-}
-
 /** Whether a family of the primary's store is to be (or is being) re-sent whole because Redis lost it. */
 function isRestoringFamilies(storage: RedisStorageManager): boolean {
   for (const family of storage.dict.families.values()) {

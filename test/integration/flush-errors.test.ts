@@ -113,4 +113,29 @@ describe('flush error kinds, from a real Redis', () => {
       await server.stop();
     }
   });
+
+  it('a flush that Redis answers LOST (FLUSHALL) resolves once the re-send of everything is applied', async () => {
+    const server = await startRedis();
+    const reader = new Redis(server.redisOptions());
+    try {
+      const prefix = newPrefix('after-loss');
+      const writer = await writerOf(server.url, prefix);
+      const c = new Counter({ name: 'after_loss_total', help: 'Jobs.', labelNames: ['k'], storage: writer, registers: [] });
+      c.inc({ k: 'a' }, 3);
+      await writer.flush();
+      await server.cli('FLUSHALL');
+      c.inc({ k: 'a' }, 4);
+      c.inc({ k: 'b' }, 1);
+      // Its first round is answered LOST (the family's keys are gone); the flush goes on with the re-send.
+      await writer.flush();
+      const { __epoch: epoch, ...sums } = await reader.hgetall(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`);
+      assert.ok(epoch);
+      assert.deepEqual(sums, { '["a"]': '7', '["b"]': '1' });
+      assert.deepEqual([c.family!.needsReset, c.family!.pending.length], [false, 0]);
+      await writer.shutdown();
+    } finally {
+      reader.disconnect();
+      await server.stop();
+    }
+  });
 });
