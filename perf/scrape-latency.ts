@@ -62,7 +62,7 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
 async function startLauncher(redisUrl: string, keyPrefix: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; appUrl: string; metricsUrl: string; stop(): Promise<void> }> {
   const [appPort, metricsPort] = [await freePort(), await freePort()];
   const args = [cliPath(), 'run', '--workers', '2', '--port', String(metricsPort), '--bind', '127.0.0.1', script('scrape-latency-app.js'), String(appPort)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, ...env } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, REDIS_MAX_HISTOGRAM_BUCKETS: String(WIDE_BUCKETS + 1), ...env } });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -121,7 +121,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 async function populate(subject: SubjectModule, url: string, keyPrefix: string) {
-  const writer = await openManager(subject, { url, keyPrefix, flushIntervalMs: 3_600_000 });
+  const writer = await openManager(subject, { url, keyPrefix, flushIntervalMs: 3_600_000, maxHistogramBuckets: WIDE_BUCKETS + 1 });
   const counter = new subject.Counter({ name: 'perf_series_total', help: 'One of 100,000 series.', labelNames: ['id'], storage: writer, registers: [] });
   for (let i = 0; i < SERIES; i++) counter.inc({ id: String(i) }, 1);
   await writer.flush();

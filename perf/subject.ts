@@ -65,6 +65,8 @@ export interface ManagerOptions {
   maxSeriesPerMetric?: number;
   /** Lets one process stand for many (scrape scaling); omitted for real processes. */
   identity?: { host: string; pid: number; nonce: string };
+  /** Past the default 1,000: scrape-latency's wide family. */
+  maxHistogramBuckets?: number;
 }
 
 export interface SubjectModule {

@@ -236,7 +236,7 @@ export function flushArgs(batch: FamilyBatch, processId: string, ttlSeconds: num
   const m = withMeta ? meta : [];
   // The lists are joined when their pipeline slice is written, not all at once here (JoinedArg).
   return [
-    processId, batch.seq, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
+    processId, batch.after === undefined ? batch.seq : `${batch.seq}:${batch.after}`, batch.family.knownEpoch, ttlSeconds, batch.flags, batch.clientNowMs,
     m.length / 2, new JoinedArg(batch.sums), new JoinedArg(batch.sets), new JoinedArg(batch.dels), new JoinedArg(batch.exemplars), new JoinedArg(batch.created),
     ...m,
   ];

@@ -239,9 +239,13 @@ export class Flusher {
       family.resendAll = false;
       const stream = streams && !reset && family.metaSent && family.knownEpoch !== '' && this.#replies.isIndexed(family) ? this.#streamer(workOf(family)) : undefined;
       const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer, stream);
+      const w = workOf(family);
       for (const chunk of split(batch, () => ++this.#seq)) {
-        family.pending.push(chunk);
-        workOf(family).batches.push(chunk);
+        // After the parts sent while it drained, or the chunk before it (FamilyBatch.after).
+        const previous = w.batches.at(-1);
+        const ordered = previous ? { ...chunk, after: previous.seq } : chunk;
+        family.pending.push(ordered);
+        w.batches.push(ordered);
       }
     }
     // An empty batch runs the epoch check of the script for a family with nothing to send.
@@ -335,8 +339,12 @@ export class Flusher {
   /** Sends the family's parts as drainFamily hands them over (see FamilyStream). */
   #streamer(w: FamilyWork): (chunk: FamilyBatch) => void {
     const stream = (w.stream = new FamilyStream((batches) => this.client.send(batches.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')));
+    let previous = -1;
     return (chunk) => {
-      const batch = { ...chunk, seq: ++this.#seq };
+      const seq = ++this.#seq;
+      // Every part after the first must follow its predecessor (FamilyBatch.after).
+      const batch = { ...chunk, seq, ...(previous !== -1 ? { after: previous } : {}) };
+      previous = seq;
       w.family.pending.push(batch);
       w.batches.push(batch);
       stream.part(batch);

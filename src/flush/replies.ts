@@ -104,6 +104,10 @@ export class FamilyReplies {
       }
       return new RedisOperationError(`flush: key \`${epochOrKey}\` holds something else than a hash: family \`${f.def.name}\` waits until it is removed`);
     }
+    if (status === -3) {
+      // A part sent while its family drained, whose predecessor was not applied: kept, re-sent after it.
+      return new RedisOperationError(`flush: a part of \`${f.def.name}\` was not applied because the part before it was not; kept for the next flush`);
+    }
     if (repaired > 0) this.stats.bad('repaired', repaired);
     if (status === -1) {
       this.suspectsLoss = true;

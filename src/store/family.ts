@@ -12,6 +12,12 @@ export type { MetricType, GaugeMode, LabelValues, FamilyDefinition, NativeDefini
 export interface FamilyBatch {
   readonly family: MetricFamily;
   readonly seq: number;
+  /**
+   * The seq of the family's batch sent before this one in the same round (split chunks, parts sent
+   * while the family drains), which Redis must have applied first: a batch refused (OOM, BUSY) while
+   * the next one was already on its way must not be overtaken, or its retry would look applied.
+   */
+  readonly after?: number;
   /** FLAG_RESET, FLAG_META, FLAG_EXPECT_PROCESS. */
   readonly flags: number;
   readonly clientNowMs: number;

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
 import { Counter, Gauge, Histogram, Summary, RedisStorageManager } from '../../src/index.js';
+import { flushArgs, flushKeys, metaPairs } from '../../src/flush/batch.js';
+import type { FamilyBatch } from '../../src/store/family.js';
+import { seqFieldOf } from '../../src/identity.js';
 
 // The flush script receives sums, sets and dels packed into one '\n'-joined argument each. These
 // tests write through one process and read through another (or raw Redis), so that every list of
@@ -182,7 +185,19 @@ describe('flush protocol: packed sums, sets and dels', () => {
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
     assert.equal(await sums(), '1');
     assert.deepEqual(c.family!.pending.map((b) => b.sums.length / 2), [2000, 2000, 1000]);
+    const [p1, p2, p3] = c.family!.pending;
+    assert.deepEqual([p1!.after, p2!.after, p3!.after], [undefined, p1!.seq, p2!.seq]);
     await redis.del(metaKey);
+    // The second part alone (as if the first had been refused, OOM say, while it was on its way):
+    // it must not overtake the first. Refused, nothing written; a retry of the first then applies.
+    const send = async (b: FamilyBatch) => {
+      const named = flushKeys(b, writer.client!.keys, writer.identity.id);
+      const args = [named.keys.length, ...named.keys, named.roles, ...flushArgs(b, seqFieldOf(writer.identity), writer.config.ttlSeconds, metaPairs(b.family))];
+      const [reply] = writer.client!.send([{ name: 'pcrFlushFamily', args, key: named.keys[0]! }], 5000, 'flush');
+      return ((await reply!).value as unknown[])[0];
+    };
+    assert.equal(await send(c.family!.pending[1]!), -3);
+    assert.equal(await sums(), '1');
     incAll(4);
     await writer.flush();
     assert.equal(await sums(), '7');

@@ -18,7 +18,10 @@
 
   ARGV[1]  the roles of KEYS[2..], e.g. 'cm' or 'mpe'
   ARGV[2]  seq field: `processId|instance`, one per process life (see identity.ts)
-  ARGV[3]  seq (this process life's flush number, increasing)
+  ARGV[3]  seq (this process life's flush number, increasing), or `seq:after`: the batch must
+           follow the one of seq `after` (a chunk, or a part sent while the family drains, behind
+           another of the same round): it applies only once that one is (or when this process's
+           last seq is unknown here)
   ARGV[4]  knownEpoch: the __epoch this process saw last for the family ('' if it never flushed it)
   ARGV[5]  ttl seconds of the process hash and of the exemplar hash
   ARGV[6]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
@@ -40,7 +43,8 @@
     1 applied; 2 applied, but the process hash had expired (the caller re-sends all its values);
     0 already applied (a retry whose first reply was lost); -1 the family was lost (the caller
     re-sends its whole cumulative state with the reset flag); -2 one of the KEYS holds something
-    else than a hash (garbage): nothing was written, and the second element names the key.
+    else than a hash (garbage): nothing was written, and the second element names the key;
+    -3 not applied: the batch of seq `after` (ARGV[3]) is not applied yet (nothing was written).
     `repaired` counts sum fields that held no number (garbage), or whose sum would not be finite,
     and now hold this batch's delta.
     `lost` names the keys of the family found gone (evicted, deleted, a restart), one letter each:
@@ -111,9 +115,14 @@ elseif key.c and sumsEpoch ~= epoch then
 end
 if known ~= '' and known ~= epoch and not reset then return {-1, epoch, 0, lost} end
 
-local seq = tonumber(ARGV[3])
+local seqText, afterText = string.match(ARGV[3], '^(%d+):?(%d*)$')
+local seq = tonumber(seqText)
+local after = tonumber(afterText)
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '') or -1
 if seq <= last then return {0, epoch, 0, lost} end
+-- The batch before this one was not applied (refused, OOM say, while this one was on its way): this
+-- one must not overtake it (its retry would then look applied). Both come again, in order.
+if after and last >= 0 and last < after then return {-3, epoch, 0, lost} end
 
 local status = 1
 if expectProcess and not reset and key.p and redis.call('EXISTS', key.p) == 0 then status = 2 end
@@ -261,5 +270,5 @@ for j = 0, nEx - 1 do
   if not oldTs or newTs >= oldTs then redis.call('HSET', key.e, f, v) end
 end
 if nEx > 0 then redis.call('EXPIRE', key.e, tonumber(ARGV[5])) end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[2], seqText)
 return {status, epoch, repaired, lost}
