@@ -2,7 +2,7 @@ import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { leLabel } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
 import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, summarySlot, type Exemplar, type StoredExemplar } from '../store/values.js';
-import { addSlotTo, newHdr, readSlot, slotTotal, type SlotCounts } from '../store/hdr-slot.js';
+import { addSlotTo, fromBlob, newHdr, readSlot, slotTotal, type SlotCounts } from '../store/hdr-slot.js';
 import { nativeStateOf } from '../native/series.js';
 import { Pacer } from '../pacer.js';
 import type { Labels, SeriesSink } from './sink.js';
@@ -35,7 +35,9 @@ export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs
       const native = v instanceof NativeHistogramValue ? nativeStateOf(v) : undefined;
       sink.histogram(v.field, labels, les, cumulative, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta, exemplars, { native });
     } else if (v instanceof SummaryValue) {
-      const window = windowOf(v, oldest, newest);
+      // A kept blob is inflated once here, not once for the total and again for the quantiles.
+      const slots = windowOf(v, oldest, newest);
+      const window = typeof slots === 'string' ? fromBlob(slots) : slots;
       const observed = window !== undefined && slotTotal(window) > 0;
       if (def.pruneAgedBuckets && def.maxAgeSeconds && !observed) continue;
       const percentiles = def.percentiles ?? [];

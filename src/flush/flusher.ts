@@ -338,9 +338,10 @@ export class Flusher {
 
   /** Sends the family's parts as drainFamily hands them over (see FamilyStream). */
   #streamer(w: FamilyWork): (chunk: FamilyBatch) => void {
-    const stream = (w.stream = new FamilyStream((batches) => this.client.send(batches.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')));
     let previous = -1;
     return (chunk) => {
+      // Made at the first part only: a family that hands over none goes in the round's one pipeline.
+      const stream = (w.stream ??= new FamilyStream((batches) => this.client.send(batches.map((b) => this.#flushCommand(b)), this.config.flushTimeoutMs, 'flush')));
       const seq = ++this.#seq;
       // Every part after the first must follow its predecessor (FamilyBatch.after).
       const batch = { ...chunk, seq, ...(previous !== -1 ? { after: previous } : {}) };

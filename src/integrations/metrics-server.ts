@@ -65,6 +65,8 @@ async function gzipParts(parts: readonly string[]): Promise<Buffer> {
   const out: Buffer[] = [];
   zip.on('data', (chunk: Buffer) => out.push(chunk));
   const ended = once(zip, 'end');
+  // Awaited below, unless a write throws first: never an unhandled rejection.
+  ended.catch(() => {});
   for (const part of parts) if (!zip.write(part)) await once(zip, 'drain');
   zip.end();
   await ended;

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { startRedis, newPrefix, type RedisServer } from '../helpers/redis-server.js';
 import { Counter, Gauge, Histogram, Summary, RedisStorageManager } from '../../src/index.js';
 import { flushArgs, flushKeys, metaPairs } from '../../src/flush/batch.js';
-import type { FamilyBatch } from '../../src/store/family.js';
+import { FLAG_RESET, type FamilyBatch } from '../../src/store/family.js';
 import { seqFieldOf } from '../../src/identity.js';
 
 // The flush script receives sums, sets and dels packed into one '\n'-joined argument each. These
@@ -198,6 +198,15 @@ describe('flush protocol: packed sums, sets and dels', () => {
     };
     assert.equal(await send(c.family!.pending[1]!), -3);
     assert.equal(await sums(), '1');
+    // Nor where this process has no seq yet: Redis emptied, the second part of a re-send (flagged reset)
+    // arrives alone. The epoch it began holds no sums; its first part then applies, then it.
+    const keys = await redis.keys(`${prefix}:counter:*`);
+    const saved = await Promise.all(keys.map(async (k) => [k, await redis.dumpBuffer(k)] as const));
+    for (const k of keys) await redis.del(k);
+    assert.equal(await send({ ...c.family!.pending[1]!, flags: c.family!.pending[1]!.flags | FLAG_RESET }), -3);
+    assert.deepEqual(await redis.hkeys(`${prefix}:counter:cluster:metric:{${c.family!.hash}}`), ['__epoch']);
+    for (const k of await redis.keys(`${prefix}:counter:*`)) await redis.del(k);
+    for (const [k, v] of saved) await redis.restore(k, 0, v!);
     incAll(4);
     await writer.flush();
     assert.equal(await sums(), '7');

@@ -20,8 +20,8 @@
   ARGV[2]  seq field: `processId|instance`, one per process life (see identity.ts)
   ARGV[3]  seq (this process life's flush number, increasing), or `seq:after`: the batch must
            follow the one of seq `after` (a chunk, or a part sent while the family drains, behind
-           another of the same round): it applies only once that one is (or when this process's
-           last seq is unknown here)
+           another of the same round): it applies only once that one is (or when the seq hash was
+           found gone, so that what applied is unknown)
   ARGV[4]  knownEpoch: the __epoch this process saw last for the family ('' if it never flushed it)
   ARGV[5]  ttl seconds of the process hash and of the exemplar hash
   ARGV[6]  flags: 1 = reset (a full re-send after loss), 2 = write meta, 4 = the process hash should exist
@@ -122,7 +122,10 @@ local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '') or -1
 if seq <= last then return {0, epoch, 0, lost} end
 -- The batch before this one was not applied (refused, OOM say, while this one was on its way): this
 -- one must not overtake it (its retry would then look applied). Both come again, in order.
-if after and last >= 0 and last < after then return {-3, epoch, 0, lost} end
+-- A missing seq field is no excuse (a family new to this process, or an epoch begun by this very
+-- call: the batch before cannot have applied in it), unless this call found the whole seq hash gone
+-- with the record of what applied ('s' in lost): then it cannot tell, as for a retry.
+if after and last < after and (last >= 0 or not string.find(lost, 's', 1, true)) then return {-3, epoch, 0, lost} end
 
 local status = 1
 if expectProcess and not reset and key.p and redis.call('EXISTS', key.p) == 0 then status = 2 end
