@@ -52,8 +52,8 @@ export interface ExpositionOptions {
  */
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
-  /** metrics() and exposition() in progress, by format and deadline: concurrent scrapes share one read. */
-  readonly #inflightText = new Map<string, Promise<string | string[] | Buffer>>();
+  /** The newest metrics() and exposition() read in progress, by format: concurrent scrapes share it. */
+  readonly #inflightText = new Map<string, { readonly timeoutMs: number; body: Promise<string | string[] | Buffer> }>();
   #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
@@ -148,10 +148,17 @@ export class RedisMultiProcessCollector {
 
   #exposition(kind: ExpositionKind, options: ExpositionOptions, inParts: boolean): Promise<string | string[] | Buffer> {
     const timeoutMs = Math.min(this.parts.config.collectTimeoutMs, options.timeoutMs ?? Infinity);
-    const key = `${kind}|${timeoutMs}|${inParts ? 'parts' : 'whole'}`;
-    let body = this.#inflightText.get(key);
-    if (!body) {
-      body = this.#bounded(async (pacer) => {
+    // A caller joins the newest read of its format, never an older one: with reads keyed by deadline
+    // too (the launcher's collect thread asks with what is left of each scrape's time, a different
+    // figure each time), a scrape asked after another was answered could join a read that began
+    // before that one and serve older, lower totals. One whose deadline is shorter starts its own
+    // read, which later callers join instead.
+    const key = `${kind}|${inParts ? 'parts' : 'whole'}`;
+    const current = this.#inflightText.get(key);
+    if (current && current.timeoutMs <= timeoutMs) return current.body;
+    const entry = {
+      timeoutMs,
+      body: this.#bounded(async (pacer) => {
         if (kind === 'protobuf') {
           const writer = new ProtobufWriter();
           await this.#collectAll(pacer, writer, true);
@@ -161,10 +168,12 @@ export class RedisMultiProcessCollector {
         // Text 0.0.4 has no `_created`: its scrapes skip the created hashes.
         await this.#collectAll(pacer, writer, kind !== 'text');
         return inParts ? writer.finishParts() : writer.finish();
-      }, timeoutMs).finally(() => this.#inflightText.delete(key));
-      this.#inflightText.set(key, body);
-    }
-    return body;
+      }, timeoutMs).finally(() => {
+        if (this.#inflightText.get(key) === entry) this.#inflightText.delete(key);
+      }),
+    };
+    this.#inflightText.set(key, entry);
+    return entry.body;
   }
 
   /** One family by name, from a full collect; empty values when nobody wrote it yet. */
