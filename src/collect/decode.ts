@@ -2,6 +2,7 @@ import type { Reply } from '../redis/client.js';
 import { RedisOperationError } from '../errors.js';
 import type { Exemplar } from '../store/values.js';
 import type { BadDataSink } from './bad-data.js';
+import { Packed } from './packed.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
 // what we write is counted in SelfStats.badData and skipped (see docs/faults.md).
@@ -94,33 +95,14 @@ export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[stri
 function* packedPairs(packed: unknown, stats: BadDataSink): Generator<[string, string], boolean> {
   const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '', 'latin1');
   if (buf.length === 0) return true;
-  let at = 0;
-  const head = buf[0]!;
-  let count: number;
-  if ((head & 0xf0) === 0x90) [count, at] = [head & 0x0f, 1];
-  else if (head === 0xdc && buf.length >= 3) [count, at] = [buf.readUInt16BE(1), 3];
-  else if (head === 0xdd && buf.length >= 5) [count, at] = [buf.readUInt32BE(1), 5];
-  else count = -1;
-  if (count < 0 || count % 2 !== 0) {
+  const p = new Packed(buf);
+  const count = p.count();
+  if (count < 0) {
     stats.bad('packing');
     return false;
   }
   // One string, or undefined where the bytes are not one (or run past the end).
-  const next = (): string | undefined => {
-    if (at >= buf.length) return undefined;
-    const b = buf[at]!;
-    let length: number;
-    let start: number;
-    if ((b & 0xe0) === 0xa0) [length, start] = [b & 0x1f, at + 1];
-    else if (b === 0xd9 && at + 2 <= buf.length) [length, start] = [buf[at + 1]!, at + 2];
-    else if (b === 0xda && at + 3 <= buf.length) [length, start] = [buf.readUInt16BE(at + 1), at + 3];
-    else if (b === 0xdb && at + 5 <= buf.length) [length, start] = [buf.readUInt32BE(at + 1), at + 5];
-    else return undefined;
-    const end = start + length;
-    if (end > buf.length) return undefined;
-    at = end;
-    return buf.toString('utf8', start, end);
-  };
+  const next = (): string | undefined => (p.next() ? buf.toString('utf8', p.start, p.end) : undefined);
   for (let i = 0; i < count; i += 2) {
     const field = next();
     const value = field === undefined ? undefined : next();
@@ -130,7 +112,7 @@ function* packedPairs(packed: unknown, stats: BadDataSink): Generator<[string, s
     }
     yield [field, value];
   }
-  if (at === buf.length) return true;
+  if (p.isDone()) return true;
   stats.bad('packing');
   return false;
 }
