@@ -12,7 +12,7 @@ import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
 import type { SeriesStore } from '../store/series.js';
 import type { SelfStats } from '../stats.js';
-import { ExpositionWriter } from './render.js';
+import { ExpositionWriter, rope } from './render.js';
 import { ProtobufWriter } from './protobuf.js';
 import { printedNames } from './meta.js';
 import { BadDataReporter } from './bad-data.js';
@@ -53,7 +53,7 @@ export interface ExpositionOptions {
 export class RedisMultiProcessCollector {
   #contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
   /** The newest metrics() and exposition() read in progress, by format: concurrent scrapes share it. */
-  readonly #inflightText = new Map<string, { readonly timeoutMs: number; body: Promise<string | string[] | Buffer> }>();
+  readonly #inflightText = new Map<ExpositionKind, { readonly timeoutMs: number; readonly inParts: boolean; body: Promise<string | string[] | Buffer> }>();
   #inflightAll: Promise<MetricObjectWithValues[]> | undefined;
   /** The snapshot a wrapped registry is rendering: its metrics' get() calls read it, not Redis again. */
   #pinned: Map<string, MetricObjectWithValues> | undefined;
@@ -153,11 +153,14 @@ export class RedisMultiProcessCollector {
     // figure each time), a scrape asked after another was answered could join a read that began
     // before that one and serve older, lower totals. One whose deadline is shorter starts its own
     // read, which later callers join instead.
-    const key = `${kind}|${inParts ? 'parts' : 'whole'}`;
+    // Whole and parts callers share a read too (the metrics server asks for parts, an app's own
+    // `register.metrics()` for the whole): each gets the other's answer in its own shape.
+    const key = kind;
     const current = this.#inflightText.get(key);
-    if (current && current.timeoutMs <= timeoutMs) return current.body;
+    if (current && current.timeoutMs <= timeoutMs) return current.inParts === inParts ? current.body : current.body.then((b) => reshape(b, inParts));
     const entry = {
       timeoutMs,
+      inParts,
       body: this.#bounded(async (pacer) => {
         if (kind === 'protobuf') {
           const writer = new ProtobufWriter();
@@ -364,4 +367,11 @@ function proxy(family: MetricObjectWithValues) {
     },
     reset: () => {},
   };
+}
+
+/** A read's answer in the shape another caller asked for: the parts as one string (a rope), or the whole as one part. */
+function reshape(body: string | string[] | Buffer, inParts: boolean): string | string[] | Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  if (inParts) return typeof body === 'string' ? [body] : body;
+  return typeof body === 'string' ? body : rope(body, '');
 }

@@ -211,7 +211,7 @@ export async function render(families: readonly MetricObjectWithValues[], conten
 }
 
 /** pieces.join(sep) as a balanced rope of V8 cons strings: no copy of the pieces. */
-function rope(pieces: readonly string[], sep: string, from = 0, to = pieces.length): string {
+export function rope(pieces: readonly string[], sep: string, from = 0, to = pieces.length): string {
   if (to - from <= 1) return to > from ? pieces[from]! : '';
   const mid = (from + to) >>> 1;
   return rope(pieces, sep, from, mid) + sep + rope(pieces, sep, mid, to);

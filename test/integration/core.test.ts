@@ -202,6 +202,31 @@ describe('core behaviour against a real Redis', () => {
     await Promise.all([worker.shutdown(), primary.shutdown()]);
   });
 
+  it("the metrics server's parts and an app's own metrics() asked at once share one Redis read", async () => {
+    const prefix = newPrefix('share-read');
+    const m = manager(server, prefix);
+    await m.waitUntilConnected();
+    new Counter({ name: 'a_total', help: 'A.', storage: m, registers: [] }).inc(2);
+    new Counter({ name: 'b_total', help: 'B.', storage: m, registers: [] }).inc(5);
+    await m.flush();
+    const collector = m.getCollector();
+    const before = await commandCalls(server);
+    const [parts, whole, again] = await Promise.all([collector.expositionParts('text'), collector.metrics(), collector.expositionParts('text')]);
+    const calls = diff(before, await commandCalls(server));
+    const text = '# HELP a_total A.\n# TYPE a_total counter\na_total 2\n\n# HELP b_total B.\n# TYPE b_total counter\nb_total 5\n';
+    assert.equal(whole, text);
+    assert.ok(Array.isArray(parts));
+    assert.equal((parts as string[]).join(''), text);
+    assert.equal(again, parts, 'a second parts caller gets the same answer');
+    // One collect of two families: two read scripts (the INFO is this test's own).
+    assert.equal((calls.eval ?? 0) + (calls.evalsha ?? 0), 2);
+    // And the other way round: parts asked while a whole read is in flight.
+    const [whole2, parts2] = await Promise.all([collector.metrics(), collector.expositionParts('text')]);
+    assert.equal(whole2, text);
+    assert.deepEqual(parts2, [text]);
+    await m.shutdown();
+  });
+
   it('a histogram whose buckets changed between deploys shows the union of both, cumulated', async () => {
     const prefix = newPrefix('buckets');
     const old = manager(server, prefix, 'old');
