@@ -45,3 +45,61 @@ export async function sortPaced<T>(items: readonly T[], compare: (a: T, b: T) =>
   }
   return runs[0]!;
 }
+
+/**
+ * The `k` smallest of `items` in code-unit order, sorted: what `sortPaced(items).slice(0, k)`
+ * gives, without sorting them all. For an index of 50,000 family hashes of which the collect reads
+ * the first 2,000 (REDIS_MAX_FAMILIES), a paced sort of them all took ~0.4 s of CPU. The items are
+ * counted by their first character, the characters wholly below the k-th item are kept as they are,
+ * and only the character the k-th falls in is looked at further (the same way, one character on).
+ */
+export async function smallestPaced(items: readonly string[], k: number, pacer: Pacer): Promise<string[]> {
+  const kept: string[] = [];
+  let rest = items;
+  let depth = 0;
+  while (kept.length < k && rest.length > 0) {
+    const want = k - kept.length;
+    if (rest.length <= want) {
+      kept.push(...rest);
+      break;
+    }
+    if (rest.length <= RUN) {
+      kept.push(...rest.slice().sort(byCodeUnits).slice(0, want));
+      break;
+    }
+    // Items shorter than depth + 1 come first (a shorter prefix sorts before its extensions).
+    const counts = new Map<number, number>();
+    for (const s of rest) {
+      const c = depth < s.length ? s.charCodeAt(depth) : -1;
+      counts.set(c, (counts.get(c) ?? 0) + 1);
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    let below = 0;
+    let boundary = -1;
+    for (const c of [...counts.keys()].sort((a, b) => a - b)) {
+      const n = counts.get(c)!;
+      if (below + n >= want) {
+        boundary = c;
+        break;
+      }
+      below += n;
+    }
+    const next: string[] = [];
+    for (const s of rest) {
+      const c = depth < s.length ? s.charCodeAt(depth) : -1;
+      if (c < boundary) kept.push(s);
+      else if (c === boundary) next.push(s);
+      const pause = pacer.step();
+      if (pause) await pause;
+    }
+    // Every item of the boundary's shorter-than-depth group is the same string: take what is wanted.
+    if (boundary === -1) {
+      kept.push(...next.slice(0, want - below));
+      break;
+    }
+    rest = next;
+    depth++;
+  }
+  return sortPaced(kept, byCodeUnits, pacer);
+}

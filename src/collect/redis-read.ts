@@ -14,7 +14,7 @@ import { GAUGE_MODES } from '../store/definition.js';
 import { flatPairs, garbageOr, parseExemplar, processIds, zsetEntries, zsetScores } from './decode.js';
 import { parseMeta } from './meta.js';
 import type { BadDataReporter } from './bad-data.js';
-import { byCodeUnits, sortPaced } from './paced-sort.js';
+import { smallestPaced } from './paced-sort.js';
 import type { RestoreGate } from './restore-gate.js';
 import { RoundingFloor } from './rounding-floor.js';
 import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, addLocalSums, localProcessFields, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
@@ -113,14 +113,13 @@ export class RedisFamilyReader {
         const pause = pacer.step();
         if (pause) await pause;
       }
-      // Past maxFamilies, the same ones at every scrape: the first by hash.
-      if (ids.length + reads.size > config.maxFamilies) ids = await sortPaced(ids, byCodeUnits, pacer);
-      let skipped = 0;
-      for (const id of ids) {
-        if (reads.has(id)) continue;
-        if (reads.size >= config.maxFamilies) skipped++;
-        else addRead(id.slice(0, 16), id.slice(17));
-      }
+      // Past maxFamilies, the same ones at every scrape: the first by hash (this process's own are
+      // read whatever their hash).
+      ids = ids.filter((id) => !reads.has(id));
+      const room = Math.max(0, config.maxFamilies - reads.size);
+      const skipped = Math.max(0, ids.length - room);
+      if (skipped > 0) ids = await smallestPaced(ids, room, pacer);
+      for (const id of ids) addRead(id.slice(0, 16), id.slice(17));
       if (skipped > 0) {
         bad.bad('too-many-families', skipped);
         readsAll = false;
