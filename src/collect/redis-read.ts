@@ -235,7 +235,7 @@ export class RedisFamilyReader {
       snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
     // Only a read of every family tells which ones are gone.
-    if (readsAll) this.#floor.prune();
+    if (readsAll) this.#floor.prune(reads);
     return { snapshots, live };
   }
 

@@ -17,12 +17,9 @@ export class RoundingFloor {
   #last = new Map<string, Map<string, number>>();
   /** The same for families read through a CounterTable: by position, NaN for none. */
   #lastByTable = new Map<string, { table: CounterTable; last: Float64Array }>();
-  /** Families applied since the last prune(). */
-  #seen = new Set<string>();
 
   /** Applies the floor to one family's sums, in place, and remembers them for the next collect. */
   apply(family: string, sums: Map<string, number>): void {
-    this.#seen.add(family);
     this.#fromTable(family);
     const before = this.#last.get(family);
     let kept: Map<string, number> | undefined;
@@ -41,13 +38,14 @@ export class RoundingFloor {
   }
 
   /**
-   * Forgets the families not applied since the last call: called after a read of every family, so
-   * that families gone from Redis (removed, expired, renamed) do not stay here for the process's life.
+   * Forgets the families a read of every family did not cover (`read`: their `hash|typeMode`), so
+   * that families gone from Redis (removed, expired, renamed) do not stay here for the process's
+   * life. A family the read covered but skipped (a bad meta hash, say) keeps its floor: it may be
+   * served again at the next read.
    */
-  prune(): void {
-    for (const family of this.#last.keys()) if (!this.#seen.has(family)) this.#last.delete(family);
-    for (const family of this.#lastByTable.keys()) if (!this.#seen.has(family)) this.#lastByTable.delete(family);
-    this.#seen.clear();
+  prune(read: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    for (const family of this.#last.keys()) if (!read.has(family)) this.#last.delete(family);
+    for (const family of this.#lastByTable.keys()) if (!read.has(family)) this.#lastByTable.delete(family);
   }
 
   /** Families remembered (for tests). */
@@ -57,7 +55,6 @@ export class RoundingFloor {
 
   /** apply() for a family read through a table: `values` by table position; paced (a million values). */
   async applyTable(family: string, table: CounterTable, values: Float64Array, pacer: Pacer): Promise<void> {
-    this.#seen.add(family);
     let before = this.#lastByTable.get(family);
     const byField = this.#last.get(family);
     if (byField || (before && before.table !== table)) {

@@ -153,22 +153,26 @@ describe('RoundingFloor', () => {
     assert.deepEqual(read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
   });
 
-  it('forgets a family that a read of every family no longer saw, and keeps those it saw', () => {
+  it('forgets a family that a read of every family no longer covered, and keeps those it covered, served or skipped', () => {
     const floor = new RoundingFloor();
     floor.apply('a|counter', new Map([['[]', 0.3]]));
     floor.apply('b|counter', new Map([['[]', 0.7]]));
-    floor.prune();
-    assert.equal(floor.size, 2);
-    // Family b is gone from Redis: the next full read applies a only.
+    floor.apply('c|counter', new Map([['[]', 0.9]]));
+    floor.prune(new Set(['a|counter', 'b|counter', 'c|counter']));
+    assert.equal(floor.size, 3);
+    // Family b is gone from Redis; c is in the read but skipped (a bad meta hash): only a applied.
     floor.apply('a|counter', new Map([['[]', 0.30000000000000004]]));
-    floor.prune();
-    assert.equal(floor.size, 1);
-    // a is still floored (its last value stays); b, back again, starts afresh (a lower value goes through).
+    floor.prune(new Set(['a|counter', 'c|counter']));
+    assert.equal(floor.size, 2);
+    // a is still floored (its last value stays); b, back again, starts afresh (a lower value goes
+    // through); c, served again, keeps its floor.
     const a = new Map([['[]', 0.3]]);
     floor.apply('a|counter', a);
     const b = new Map([['[]', 0.6999999999999999]]);
     floor.apply('b|counter', b);
-    assert.deepEqual([a.get('[]'), b.get('[]')], [0.30000000000000004, 0.6999999999999999]);
+    const c = new Map([['[]', 0.8999999999999999]]);
+    floor.apply('c|counter', c);
+    assert.deepEqual([a.get('[]'), b.get('[]'), c.get('[]')], [0.30000000000000004, 0.6999999999999999, 0.9]);
   });
 });
 
