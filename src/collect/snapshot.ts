@@ -1,4 +1,4 @@
-import { FLAG_RESET, leLabel, type FamilyBatch, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
+import { leLabel, type GaugeMode, type MetricFamily, type MetricType } from '../store/family.js';
 import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, type Exemplar } from '../store/values.js';
 import type { NativeDefinition } from '../store/definition.js';
 import { unflushedNative } from '../native/series.js';
@@ -71,8 +71,7 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
   // While Redis has lost the family and this process's full re-send is not applied yet, Redis holds
   // none of this process's sums: add everything it ever flushed instead of the outbox.
   const draining = family.draining;
-  const isReset = (b: FamilyBatch) => (b.flags & FLAG_RESET) !== 0;
-  const resetPending = family.needsReset || (draining !== undefined && isReset(draining)) || family.pending.some((b) => isReset(b) && b.seq > appliedSeq);
+  const resetPending = family.isRestoring(appliedSeq);
   if (!resetPending) {
     // A batch being drained has no seq yet, so Redis cannot have applied it.
     for (const batch of draining ? [...family.pending, draining] : family.pending) {

@@ -2,7 +2,6 @@ import { clearTimeout, setTimeout } from 'node:timers';
 import { Worker } from 'node:worker_threads';
 import type { ExpositionKind } from '../collect/collector.js';
 import { TimeoutError } from '../errors.js';
-import { FLAG_RESET } from '../store/family.js';
 import type { RedisStorageManager } from '../manager.js';
 import { renderHere, type Render, type ResponseBody } from './metrics-server.js';
 import type { CollectReply, CollectRequest, CollectStats, CollectWorkerData } from './collect-worker.js';
@@ -206,12 +205,9 @@ export class CollectThread {
   }
 }
 
-/** Batches of this process sent (or tried) but not acknowledged by Redis yet. */
 /** Whether a family of the primary's store is to be (or is being) re-sent whole because Redis lost it. */
 function isRestoringFamilies(storage: RedisStorageManager): boolean {
-  for (const family of storage.dict.families.values()) {
-    if (family.needsReset || family.pending.some((b) => (b.flags & FLAG_RESET) !== 0)) return true;
-  }
+  for (const family of storage.dict.families.values()) if (family.isRestoring()) return true;
   return false;
 }
 

@@ -98,6 +98,16 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
     series.attach(this);
   }
 
+  /**
+   * Redis lost the family and this process's full re-send of it is still to come: to be drained,
+   * being drained, or sent and not applied (a reset batch with a seq above `appliedSeq`, this
+   * process's last seq Redis applied; -1 when unknown). Until then Redis holds none of its sums.
+   */
+  isRestoring(appliedSeq = -1): boolean {
+    const isReset = (b: FamilyBatch) => (b.flags & FLAG_RESET) !== 0;
+    return this.needsReset || (this.draining !== undefined && isReset(this.draining)) || this.pending.some((b) => isReset(b) && b.seq > appliedSeq);
+  }
+
   /** Puts the family on the manager's flush list (once until its next drain). */
   markDirty(): void {
     if (this.isDirty || this.isOverLimit) return;
