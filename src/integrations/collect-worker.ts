@@ -10,6 +10,7 @@ import type { ProcessIdentity } from '../identity.js';
 import { createLogger, type Logger } from '../log.js';
 import { RedisStorageClient } from '../redis/client.js';
 import { SelfStats } from '../stats.js';
+import { GZIP_OPTIONS } from './negotiate.js';
 import { RedisStorageDict } from '../store/storage-dict.js';
 
 export interface CollectWorkerData {
@@ -107,7 +108,7 @@ async function serve(request: CollectRequest): Promise<void> {
     const rendered = await collector.expositionParts(request.kind, { timeoutMs: request.timeoutMs });
     const bytes = Buffer.isBuffer(rendered) ? rendered : encodeParts(rendered);
     // Here rather than in the thread pool: this thread is the one that may wait.
-    const body = own(request.gzip ? gzipSync(bytes) : bytes);
+    const body = own(request.gzip ? gzipSync(bytes, GZIP_OPTIONS) : bytes);
     port.postMessage({ type: 'done', id: request.id, body, gzipped: request.gzip, stats: takeStats() } satisfies CollectReply, [body]);
   } catch (error) {
     const e = error as Error & { code?: string };

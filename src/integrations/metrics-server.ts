@@ -10,7 +10,7 @@ import type { RedisStorageManager } from '../manager.js';
 import { ConfigError } from '../errors.js';
 import { BasicAuth } from './basic-auth.js';
 import { loadWebConfig, type WebConfig } from './web-config.js';
-import { acceptsGzip, negotiateFormat, scrapeDeadlineMs } from './negotiate.js';
+import { GZIP_OPTIONS, acceptsGzip, negotiateFormat, scrapeDeadlineMs } from './negotiate.js';
 
 // In the thread pool: a 10 MB exposition compressed on the event loop would stall it ~100 ms.
 const gzipAsync = promisify(gzip);
@@ -55,13 +55,13 @@ export function renderHere(storage: RedisStorageManager): Render {
   return async (kind, { timeoutMs, gzip }) => {
     const body = await storage.getCollector().expositionParts(kind, { timeoutMs });
     if (!gzip) return { body, gzipped: false };
-    return { body: Buffer.isBuffer(body) ? await gzipAsync(body) : await gzipParts(body), gzipped: true };
+    return { body: Buffer.isBuffer(body) ? await gzipAsync(body, GZIP_OPTIONS) : await gzipParts(body), gzipped: true };
   };
 }
 
 /** The parts compressed as one gzip stream, in the thread pool, a part at a time. */
 async function gzipParts(parts: readonly string[]): Promise<Buffer> {
-  const zip = createGzip();
+  const zip = createGzip(GZIP_OPTIONS);
   const out: Buffer[] = [];
   zip.on('data', (chunk: Buffer) => out.push(chunk));
   const ended = once(zip, 'end');

