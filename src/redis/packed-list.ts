@@ -160,16 +160,15 @@ const MAX_NUMBER_BYTES = 25;
  * Writes String(x) at `at` and returns the offset after it. Integers are written digit by digit; a
  * number with at most 6 decimals and |x| < 1e6 too (its text is then the shortest one that reads
  * back as x, so String(x) gives the same: no other decimal of 6 places lies within its rounding
- * interval, ~1e-10 wide); anything else takes String() (V8's shortest round-trip).
+ * interval, ~1e-10 wide); anything else takes String() (V8's shortest round-trip). The digit loops
+ * work on int32 values (`| 0`): `%` on a double is a call to fmod.
  */
 export function writeNumber(b: Buffer, at: number, x: number): number {
   if ((x | 0) === x) {
-    if (x < 0) {
-      b[at++] = MINUS;
-      // -2^31 has no int32 opposite: it takes the safe-integer path.
-      return writeWhole(b, at, -x);
-    }
-    return writeUint32(b, at, x);
+    if (x >= 0) return writeInt(b, at, x);
+    b[at++] = MINUS;
+    // -2^31 has no int32 opposite: it takes the safe-integer path.
+    return writeWhole(b, at, -x);
   }
   if (Number.isSafeInteger(x)) {
     if (x < 0) {
@@ -185,12 +184,13 @@ export function writeNumber(b: Buffer, at: number, x: number): number {
         b[at++] = MINUS;
         m = -m;
       }
-      const whole = Math.floor(m / 1e6);
-      at = writeUint32(b, at, whole);
-      let fraction = m - whole * 1e6;
+      // m < 1e12: both halves are int32.
+      const whole = Math.floor(m / 1e6) | 0;
+      let fraction = (m - whole * 1e6) | 0;
+      at = writeInt(b, at, whole);
       let digits = 6;
       while (fraction % 10 === 0) {
-        fraction /= 10;
+        fraction = (fraction / 10) | 0;
         digits--;
       }
       b[at] = DOT;
@@ -209,10 +209,10 @@ export function writeNumber(b: Buffer, at: number, x: number): number {
 
 /** A safe integer >= 0: at most 16 digits, as two int32 halves. */
 function writeWhole(b: Buffer, at: number, x: number): number {
-  if (x < 1e9) return writeUint32(b, at, x);
+  if (x < 1e9) return writeInt(b, at, x | 0);
   const high = Math.floor(x / 1e9);
-  at = writeUint32(b, at, high);
-  let low = x - high * 1e9;
+  let low = (x - high * 1e9) | 0;
+  at = writeInt(b, at, high | 0);
   at += 9;
   for (let i = 1; i <= 9; i++) {
     b[at - i] = ZERO + (low % 10);
@@ -221,8 +221,8 @@ function writeWhole(b: Buffer, at: number, x: number): number {
   return at;
 }
 
-/** An integer 0 <= x < 2^32. */
-function writeUint32(b: Buffer, at: number, x: number): number {
+/** An int32 x >= 0. */
+function writeInt(b: Buffer, at: number, x: number): number {
   if (x < 10) {
     b[at] = ZERO + x;
     return at + 1;
@@ -231,7 +231,7 @@ function writeUint32(b: Buffer, at: number, x: number): number {
   let i = at + digits;
   while (i > at) {
     b[--i] = ZERO + (x % 10);
-    x = Math.floor(x / 10);
+    x = (x / 10) | 0;
   }
   return at + digits;
 }
