@@ -78,15 +78,17 @@ export async function drainFamily(
     created,
     pacer,
     pause: undefined,
+    // The batch keeps the emptied builder: what a collect reads in `family.draining` is what was
+    // not handed over.
     handOver:
       onSums === undefined
         ? undefined
         : () => onSums({ family, seq, flags: flags & ~FLAG_META, clientNowMs: nowMs, sums: sums.take(), sets: EMPTY_LIST, dels: EMPTY_LIST, exemplars: EMPTY_LIST, created: EMPTY_LIST }),
   };
   try {
-    // The loops run in plain functions, a slice at a time: V8 optimizes a long loop in a running
-    // function (on-stack replacement) but not in an async one, which ran its first drains of 100k
-    // values in the interpreter.
+    // The loops run in plain functions, a slice at a time: V8 tiers up a long loop of a running
+    // plain function (on-stack replacement); the loop of this async function ran its first drains
+    // of 100k values unoptimized (~0.7 µs a series in the first rounds, ~0.1 once optimized).
     for (let i = 0; i < list.length; ) {
       i = type === 'counter' ? drainCounters(d, list as readonly CounterValue[], i) : drainValues(d, list, i);
       const pause = d.pause;
