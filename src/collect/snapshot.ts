@@ -76,7 +76,7 @@ export function addLocalSums(family: MetricFamily, appliedSeq: number, into: Map
     // A batch being drained has no seq yet, so Redis cannot have applied it.
     for (const batch of draining ? [...family.pending, draining] : family.pending) {
       if (batch !== draining && batch.seq <= appliedSeq) continue;
-      for (let i = 0; i < batch.sums.length; i += 2) add(into, batch.sums[i]!, Number(batch.sums[i + 1]));
+      batch.sums.forEachPair((field, x) => add(into, field, x));
     }
   }
   if (resetPending) for (const [field, total] of family.carried) add(into, field, total);

@@ -14,6 +14,7 @@ import { FamilyStream } from './stream.js';
 import { Pacer } from '../pacer.js';
 import { FLAG_RESET, type FamilyBatch, type MetricFamily } from '../store/family.js';
 import type { SelfStats } from '../stats.js';
+import { EMPTY_LIST } from '../redis/packed-list.js';
 
 /** One family's part of a round: its batches and the positions of its commands. */
 interface FamilyWork {
@@ -253,7 +254,7 @@ export class Flusher {
       if (this.#inFlight.has(family)) continue;
       this.#replies.verified(family);
       if (work.has(family) || family.knownEpoch === '') continue;
-      const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: [], sets: [], dels: [], exemplars: [], created: [] };
+      const check: FamilyBatch = { family, seq: ++this.#seq, flags: 0, clientNowMs: nowMs, sums: EMPTY_LIST, sets: EMPTY_LIST, dels: EMPTY_LIST, exemplars: EMPTY_LIST, created: EMPTY_LIST };
       this.#replies.markCheck(check);
       family.pending.push(check);
       workOf(family).batches.push(check);

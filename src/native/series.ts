@@ -1,6 +1,7 @@
 import type { NativeHistogramValue } from '../store/values.js';
 import { MIN_SCHEMA, bucketIndex } from './schema.js';
 import { coarsen, emptyNative, type Buckets, type NativeState } from './histogram.js';
+import type { PackedList } from '../redis/packed-list.js';
 
 // A native histogram series in the shadow store: recording (hot path), resolution reduction under
 // the bucket budget, and the Redis fields its buckets travel in.
@@ -61,22 +62,42 @@ export function zeroSuffix(threshold: number): string {
 }
 
 /**
- * Moves the deltas into the flushed totals and hands each field and amount to `out`: the deltas,
- * or with `all` everything flushed so far (a re-send after Redis lost the family).
+ * Moves the deltas into the flushed totals and writes each field and amount to a batch's list: the
+ * deltas, or with `all` everything flushed so far (a re-send after Redis lost the family). Each
+ * field is written in its parts (see PackedList), with no string made for it.
  */
-export function drainNative(v: NativeHistogramValue, all: boolean, out: (field: string, amount: number) => void): void {
-  const field = v.field;
-  for (const [isPositive, deltas, flushed] of [[true, v.positiveDeltas, v.positiveFlushed], [false, v.negativeDeltas, v.negativeFlushed]] as const) {
-    for (const [k, d] of deltas) flushed.set(k, (flushed.get(k) ?? 0) + d);
-    const send = all ? flushed : deltas;
-    for (const [k, c] of send) if (c !== 0) out(`${field}#${bucketSuffix(isPositive, v.schema, k)}`, c);
-    deltas.clear();
-  }
+export function drainNative(v: NativeHistogramValue, all: boolean, list: PackedList): void {
+  drainSide(v, true, v.positiveDeltas, v.positiveFlushed, all, list);
+  drainSide(v, false, v.negativeDeltas, v.negativeFlushed, all, list);
   const z = v.zeroDelta;
   v.zeroDelta = 0;
   v.zeroFlushed += z;
   const zero = all ? v.zeroFlushed : z;
-  if (zero !== 0) out(`${field}#${zeroSuffix(v.zeroThreshold)}`, zero);
+  if (zero !== 0) {
+    list.write(v.field);
+    list.write('#nz:');
+    list.writeNumber(v.zeroThreshold);
+    list.endItem();
+    list.pushNumber(zero);
+  }
+}
+
+function drainSide(v: NativeHistogramValue, isPositive: boolean, deltas: Buckets, flushed: Buckets, all: boolean, list: PackedList): void {
+  for (const [k, d] of deltas) flushed.set(k, (flushed.get(k) ?? 0) + d);
+  const send = all ? flushed : deltas;
+  // `#${bucketSuffix(isPositive, schema, k)}` written in parts.
+  const prefix = isPositive ? '#n+' : '#n-';
+  for (const [k, c] of send) {
+    if (c === 0) continue;
+    list.write(v.field);
+    list.write(prefix);
+    list.writeNumber(v.schema);
+    list.write(':');
+    list.writeNumber(k);
+    list.endItem();
+    list.pushNumber(c);
+  }
+  deltas.clear();
 }
 
 /** The fields of the series not in Redis yet (deltas; with `withFlushed`, the flushed totals too). */

@@ -8,36 +8,25 @@ import type { ResolvedConfig } from '../config.js';
 import { slotOf, type RedisConnection } from './connect.js';
 import { explainCommandError, redirectionOf, waitShortfall } from './connection-errors.js';
 import { SCRIPTS } from './scripts.js';
-
-/**
- * An argument sent as its parts joined by '\n', joined only when the pipeline slice that carries it
- * is written: a flush of a million series has ~2 million parts, which joined in one tick (and
- * written in one pipeline) blocked the event loop ~120 ms. In a slice's budget it weighs its parts.
- */
-export class JoinedArg {
-  constructor(readonly parts: readonly string[]) {}
-
-  toString(): string {
-    return this.parts.join('\n');
-  }
-}
+import { PackedList } from './packed-list.js';
 
 /** One command of a batch; `key` routes it to its node in Redis Cluster. */
 export interface RedisCommand {
   readonly name: string;
-  readonly args: readonly (string | number | JoinedArg)[];
+  readonly args: readonly (string | number | PackedList)[];
   readonly key?: string;
 }
 
-/** A command's weight in a pipeline slice: one per argument, a joined one its parts. */
+/** A command's weight in a pipeline slice: one per argument, a packed list its items. */
 function weightOf(args: RedisCommand['args']): number {
   let w = 0;
-  for (const a of args) w += a instanceof JoinedArg ? Math.max(1, a.parts.length) : 1;
+  for (const a of args) w += a instanceof PackedList ? Math.max(1, a.count) : 1;
   return w;
 }
 
-function sendable(args: RedisCommand['args']): (string | number)[] {
-  return args.map((a) => (a instanceof JoinedArg ? a.toString() : a));
+/** A packed list goes as its bytes, which ioredis copies into the command as they are. */
+function sendable(args: RedisCommand['args']): (string | number | Buffer)[] {
+  return args.map((a) => (a instanceof PackedList ? a.bytes() : a));
 }
 
 export type Reply = { readonly error: Error | null; readonly value: unknown };

@@ -1,4 +1,5 @@
 import type { RedisValue } from './values.js';
+import type { PackedList } from '../redis/packed-list.js';
 import type { SeriesOwner, SeriesStore } from './series.js';
 import { familyHash, typeModeOf, sameShape, type FamilyDefinition } from './definition.js';
 
@@ -21,16 +22,17 @@ export interface FamilyBatch {
   /** FLAG_RESET, FLAG_META, FLAG_EXPECT_PROCESS. */
   readonly flags: number;
   readonly clientNowMs: number;
+  // The lists are kept as the bytes sent (PackedList): `items()` gives them back as strings.
   /** Field/delta pairs summed into the cluster hash. */
-  readonly sums: string[];
+  readonly sums: PackedList;
   /** Field/value pairs set in this process's hash. */
-  readonly sets: string[];
+  readonly sets: PackedList;
   /** Fields deleted from this process's hash (before the sets are applied). */
-  readonly dels: string[];
+  readonly dels: PackedList;
   /** Field/`<timestamp>|<json>` pairs of the latest exemplars, kept in the exemplar hash when newer. */
-  readonly exemplars: string[];
+  readonly exemplars: PackedList;
   /** Field/creation ms (this process's clock) of series new to Redis: the created hash keeps the earliest. */
-  readonly created: string[];
+  readonly created: PackedList;
 }
 
 /** A full re-send after Redis lost the family. */

@@ -36,7 +36,7 @@ describe('updates and collects during a sliced drain', () => {
     let turns = 0;
     while (counter.family!.draining === undefined && turns++ < 1000) await nextTurn();
     assert.ok(counter.family!.draining, 'the drain spans several turns of the event loop');
-    const drainedSoFar = counter.family!.draining.sums.length / 2;
+    const drainedSoFar = counter.family!.draining.sums.count / 2;
     assert.ok(drainedSoFar > 0 && drainedSoFar < SERIES, `drained ${drainedSoFar} of ${SERIES} at the first turn`);
 
     // Updates now: to series already drained (they go to the next batch) and to ones not yet drained

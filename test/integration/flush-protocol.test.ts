@@ -184,7 +184,7 @@ describe('flush protocol: packed sums, sets and dels', () => {
     incAll(2);
     await assert.rejects(writer.flush(), { code: 'ERR_PCR_REDIS' });
     assert.equal(await sums(), '1');
-    assert.deepEqual(c.family!.pending.map((b) => b.sums.length / 2), [2000, 2000, 1000]);
+    assert.deepEqual(c.family!.pending.map((b) => b.sums.count / 2), [2000, 2000, 1000]);
     const [p1, p2, p3] = c.family!.pending;
     assert.deepEqual([p1!.after, p2!.after, p3!.after], [undefined, p1!.seq, p2!.seq]);
     await redis.del(metaKey);

@@ -4,12 +4,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Counter } from '../../src/index.js';
+import { Counter, Gauge, Histogram } from '../../src/index.js';
 import { offlineManager } from '../helpers/offline.js';
 import { drainFamily } from '../../src/flush/batch.js';
 import { FLAG_META, type FamilyBatch } from '../../src/store/family.js';
 import { Pacer } from '../../src/pacer.js';
 import { addLocalSums } from '../../src/collect/snapshot.js';
+import { bucketIndex, schemaForFactor } from '../../src/native/schema.js';
 
 const SERIES = 1000;
 
@@ -23,6 +24,9 @@ function setup() {
   for (let i = 0; i < SERIES; i++) counter.inc({ id: String(i) }, 1);
   return counter;
 }
+
+/** The deltas of a batch's sums, read back from the bytes it sends. */
+const sumOf = (b: FamilyBatch) => b.sums.items().reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0);
 
 const localTotal = (counter: ReturnType<typeof setup>) => {
   const sums = new Map<string, number>();
@@ -40,7 +44,7 @@ describe('sliced drain', () => {
     while (counter.family!.draining !== undefined) {
       assert.equal(localTotal(counter), SERIES + updates, `turn ${turns}`);
       // One update to a series already drained, one to a series not drained yet.
-      const drained = counter.family!.draining.sums.length / 2;
+      const drained = counter.family!.draining.sums.count / 2;
       counter.inc({ id: String(Math.max(0, drained - 1)) });
       counter.inc({ id: String(Math.min(SERIES - 1, drained + 1)) });
       updates += 2;
@@ -49,13 +53,13 @@ describe('sliced drain', () => {
     }
     const batch = await draining;
     assert.ok(turns > SERIES / 2, `${turns} turns`);
-    const inBatch = batch.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0);
+    const inBatch = sumOf(batch);
     // What is not in this batch is waiting in the store for the next one, on the dirty list.
     const waiting = counter.series.dirty.reduce((a, v) => a + (v as unknown as { delta: number }).delta, 0);
     assert.equal(inBatch + waiting, SERIES + updates);
     assert.ok(waiting > 0 && inBatch > SERIES);
     const next = await drainFamily(counter.family!, 2, Date.now(), { reset: false, meta: false, allPerProcess: false });
-    assert.equal(next.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0), waiting);
+    assert.equal(sumOf(next), waiting);
     assert.equal(counter.series.dirty.length, 0);
   });
 
@@ -69,7 +73,7 @@ describe('sliced drain', () => {
     assert.ok(counter.family!.draining);
     assert.equal(localTotal(counter), SERIES + 4);
     const batch = await draining;
-    assert.equal(batch.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0), SERIES + 4);
+    assert.equal(sumOf(batch), SERIES + 4);
   });
 
   it('a streamed drain hands over every 2,000 sum pairs at once, and the collect meanwhile counts every series once', async () => {
@@ -96,13 +100,35 @@ describe('sliced drain', () => {
       await nextTurn();
     }
     const batch = await draining;
-    const sum = (b: FamilyBatch) => b.sums.reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0);
-    assert.deepEqual(chunks.map((c) => [c.sums.length / 2, c.flags & FLAG_META, c.sets.length + c.dels.length + c.created.length]), [[2000, 0, 0], [2000, 0, 0]]);
-    assert.equal(batch.sums.length / 2, 1000);
+    assert.deepEqual(chunks.map((c) => [c.sums.count / 2, c.flags & FLAG_META, c.sets.count + c.dels.count + c.created.count]), [[2000, 0, 0], [2000, 0, 0]]);
+    assert.equal(batch.sums.count / 2, 1000);
     assert.equal(batch.flags & FLAG_META, FLAG_META);
     const waiting = counter.series.dirty.reduce((a, v) => a + (v as unknown as { delta: number }).delta, 0);
-    assert.equal(chunks.reduce((a, c) => a + sum(c), 0) + sum(batch) + waiting, n + turns);
+    assert.equal(chunks.reduce((a, c) => a + sumOf(c), 0) + sumOf(batch) + waiting, n + turns);
     family.pending.push({ ...batch, seq: ++seq });
     assert.equal(localTotal(counter), n + turns);
+  });
+});
+
+describe('the lists a drain writes', () => {
+  it('are the items the flush script expects, field by field: histogram buckets (classic and native), sums, counts, gauges, creation times', async () => {
+    const storage = offlineManager();
+    managers.push(storage);
+    const h = new Histogram({ name: 'h_seconds', help: 'H.', labelNames: ['path'], buckets: [0.5, 1], nativeHistogramBucketFactor: 1.1, storage, registers: [] });
+    const g = new Gauge({ name: 'g', help: 'G.', labelNames: ['path'], storage, registers: [] });
+    for (const x of [0.25, 0.75, 0.75, 3, -2, 0]) h.observe({ path: 'é/ü' }, x);
+    g.set({ path: '/a' }, -1.25);
+    const hb = await drainFamily(h.family!, 1, Date.now(), { reset: false, meta: true, allPerProcess: false });
+    const schema = schemaForFactor(1.1);
+    const field = '["é/ü"]';
+    const bucket = (sign: string, x: number) => `${field}#n${sign}${schema}:${bucketIndex(x, schema)}`;
+    assert.deepEqual(hb.sums.items(), [
+      `${field}#0.5`, '3', `${field}#1`, '2', `${field}#+Inf`, '1', `${field}#sum`, '2.75', `${field}#count`, '6',
+      bucket('+', 0.25), '1', bucket('+', 0.75), '2', bucket('+', 3), '1', bucket('-', 2), '1', `${field}#nz:${2 ** -128}`, '1',
+    ]);
+    assert.deepEqual(hb.sums.bytes(), Buffer.from(hb.sums.items().join('\n')));
+    assert.deepEqual(hb.created.items(), [field, String(h.family!.series.values.values().next().value!.createdAtMs)]);
+    const gb = await drainFamily(g.family!, 1, Date.now(), { reset: false, meta: true, allPerProcess: false });
+    assert.deepEqual([gb.sets.items(), gb.sums.count, gb.created.count], [['["/a"]', '-1.25'], 0, 0]);
   });
 });

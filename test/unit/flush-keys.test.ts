@@ -7,14 +7,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { flushKeys } from '../../src/flush/batch.js';
 import { KeyBuilder } from '../../src/redis/keys.js';
+import { PackedList } from '../../src/redis/packed-list.js';
 import { FLAG_EXPECT_PROCESS, FLAG_META, FLAG_RESET, type FamilyBatch, type MetricFamily } from '../../src/store/family.js';
 
 const keys = new KeyBuilder('p');
 
-function batch(type: 'counter' | 'histogram' | 'gauge' | 'summary', parts: Partial<Pick<FamilyBatch, 'flags' | 'sums' | 'sets' | 'dels' | 'exemplars' | 'created'>>): FamilyBatch {
+type Lists = 'sums' | 'sets' | 'dels' | 'exemplars' | 'created';
+
+function batch(type: 'counter' | 'histogram' | 'gauge' | 'summary', parts: { flags?: number } & Partial<Record<Lists, string[]>>): FamilyBatch {
   const typeMode = type === 'gauge' ? 'gauge_sum' : type;
   const family = { def: { type }, typeMode, hash: 'h' } as unknown as MetricFamily;
-  return { family, seq: 1, flags: 0, clientNowMs: 0, sums: [], sets: [], dels: [], exemplars: [], created: [], ...parts };
+  const list = (name: Lists) => PackedList.of(parts[name] ?? []);
+  return { family, seq: 1, flags: parts.flags ?? 0, clientNowMs: 0, sums: list('sums'), sets: list('sets'), dels: list('dels'), exemplars: list('exemplars'), created: list('created') };
 }
 
 /** The roles, and the keys by their kind (what follows `p:<typeMode>:`). */
