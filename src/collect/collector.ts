@@ -76,6 +76,7 @@ export class RedisMultiProcessCollector {
     this.#bad = new BadDataReporter(parts.stats, parts.logger);
     this.#gate = new RestoreGate({
       fallbackLiveTimeoutMs: parts.config.liveTimeoutMs,
+      selfId: parts.identity.id,
       onGiveUp: (processId, why) => parts.logger.warn(`collect: no longer waiting for process ${processId} to restore what Redis lost (${why}): its part of the totals is lost`),
     });
     this.#reader = new RedisFamilyReader(parts, this.#bad, this.#gate);

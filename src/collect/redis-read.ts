@@ -21,6 +21,9 @@ import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, addLocalSum
 import type { CounterTable, CounterValues } from './counter-table.js';
 import { createdByTable, sumsByTable, tableFromReply } from './counter-read.js';
 
+/** Reads made in a row before a collect that keeps finding them stale gives up (a loss per read: not expected). */
+const STALE_READS = 3;
+
 /** What a families index entry may be: a family hash (familyHash()) and a type segment of our keys. */
 const FAMILY_HASH = /^[0-9a-f]{16}$/;
 const TYPE_MODES: ReadonlySet<string> = new Set(['counter', 'histogram', 'summary', ...GAUGE_MODES.map((m) => `gauge_${m}`)]);
@@ -54,6 +57,17 @@ export class RedisFamilyReader {
 
   /** Waits for the first connection (within the collect's time), then reads. */
   async read(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false, tables?: ReadonlyMap<string, CounterTable>): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+    // A read that a loss made stale (see #readOnce) is made again: sent after the flush reply that
+    // told of the loss, on the same connection, it is answered after the loss.
+    for (let attempt = 1; ; attempt++) {
+      const read = await this.#readOnce(client, pacer, only, withCreated, tables);
+      if (read) return read;
+      if (attempt === STALE_READS) throw new RestoringError('collect: Redis lost a family of this process while it was being read');
+    }
+  }
+
+  /** One read; undefined when it must not be merged (it read Redis before a loss this process has since handled). */
+  async #readOnce(client: RedisStorageClient, pacer: Pacer, only: readonly MetricFamily[] | undefined, withCreated: boolean, tables: ReadonlyMap<string, CounterTable> | undefined): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> } | undefined> {
     const { dict, identity, config } = this.#parts;
     const bad = this.#bad;
     // (Right after start, client.run() waits for the first connection within this time.)
@@ -161,6 +175,15 @@ export class RedisFamilyReader {
     const restoringFlat = garbageOr(restoringSet!, bad);
     const held = this.#gate.check({ readsAll, nowMs: redisNowMs, processes: zsetScores(allFlat), live: zsetScores(liveFlat), restoring: zsetScores(restoringFlat), epochs });
     if (held) throw new RestoringError(`collect: ${held}`);
+    // A flush reply handled since this read's reply arrived (both can come in one socket read, and
+    // the flush's handlers run first) may have found one of this process's families lost: the
+    // outbox and totals added below then describe Redis after the loss (everything to re-send,
+    // unacknowledged batches dropped), while this read saw Redis before it, still holding this
+    // process's part in the epoch lost. Merged, that part would count twice, and the next answer
+    // would look lower.
+    for (const r of list) {
+      if (r.local && r.local.lostEpoch !== '' && epochs.get(`${r.hash}|${r.typeMode}`)!.epoch === r.local.lostEpoch) return undefined;
+    }
     // This process's own state is read in the same tick as the replies, against the seq Redis
     // reported: a batch in flight is then counted exactly once. The rest may take several ticks.
     const locals = list.map((r, i) => {

@@ -29,6 +29,13 @@ export interface RestoreGateOptions {
   readonly restoreWaitMs?: number;
   /** Called when a writer is no longer waited for: what it held is lost. */
   readonly onGiveUp?: (processId: string, why: string) => void;
+  /**
+   * The id of the process this collector runs in (the launcher's collect thread has the primary's).
+   * It is alive whatever its heartbeat in Redis says: a late beat is load, not death, so it is not
+   * given up at its live timeout (it would be served without its part while it re-sends), only
+   * after `restoreWaitMs`.
+   */
+  readonly selfId?: string;
 }
 
 /** A writer this collector knew to be live when Redis lost data, waited for until it is back and done. */
@@ -78,11 +85,13 @@ export class RestoreGate {
   readonly #fallbackLiveTimeoutMs: number;
   readonly #restoreWaitMs: number;
   readonly #onGiveUp: (processId: string, why: string) => void;
+  readonly #selfId: string | undefined;
 
   constructor(options: RestoreGateOptions) {
     this.#fallbackLiveTimeoutMs = options.fallbackLiveTimeoutMs;
     this.#restoreWaitMs = options.restoreWaitMs ?? RESTORE_WAIT_MS;
     this.#onGiveUp = options.onGiveUp ?? (() => {});
+    this.#selfId = options.selfId;
   }
 
   /**
@@ -92,11 +101,11 @@ export class RestoreGate {
    */
   check(view: RegistryView): string | undefined {
     const now = view.nowMs;
-    const liveNow = (id: string) => (view.live.get(id) ?? -Infinity) > now;
+    const liveNow = (id: string) => id === this.#selfId || (view.live.get(id) ?? -Infinity) > now;
     const wait = (id: string, afterMs: number, known: Known) => {
       const a = this.#awaited.get(id);
       if (a) a.afterMs = Math.max(a.afterMs, afterMs);
-      else this.#awaited.set(id, { afterMs, untilMs: now + known.liveTimeoutMs });
+      else this.#awaited.set(id, { afterMs, untilMs: now + (id === this.#selfId ? Math.max(known.liveTimeoutMs, this.#restoreWaitMs) : known.liveTimeoutMs) });
     };
     // A family read before and missing from a full read: the index went with it (FLUSHALL, an empty
     // restart before any writer has flushed again). Each writer of the previous read must beat after

@@ -115,6 +115,7 @@ export class FamilyReplies {
       // Redis lost the family: drop what is unacknowledged and re-send everything, flagged reset.
       f.pending = [];
       f.needsReset = true;
+      if (f.knownEpoch !== '') f.lostEpoch = f.knownEpoch;
       f.knownEpoch = '';
       f.metaSent = false;
       this.#indexed.delete(f);

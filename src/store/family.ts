@@ -79,6 +79,12 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
   needsReset = false;
   /** The `__epoch` of the family's seq hash as last seen; '' before the first acknowledged flush. */
   knownEpoch = '';
+  /**
+   * The epoch that held this process's sums when a flush last found the family lost ('' if none):
+   * a collect whose reply still shows it read Redis before that loss, but would add this process's
+   * state as it is after it (see RedisFamilyReader).
+   */
+  lostEpoch = '';
   metaSent = false;
   /** Re-send every per-process value (this process's per-process hash expired). */
   resendAll = false;

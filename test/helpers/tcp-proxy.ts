@@ -42,6 +42,13 @@ export interface TcpProxy {
   blackhole(isOn: boolean): void;
   /** While on, new connections are reset as soon as they are accepted (ECONNRESET for the client). */
   refuse(isOn: boolean): void;
+  /**
+   * While on, replies are kept (`onHeld` sees each chunk); turning it off hands everything kept to
+   * the client in one write, so that it reads replies that Redis sent apart in one socket read.
+   */
+  holdReplies(isOn: boolean): void;
+  /** Listens to server→client chunks kept by holdReplies(); returns a function that removes the listener. */
+  onHeld(listener: ChunkListener): () => void;
   /** Listens to client→server chunks; returns a function that removes the listener. */
   onForward(listener: ChunkListener): () => void;
   /** Listens to server→client chunks; returns a function that removes the listener. */
@@ -59,24 +66,41 @@ interface Delays {
 class OneWay {
   #queue: Array<{ chunk: Buffer; dueAtMs: number }> = [];
   #timer: NodeJS.Timeout | undefined;
+  #held: Buffer[] = [];
 
   constructor(
     private readonly sink: Socket,
     private readonly delayMs: () => number,
     private readonly isDropping: () => boolean,
     private readonly afterWrite: (chunk: Buffer) => void,
+    private readonly isHolding: () => boolean = () => false,
+    private readonly onHeld: (chunk: Buffer) => void = () => {},
   ) {}
 
   push(chunk: Buffer): void {
     if (this.isDropping()) return;
+    if (this.isHolding()) {
+      this.#held.push(chunk);
+      this.onHeld(chunk);
+      return;
+    }
     this.#queue.push({ chunk, dueAtMs: Date.now() + this.delayMs() });
     this.#pump();
+  }
+
+  /** Sends what was held, as one chunk. */
+  release(): void {
+    if (this.#held.length === 0) return;
+    const chunk = Buffer.concat(this.#held);
+    this.#held = [];
+    this.push(chunk);
   }
 
   clear(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#queue = [];
+    this.#held = [];
   }
 
   #pump(): void {
@@ -105,10 +129,13 @@ export async function startProxy(targetPort: number, targetHost = LOCALHOST): Pr
   const delays: Delays = { toClientMs: 0, toServerMs: 0 };
   let isBlackholed = false;
   let isRefusing = false;
+  let isHolding = false;
   let nextId = 1;
   const cutters = new Map<number, () => void>();
+  const releasers = new Set<() => void>();
   const forwardListeners = new Set<ChunkListener>();
   const replyListeners = new Set<ChunkListener>();
+  const heldListeners = new Set<ChunkListener>();
 
   const server: Server = createServer((client) => {
     client.on('error', () => {});
@@ -124,9 +151,20 @@ export async function startProxy(targetPort: number, targetHost = LOCALHOST): Pr
     const toServer = new OneWay(upstream, () => delays.toServerMs, () => isBlackholed, (chunk) => {
       for (const listener of forwardListeners) listener(chunk, connection);
     });
-    const toClient = new OneWay(client, () => delays.toClientMs, () => isBlackholed, (chunk) => {
-      for (const listener of replyListeners) listener(chunk, connection);
-    });
+    const toClient = new OneWay(
+      client,
+      () => delays.toClientMs,
+      () => isBlackholed,
+      (chunk) => {
+        for (const listener of replyListeners) listener(chunk, connection);
+      },
+      () => isHolding,
+      (chunk) => {
+        for (const listener of heldListeners) listener(chunk, connection);
+      },
+    );
+    const release = () => toClient.release();
+    releasers.add(release);
     client.on('data', (chunk: Buffer) => toServer.push(chunk));
     upstream.on('data', (chunk: Buffer) => toClient.push(chunk));
 
@@ -135,6 +173,7 @@ export async function startProxy(targetPort: number, targetHost = LOCALHOST): Pr
       if (isCut) return;
       isCut = true;
       cutters.delete(connection.id);
+      releasers.delete(release);
       toServer.clear();
       toClient.clear();
       client.destroy();
@@ -185,6 +224,11 @@ export async function startProxy(targetPort: number, targetHost = LOCALHOST): Pr
     refuse(isOn) {
       isRefusing = isOn;
     },
+    holdReplies(isOn) {
+      isHolding = isOn;
+      if (!isOn) for (const release of [...releasers]) release();
+    },
+    onHeld: (listener) => subscribe(heldListeners, listener),
     onForward: (listener) => subscribe(forwardListeners, listener),
     onReply: (listener) => subscribe(replyListeners, listener),
     close() {

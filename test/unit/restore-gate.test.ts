@@ -52,6 +52,23 @@ describe('RestoreGate', () => {
     assert.equal(g.check(view(1800, { a: 1790 })), undefined);
   });
 
+  it("the collector's own process, late to beat after a loss, is not given up at its live timeout: held until it has restored, or restoreWaitMs", () => {
+    const givenUp: string[] = [];
+    const g = new RestoreGate({ fallbackLiveTimeoutMs: 1000, restoreWaitMs: 5000, selfId: 'self', onGiveUp: (id, why) => givenUp.push(`${id}: ${why}`) });
+    g.check(view(1000, { self: 900, b: 950 }, {}, { f: ['e1', 100] }));
+    // FLUSHALL. b is back at once; this process (a loaded machine) beats 900 ms later, then re-sends.
+    assert.match(g.check(view(1100, { b: 1090 }))!, /\(b, self\)$/);
+    assert.match(g.check(view(1900, { b: 1890 }, {}, { f: ['e2', 1150] }))!, /^Redis lost data and 1 writer has not restored it yet \(self\)$/);
+    assert.match(g.check(view(2010, { b: 1990, self: 2000 }, { self: 2000 }, { f: ['e2', 1150] }))!, /\(self\)$/);
+    assert.equal(g.check(view(2100, { b: 2090, self: 2095 }, {}, { f: ['e2', 1150] })), undefined);
+    assert.deepEqual(givenUp, []);
+    // Another loss, and this process never beats again: given up restoreWaitMs after the loss was seen.
+    assert.match(g.check(view(3000, { b: 2990 }))!, /\(b, self\)$/);
+    assert.match(g.check(view(7990, { b: 7980 }))!, /\(self\)$/);
+    assert.equal(g.check(view(8001, { b: 7980 })), undefined);
+    assert.deepEqual(givenUp, ['self: it is live but did not restore in time']);
+  });
+
   it('a writer that left cleanly (out of the live set, still in the processes registry) is not waited for', () => {
     const { gate: g } = gate();
     g.check(view(1000, { a: 900, b: 950 }));
