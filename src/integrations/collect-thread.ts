@@ -52,6 +52,8 @@ export class CollectThread {
   readonly #pending = new Map<number, { resolve: (r: RenderedExposition) => void; reject: (e: Error) => void }>();
   #nextId = 0;
   #closed = false;
+  /** Threads terminated for not answering in time: their exit is no reason to give up the thread. */
+  readonly #stopped = new WeakSet<Worker>();
 
   constructor(storage: RedisStorageManager) {
     this.#storage = storage;
@@ -122,6 +124,9 @@ export class CollectThread {
         this.#storage.stats.collectFailures++;
         reject(new TimeoutError(`collect: not done within ${request.timeoutMs} ms; the collect thread did not answer and was stopped`));
         if (this.#worker === worker) this.#worker = undefined;
+        // Stopped for being slow, not broken: a first collect of a large cluster on a busy machine
+        // may overrun its deadline, and the next scrape starts a new thread (see #started()).
+        this.#stopped.add(worker);
         void worker.terminate();
       }, request.timeoutMs + STUCK_AFTER_MS);
       const settle = <T>(fn: (value: T) => void) => (value: T): void => {
@@ -159,7 +164,7 @@ export class CollectThread {
     });
     const fail = (error: Error): void => {
       if (this.#worker === worker) this.#worker = undefined;
-      if (!hasAnswered && !this.#closed) {
+      if (!hasAnswered && !this.#closed && !this.#stopped.has(worker)) {
         this.#closed = true;
         storage.logger.warn(`the collect thread failed before its first answer (${error.message}): /metrics is collected on the main thread from now on`);
       }
