@@ -20,6 +20,16 @@ const MOST_PER_BYTE = 88;
 /** The chunks the written-out strings go into. */
 const CHUNK = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** The text of every INT8 (-128..127), which a walker points at rather than writes: small counts are common. */
+const SMALL_AT = new Int32Array(257);
+const SMALL = (() => {
+  let text = '';
+  for (let x = -128; x < 128; x++) {
+    text += String(x);
+    SMALL_AT[x + 129] = text.length;
+  }
+  return Buffer.from(text, 'latin1');
+})();
 
 /**
  * Walks the strings of a dumped hash across its parts: `count()` reads the header (-1: not a hash
@@ -57,6 +67,31 @@ export class DumpedHash {
   }
 
   next(): boolean {
+    // Most strings lie within the part read, their header too: a raw one (6- or 14-bit length)
+    // read in place, or an integer.
+    const part = this.#parts[this.#k]!;
+    const at = this.#at;
+    const stop = Math.min(part.length, at + this.#left);
+    if (at + 5 <= stop) {
+      const b = part[at]!;
+      if (b < 0x80) {
+        const start = b < 0x40 ? at + 1 : at + 2;
+        const end = start + (b < 0x40 ? b : ((b & 0x3f) << 8) | part[at + 1]!);
+        if (end <= stop) {
+          this.buf = part;
+          this.start = start;
+          this.end = this.#at = end;
+          this.#left -= end - at;
+          return true;
+        }
+      } else if (b >= 0xc0 && b <= 0xc2) {
+        const size = b === 0xc0 ? 2 : b === 0xc1 ? 3 : 5;
+        this.#at = at + size;
+        this.#left -= size;
+        this.#decimal(b === 0xc0 ? part.readInt8(at + 1) : b === 0xc1 ? part.readInt16LE(at + 1) : part.readInt32LE(at + 1));
+        return true;
+      }
+    }
     const n = this.#length();
     if (n < 0) return false;
     if (!this.#isEncoded) return this.#raw(n);
@@ -182,14 +217,21 @@ export class DumpedHash {
 
   /** An integer's decimal text, as Redis stored it before encoding it (rdbTryIntegerEncoding keeps only exact round trips). */
   #decimal(x: number): void {
-    let digits = 1;
-    for (let y = Math.abs(x); y >= 10; y = Math.floor(y / 10)) digits++;
+    if (x >= -128 && x < 128) {
+      this.buf = SMALL;
+      this.start = SMALL_AT[x + 128]!;
+      this.end = SMALL_AT[x + 129]!;
+      return;
+    }
+    // |x| <= 2^31: integer division by `(y / 10) >>> 0` is exact.
+    const y0 = Math.abs(x);
+    const digits = y0 < 1e3 ? 3 : y0 < 1e4 ? 4 : y0 < 1e5 ? 5 : y0 < 1e6 ? 6 : y0 < 1e7 ? 7 : y0 < 1e8 ? 8 : y0 < 1e9 ? 9 : 10;
     const out = this.#room(digits + (x < 0 ? 1 : 0));
     let at = this.end;
     let y = Math.abs(x);
     do {
       out[--at] = 48 + (y % 10);
-      y = Math.floor(y / 10);
+      y = (y / 10) >>> 0;
     } while (y > 0);
     if (x < 0) out[--at] = 45;
   }
