@@ -15,10 +15,10 @@ import { labelText } from './render.js';
 /**
  * Calls `pair` with each field and value of a hash reply (hash-strings.ts), in place; false when
  * the reply is none of ours or `pair` returned false. A field and its value may lie in different
- * buffers (a dump's strings written out: rdb-hash.ts).
+ * buffers (a dump's strings written out: rdb-hash.ts); `keepFields` when `pair` keeps the field's position.
  */
-async function eachPair(reply: unknown, pacer: Pacer, pair: (fieldBuf: Buffer, fieldStart: number, fieldEnd: number, valueBuf: Buffer, valueStart: number, valueEnd: number) => boolean): Promise<boolean> {
-  const hash = hashReply(reply);
+async function eachPair(reply: unknown, pacer: Pacer, pair: (fieldBuf: Buffer, fieldStart: number, fieldEnd: number, valueBuf: Buffer, valueStart: number, valueEnd: number) => boolean, keepFields = false): Promise<boolean> {
+  const hash = hashReply(reply, keepFields);
   if (hash === null) return false;
   for (const p of hash.walkers) {
     const strings = p.count();
@@ -174,7 +174,7 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
     keyBytes += end - start;
     n++;
     return true;
-  });
+  }, true);
   if (!read) return null;
   const bufAt = (i: number) => bufs[bufOf[i]!]!;
   const compare = (a: number, b: number) => byUtf16(bufAt(a), from[a]!, to[a]!, bufAt(b), from[b]!, to[b]!);

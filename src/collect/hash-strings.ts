@@ -4,7 +4,10 @@
 import { Packed } from './packed.js';
 import { DumpedHash } from './rdb-hash.js';
 
-/** Walks a hash's strings: `count()` first (-1: not what it should be), then `next()` for each string at `buf[start, end)`. */
+/**
+ * Walks a hash's strings: `count()` first (-1: not what it should be), then `next()` for each
+ * string at `buf[start, end)`; a value's bytes may be overwritten by the next string's.
+ */
 export interface HashStrings {
   readonly buf: Buffer;
   readonly start: number;
@@ -27,12 +30,15 @@ function isBytes(x: unknown): x is Buffer {
   return Buffer.isBuffer(x);
 }
 
-/** The walkers of a hash reply of Buffers (ioredis' Buffer variant), or null when it has none of those shapes. */
-export function hashReply(reply: unknown): HashReply | null {
+/**
+ * The walkers of a hash reply of Buffers (ioredis' Buffer variant), or null when it has none of
+ * those shapes. `keepFields`: the caller keeps the positions of the fields it read (see rdb-hash.ts).
+ */
+export function hashReply(reply: unknown, keepFields = false): HashReply | null {
   if (isBytes(reply)) return { walkers: [new Packed(reply)], skip: null };
   if (!Array.isArray(reply) || !reply.every(isBytes)) return null;
   const parts = reply as Buffer[];
-  if (parts.length >= 2 && parts[0]!.equals(DUMP)) return { walkers: [new DumpedHash(parts.slice(2))], skip: parts[1]!.length > 0 ? parts[1]! : null };
+  if (parts.length >= 2 && parts[0]!.equals(DUMP)) return { walkers: [new DumpedHash(parts.slice(2), keepFields)], skip: parts[1]!.length > 0 ? parts[1]! : null };
   return { walkers: parts.map((part) => new Packed(part)), skip: null };
 }
 

@@ -49,10 +49,17 @@ export class DumpedHash {
   #isEncoded = false;
   #chunk = EMPTY;
   #chunkAt = 0;
+  readonly #keepFields: boolean;
+  /** Strings read so far: even for a field, odd for a value. */
+  #strings = 0;
+  /** The reused buffers of a field and of a value written out. */
+  #fieldRoom = EMPTY;
+  #valueRoom = EMPTY;
   #scratch = EMPTY;
 
-  constructor(parts: readonly Buffer[]) {
+  constructor(parts: readonly Buffer[], keepFields = false) {
     this.#parts = parts;
+    this.#keepFields = keepFields;
     let total = 0;
     for (const part of parts) total += part.length;
     this.#left = total - TRAILER;
@@ -67,6 +74,11 @@ export class DumpedHash {
   }
 
   next(): boolean {
+    this.#strings++;
+    return this.#next();
+  }
+
+  #next(): boolean {
     // Most strings lie within the part read, their header too: a raw one (6- or 14-bit length)
     // read in place, or an integer.
     const part = this.#parts[this.#k]!;
@@ -185,8 +197,21 @@ export class DumpedHash {
     return lzfDecompress(input, from, from + clen, out, this.start, length);
   }
 
-  /** Room for a string of n bytes in the current chunk (a new one when it is full): sets buf/start/end. */
+  /** Room for a string of n bytes written out (see the file's head): sets buf/start/end. */
   #room(n: number): Buffer {
+    const isValue = (this.#strings & 1) === 0;
+    if (isValue || !this.#keepFields) {
+      let room = isValue ? this.#valueRoom : this.#fieldRoom;
+      if (room.length < n) {
+        room = Buffer.allocUnsafe(Math.max(256, n));
+        if (isValue) this.#valueRoom = room;
+        else this.#fieldRoom = room;
+      }
+      this.buf = room;
+      this.start = 0;
+      this.end = n;
+      return room;
+    }
     if (this.#chunk.length - this.#chunkAt < n) {
       this.#chunk = Buffer.allocUnsafe(Math.max(CHUNK, n));
       this.#chunkAt = 0;
