@@ -7,41 +7,33 @@
 import { isUtf8 } from 'node:buffer';
 import type { Pacer } from '../pacer.js';
 import { CounterTable } from './counter-table.js';
-import { Packed } from './packed.js';
+import { hashReply, isSkipped } from './hash-strings.js';
 import { parseLabelField } from './labels.js';
 import { labelText } from './render.js';
 
 
 /**
- * Calls `pair` with each field and value of a packed hash, in place; false when the reply is no
- * packing of ours or `pair` returned false. A hash of many fields comes as a list of packed parts
- * (read-family.lua): `part` is then the part's index in `parts`.
+ * Calls `pair` with each field and value of a hash reply (hash-strings.ts), in place; false when
+ * the reply is none of ours or `pair` returned false. A field and its value may lie in different
+ * buffers (a dump's strings written out: rdb-hash.ts); `keepFields` when `pair` keeps the field's position.
  */
-async function eachPair(reply: unknown, pacer: Pacer, pair: (buf: Buffer, part: number, fieldStart: number, fieldEnd: number, valueStart: number, valueEnd: number) => boolean): Promise<boolean> {
-  const parts = partsOf(reply);
-  if (parts === null) return false;
-  for (let k = 0; k < parts.length; k++) {
-    const p = new Packed(parts[k]!);
+async function eachPair(reply: unknown, pacer: Pacer, pair: (fieldBuf: Buffer, fieldStart: number, fieldEnd: number, valueBuf: Buffer, valueStart: number, valueEnd: number) => boolean, keepFields = false): Promise<boolean> {
+  const hash = hashReply(reply, keepFields);
+  if (hash === null) return false;
+  for (const p of hash.walkers) {
     const strings = p.count();
-    // Every string takes a byte at least: a larger count is no packing of ours.
-    if (strings < 0 || strings > p.buf.length) return false;
+    if (strings < 0) return false;
     for (let s = 0; s < strings; s += 2) {
       if (!p.next()) return false;
-      const { start, end } = p;
-      if (!p.next() || !pair(p.buf, k, start, end, p.start, p.end)) return false;
+      const { buf, start, end } = p;
+      if (!p.next()) return false;
+      if (!isSkipped(hash.skip, buf, start, end) && !pair(buf, start, end, p.buf, p.start, p.end)) return false;
       const pause = pacer.step();
       if (pause) await pause;
     }
     if (!p.isDone()) return false;
   }
   return true;
-}
-
-/** The packed parts of a reply: one Buffer, or the list read-family.lua makes of a large hash. */
-function partsOf(reply: unknown): readonly Buffer[] | null {
-  if (Buffer.isBuffer(reply)) return [reply];
-  if (Array.isArray(reply) && reply.every((part) => Buffer.isBuffer(part))) return reply as Buffer[];
-  return null;
 }
 
 /** Number(v) of the value's text, NaN for '' (what the ordinary read refuses); digits without a string. */
@@ -70,10 +62,10 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: R
   const values = new Float64Array(n);
   const seen = new Uint8Array(n);
   let count = 0;
-  const read = await eachPair(packed, pacer, (buf, _part, fieldStart, fieldEnd, valueStart, valueEnd) => {
-    const i = table.find(buf, fieldStart, fieldEnd);
+  const read = await eachPair(packed, pacer, (fieldBuf, fieldStart, fieldEnd, valueBuf, valueStart, valueEnd) => {
+    const i = table.find(fieldBuf, fieldStart, fieldEnd);
     if (i < 0 || seen[i] === 1) return false;
-    const x = valueAt(buf, valueStart, valueEnd);
+    const x = valueAt(valueBuf, valueStart, valueEnd);
     if (Number.isNaN(x)) return false;
     values[i] = x;
     seen[i] = 1;
@@ -102,11 +94,11 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: R
 export async function createdByTable(packed: unknown, table: CounterTable, bad: () => void, pacer: Pacer): Promise<Float64Array | null> {
   const created = new Float64Array(table.size).fill(NaN);
   let bads = 0;
-  const read = await eachPair(packed, pacer, (buf, _part, fieldStart, fieldEnd, valueStart, valueEnd) => {
-    const ms = valueAt(buf, valueStart, valueEnd);
+  const read = await eachPair(packed, pacer, (fieldBuf, fieldStart, fieldEnd, valueBuf, valueStart, valueEnd) => {
+    const ms = valueAt(valueBuf, valueStart, valueEnd);
     if (!(Number.isSafeInteger(ms) && ms >= 0)) bads++;
     else {
-      const i = table.find(buf, fieldStart, fieldEnd);
+      const i = table.find(fieldBuf, fieldStart, fieldEnd);
       if (i >= 0) created[i] = ms;
     }
     return true;
@@ -141,21 +133,26 @@ function byUtf16(bufA: Buffer, a: number, aEnd: number, bufB: Buffer, b: number,
  * scrape leaves no million strings for the garbage collector to copy and mark.
  */
 export async function tableFromReply(packed: unknown, labelNames: readonly string[], pacer: Pacer): Promise<CounterTable | null> {
-  const parts = partsOf(packed);
-  if (parts === null) return null;
-  // The pairs the headers announce (eachPair checks each against its part's bytes).
+  const hash = hashReply(packed);
+  if (hash === null) return null;
+  // The pairs the headers announce (eachPair checks each against the bytes).
   let most = 0;
-  for (const part of parts) {
-    const strings = new Packed(part).count();
-    if (strings < 0 || strings > part.length) return null;
-    most += strings / 2;
+  for (const strings of hash.walkers) {
+    const count = strings.count();
+    if (count < 0) return null;
+    most += count / 2;
   }
-  const partOf = new Int32Array(most);
+  // Each field by the buffer it lies in (a part, or a chunk of a dump's written-out strings).
+  const bufs: Buffer[] = [];
+  const bufIndex = new Map<Buffer, number>();
+  const bufOf = new Int32Array(most);
   const from = new Int32Array(most);
   const to = new Int32Array(most);
   let n = 0;
   let keyBytes = 0;
-  const read = await eachPair(packed, pacer, (buf, part, start, end) => {
+  let last: Buffer | null = null;
+  let lastIndex = -1;
+  const read = await eachPair(packed, pacer, (buf, start, end) => {
     // Bytes that are no UTF-8 read as U+FFFD: two fields could then be one string.
     for (let b = start; b < end; b++) {
       if (buf[b]! >= 0x80) {
@@ -163,16 +160,24 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
         break;
       }
     }
-    partOf[n] = part;
+    if (buf !== last) {
+      let index = bufIndex.get(buf);
+      if (index === undefined) {
+        index = bufs.push(buf) - 1;
+        bufIndex.set(buf, index);
+      }
+      [last, lastIndex] = [buf, index];
+    }
+    bufOf[n] = lastIndex;
     from[n] = start;
     to[n] = end;
     keyBytes += end - start;
     n++;
     return true;
-  });
+  }, true);
   if (!read) return null;
-  const bufOf = (i: number) => parts[partOf[i]!]!;
-  const compare = (a: number, b: number) => byUtf16(bufOf(a), from[a]!, to[a]!, bufOf(b), from[b]!, to[b]!);
+  const bufAt = (i: number) => bufs[bufOf[i]!]!;
+  const compare = (a: number, b: number) => byUtf16(bufAt(a), from[a]!, to[a]!, bufAt(b), from[b]!, to[b]!);
   const sorted = await sortIndices(n, compare, pacer);
   const keys = Buffer.allocUnsafe(keyBytes);
   const keyAt = new Int32Array(n + 1);
@@ -183,9 +188,9 @@ export async function tableFromReply(packed: unknown, labelNames: readonly strin
   for (let i = 0, k = 0, t = 0; i < n; i++) {
     const j = sorted[i]!;
     if (i > 0 && compare(sorted[i - 1]!, j) === 0) return null;
-    k += bufOf(j).copy(keys, k, from[j]!, to[j]!);
+    k += bufAt(j).copy(keys, k, from[j]!, to[j]!);
     keyAt[i + 1] = k;
-    const labels = parseLabelField(bufOf(j).toString('utf8', from[j]!, to[j]!), labelNames);
+    const labels = parseLabelField(bufAt(j).toString('utf8', from[j]!, to[j]!), labelNames);
     if (labels !== null) {
       valid[i] = 1;
       const line = labelText(labels);

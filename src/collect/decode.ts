@@ -2,7 +2,7 @@ import type { Reply } from '../redis/client.js';
 import { RedisOperationError } from '../errors.js';
 import type { Exemplar } from '../store/values.js';
 import type { BadDataSink } from './bad-data.js';
-import { Packed } from './packed.js';
+import { hashReply, isSkipped, type HashStrings } from './hash-strings.js';
 
 // Decoding of the collector's Redis replies. Nothing here trusts what it reads: whatever is not
 // what we write is counted in SelfStats.badData and skipped (see docs/faults.md).
@@ -67,50 +67,50 @@ function isWrongType(flat: unknown): boolean {
 }
 
 /**
- * Field/value pairs of a hash packed by read-family.lua: its HGETALL list as a MessagePack array
- * of strings (cmsgpack: fixarray, array 16 or array 32, then fixstr, str 8, str 16 or str 32),
- * as a Buffer; '' (a hash not asked for) has no pairs. A key that was not a hash counts as bad data,
- * and so does anything else than that packing (counted once, the rest of the hash skipped).
+ * Field/value pairs of a hash as read-family.lua sends it: its HGETALL list as a MessagePack array
+ * of strings (cmsgpack: fixarray, array 16 or array 32, then fixstr, str 8, str 16 or str 32) or a
+ * list of such arrays, or its DUMP (rdb-hash.ts), as Buffers; '' (a hash not asked for) has no
+ * pairs. A key that was not a hash counts as bad data, and so does anything else than those shapes
+ * (counted once, the rest of the hash skipped).
  */
 export function* flatPairs(packed: unknown, stats: BadDataSink): Generator<[string, string]> {
   if (isWrongType(packed)) {
     stats.bad('key');
     return;
   }
-  // A large hash comes as a list of packed parts (read-family.lua): bad packing in one skips the rest.
-  if (Array.isArray(packed)) {
-    for (const part of packed) {
-      if (!Buffer.isBuffer(part) && typeof part !== 'string') {
-        stats.bad('packing');
-        return;
-      }
-      if (!(yield* packedPairs(part, stats))) return;
-    }
+  const reply = hashReply(asBytes(packed));
+  if (reply === null) {
+    stats.bad('packing');
     return;
   }
-  yield* packedPairs(packed, stats);
+  // Bad bytes in one part skip the rest.
+  for (const strings of reply.walkers) if (!(yield* pairsOf(strings, reply.skip, stats))) return;
 }
 
-/** The pairs of one packed array; false when its bytes were not that packing (counted). */
-function* packedPairs(packed: unknown, stats: BadDataSink): Generator<[string, string], boolean> {
-  const buf = Buffer.isBuffer(packed) ? packed : Buffer.from(typeof packed === 'string' ? packed : '', 'latin1');
-  if (buf.length === 0) return true;
-  const p = new Packed(buf);
+/** Strings as latin1 bytes (a test's replies), in a list too; anything else that is no list of them reads as empty. */
+function asBytes(reply: unknown): unknown {
+  if (Buffer.isBuffer(reply)) return reply;
+  if (typeof reply === 'string') return Buffer.from(reply, 'latin1');
+  if (Array.isArray(reply)) return reply.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : part));
+  return Buffer.alloc(0);
+}
+
+/** The pairs of one walker; false when its bytes were not of its shape (counted). */
+function* pairsOf(p: HashStrings, skip: Buffer | null, stats: BadDataSink): Generator<[string, string], boolean> {
   const count = p.count();
   if (count < 0) {
     stats.bad('packing');
     return false;
   }
-  // One string, or undefined where the bytes are not one (or run past the end).
-  const next = (): string | undefined => (p.next() ? buf.toString('utf8', p.start, p.end) : undefined);
   for (let i = 0; i < count; i += 2) {
-    const field = next();
-    const value = field === undefined ? undefined : next();
+    const field = p.next() ? p.buf.toString('utf8', p.start, p.end) : undefined;
+    const skipped = field !== undefined && isSkipped(skip, p.buf, p.start, p.end);
+    const value = field === undefined ? undefined : p.next() ? p.buf.toString('utf8', p.start, p.end) : undefined;
     if (field === undefined || value === undefined) {
       stats.bad('packing');
       return false;
     }
-    yield [field, value];
+    if (!skipped) yield [field, value];
   }
   if (p.isDone()) return true;
   stats.bad('packing');

@@ -19,7 +19,8 @@ export class Packed {
     if ((head & 0xf0) === 0x90) [count, this.#at] = [head & 0x0f, 1];
     else if (head === 0xdc && buf.length >= 3) [count, this.#at] = [buf.readUInt16BE(1), 3];
     else if (head === 0xdd && buf.length >= 5) [count, this.#at] = [buf.readUInt32BE(1), 5];
-    return count % 2 === 0 ? count : -1;
+    // Each string takes a byte at least: a larger count is no packing of ours.
+    return count % 2 === 0 && count <= buf.length ? count : -1;
   }
 
   next(): boolean {
