@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pacer } from '../../src/pacer.js';
-import { sumsByTable, tableFromReply } from '../../src/collect/counter-read.js';
+import { sortFields, sumsByTable, tableFromReply } from '../../src/collect/counter-read.js';
 
 /** MessagePack of an array of strings or byte strings, as cmsgpack writes it. */
 function pack(strings: ReadonlyArray<string | Buffer>): Buffer {
@@ -71,5 +71,43 @@ describe('a counter table built from a packed reply', () => {
     assert.equal(await sumsByTable(pack([field('a'), '1']), table, new Map([[field('c'), 1]]), new Pacer()), null);
     assert.deepEqual(Array.from((await sumsByTable(pack([field('a'), '1']), table, new Map([[field('b'), 2]]), new Pacer()))!), [1, 2]);
     assert.deepEqual(Array.from((await sumsByTable(pack([field('b'), '1e3', field('a'), '007']), table, undefined, new Pacer()))!), [7, 1000]);
+  });
+});
+
+describe('sortFields: the radix sort of a table\'s fields', () => {
+  /** The fields as byte ranges of a few buffers, sorted by sortFields, read back as strings. */
+  async function sorted(fields: readonly string[]): Promise<string[]> {
+    const bufs = [0, 1, 2].map((p) => Buffer.from(fields.filter((_, i) => i % 3 === p).join('')));
+    const n = fields.length;
+    const [bufOf, from, to] = [new Int32Array(n), new Int32Array(n), new Int32Array(n)];
+    const at = [0, 0, 0];
+    fields.forEach((f, i) => {
+      const p = i % 3;
+      const length = Buffer.byteLength(f);
+      [bufOf[i], from[i], to[i]] = [p, at[p]!, at[p]! + length];
+      at[p]! += length;
+    });
+    const order = await sortFields(n, (i) => bufs[bufOf[i]!]!, from, to, new Pacer(0, 64));
+    return [...order].map((i) => bufs[bufOf[i]!]!.toString('utf8', from[i], to[i]));
+  }
+
+  let seed = 5;
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
+
+  it('orders as JavaScript sorts the strings: long shared prefixes, ties past several passes, UTF-8', async () => {
+    const routes = ['/api/v1/items/', '/api/v1/items/long/path/segment/', '/api/v2/', '/é/', '/\ue000/', '/😀/', '/\uffff/'];
+    const fields = new Set<string>();
+    while (fields.size < 40_000) fields.add(JSON.stringify([pick(['GET', 'POST']), `${pick(routes)}${Math.floor(random() * 100_000)}`, pick(['200', '404', '500'])]));
+    const list = [...fields];
+    assert.deepEqual(await sorted(list), list.slice().sort());
+  });
+
+  it('holds for fields that are prefixes of one another, differ only past 40 bytes, or hold bytes 00 and EE-F4', async () => {
+    const base = 'x'.repeat(45);
+    const list = ['', 'a', 'a\u0000', 'a\u0000\u0000', 'ab', ...Array.from({ length: 200 }, (_, i) => `${base}${i}`), ...Array.from({ length: 100 }, (_, i) => `p${String.fromCodePoint(0xe000 + i)}`), ...Array.from({ length: 100 }, (_, i) => `p${String.fromCodePoint(0x1f600 + i)}`), ...Array.from({ length: 100 }, (_, i) => `q${i}`)];
+    assert.deepEqual(await sorted(list), list.slice().sort());
+    assert.deepEqual(await sorted([]), []);
+    assert.deepEqual(await sorted(['only']), ['only']);
   });
 });
