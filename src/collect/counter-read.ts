@@ -341,6 +341,8 @@ export async function sortFields(n: number, bufOf: (i: number) => Buffer, from: 
         if (k - runStart > 1) groups.push([lo + runStart, lo + k, at + KEY_BYTES, pass + 1]);
         runStart = k;
       }
+      const pause = pacer.step();
+      if (pause) await pause;
     }
     if (size - runStart > 1) groups.push([lo + runStart, hi, at + KEY_BYTES, pass + 1]);
     const pause = pacer.due();
