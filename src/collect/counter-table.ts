@@ -111,12 +111,26 @@ export class CounterTable {
 
   /** Writes the label text of the series at `i` (without braces) into `out` at `at`; returns the bytes written. */
   copyText(i: number, out: Buffer, at: number): number {
-    return this.#text.copy(out, at, this.#textAt[i], this.#textAt[i + 1]);
+    return copyBytes(this.#text, this.#textAt[i]!, this.#textAt[i + 1]!, out, at);
   }
 
   textLength(i: number): number {
     return this.#textAt[i + 1]! - this.#textAt[i]!;
   }
+}
+
+/**
+ * Copies `from[start, end)` into `to` at `at` and returns the bytes copied: a short run byte by byte
+ * (Buffer.copy is a call into C++, ~70 ns, against ~1 ns a byte here: a label text is ~10-40 bytes).
+ */
+export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
+  const n = end - start;
+  if (n > 64) {
+    to.set(from.subarray(start, end), at);
+    return n;
+  }
+  for (let k = 0; k < n; k++) to[at + k] = from[start + k]!;
+  return n;
 }
 
 /** Bounds the work of one lookup, whatever the fields: colliding ones make the family go the ordinary way. */

@@ -4,7 +4,7 @@ import type { Exemplar } from '../store/values.js';
 import { Pacer } from '../pacer.js';
 import type { HistogramExtras, Labels, SeriesSink } from './sink.js';
 import type { MetricObjectWithValues } from './shape.js';
-import type { CounterValues } from './counter-table.js';
+import { copyBytes, type CounterValues } from './counter-table.js';
 
 /** Bytes of one chunk of a table-written family: past 128 KB a string goes straight to V8's large-object space, where no scavenge copies it. */
 const CHUNK_BYTES = 256 * 1024;
@@ -121,7 +121,7 @@ export class ExpositionWriter implements SeriesSink {
         if (need > chunk.length) chunk = Buffer.allocUnsafe(need);
       }
       const labelsAt = at + name.length;
-      at += name.copy(chunk, at);
+      at += copyBytes(name, 0, name.length, chunk, at);
       if (textBytes > 0) {
         chunk[at++] = 0x7b;
         at += table.copyText(i, chunk, at);
@@ -138,8 +138,8 @@ export class ExpositionWriter implements SeriesSink {
       chunk[at++] = 0x0a;
       const ms = withCreated ? created[i]! : NaN;
       if (!Number.isNaN(ms)) {
-        at += createdName.copy(chunk, at);
-        at += chunk.copy(chunk, at, labelsAt, labelsEnd);
+        at += copyBytes(createdName, 0, createdName.length, chunk, at);
+        at += copyBytes(chunk, labelsAt, labelsEnd, chunk, at);
         chunk[at++] = 0x20;
         at = writeValue(chunk, at, ms / 1000);
         chunk[at++] = 0x0a;

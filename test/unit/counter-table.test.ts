@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pacer } from '../../src/pacer.js';
 import { sortFields, sumsByTable, tableFromReply } from '../../src/collect/counter-read.js';
+import { copyBytes } from '../../src/collect/counter-table.js';
 
 /** MessagePack of an array of strings or byte strings, as cmsgpack writes it. */
 function pack(strings: ReadonlyArray<string | Buffer>): Buffer {
@@ -109,5 +110,20 @@ describe('sortFields: the radix sort of a table\'s fields', () => {
     assert.deepEqual(await sorted(list), list.slice().sort());
     assert.deepEqual(await sorted([]), []);
     assert.deepEqual(await sorted(['only']), ['only']);
+  });
+});
+
+describe('copyBytes', () => {
+  it('copies short runs byte by byte and long ones in one call, within one buffer too, and returns the length', () => {
+    for (const n of [0, 1, 63, 64, 65, 300]) {
+      const from = Buffer.from(Array.from({ length: n + 5 }, (_, i) => (i * 7 + 3) & 0xff));
+      const to = Buffer.alloc(n + 10, 0xaa);
+      assert.equal(copyBytes(from, 5, 5 + n, to, 3), n);
+      assert.deepEqual(to, Buffer.concat([Buffer.alloc(3, 0xaa), from.subarray(5), Buffer.alloc(7, 0xaa)]));
+      // Forwards within one buffer (the render repeats a line's labels further on).
+      const one = Buffer.concat([from, Buffer.alloc(n + 5)]);
+      assert.equal(copyBytes(one, 0, n + 5, one, n + 5), n + 5);
+      assert.deepEqual(one.subarray(n + 5), from);
+    }
   });
 });
