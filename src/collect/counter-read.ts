@@ -7,33 +7,72 @@
 import { isUtf8 } from 'node:buffer';
 import type { Pacer } from '../pacer.js';
 import { CounterTable } from './counter-table.js';
-import { hashReply, isSkipped } from './hash-strings.js';
+import { hashReply, isSkipped, type HashReply } from './hash-strings.js';
 import { parseLabelField } from './labels.js';
 import { labelText } from './render.js';
 
+
+type PairFn = (fieldBuf: Buffer, fieldStart: number, fieldEnd: number, valueBuf: Buffer, valueStart: number, valueEnd: number) => boolean;
 
 /**
  * Calls `pair` with each field and value of a hash reply (hash-strings.ts), in place; false when
  * the reply is none of ours or `pair` returned false. A field and its value may lie in different
  * buffers (a dump's strings written out: rdb-hash.ts); `keepFields` when `pair` keeps the field's position.
  */
-async function eachPair(reply: unknown, pacer: Pacer, pair: (fieldBuf: Buffer, fieldStart: number, fieldEnd: number, valueBuf: Buffer, valueStart: number, valueEnd: number) => boolean, keepFields = false): Promise<boolean> {
+async function eachPair(reply: unknown, pacer: Pacer, pair: PairFn, keepFields = false): Promise<boolean> {
   const hash = hashReply(reply, keepFields);
   if (hash === null) return false;
-  for (const p of hash.walkers) {
-    const strings = p.count();
-    if (strings < 0) return false;
-    for (let s = 0; s < strings; s += 2) {
-      if (!p.next()) return false;
-      const { buf, start, end } = p;
-      if (!p.next()) return false;
-      if (!isSkipped(hash.skip, buf, start, end) && !pair(buf, start, end, p.buf, p.start, p.end)) return false;
-      const pause = pacer.step();
-      if (pause) await pause;
-    }
-    if (!p.isDone()) return false;
+  const walk: PairWalk = { hash, walker: 0, left: -1, pause: undefined };
+  for (;;) {
+    const result = pairSlice(walk, pacer, pair);
+    if (result !== PAUSED) return result === DONE;
+    await walk.pause;
   }
-  return true;
+}
+
+/** Where a walk of a hash's pairs stands between two slices. */
+interface PairWalk {
+  readonly hash: HashReply;
+  walker: number;
+  /** Strings left in the current walker; -1 before its count() is read. */
+  left: number;
+  pause: Promise<void> | undefined;
+}
+
+const DONE = 0;
+const FAILED = 1;
+const PAUSED = 2;
+
+/**
+ * Walks pairs until the end, a refusal, or a pause of the pacer (set in `walk.pause`). The loop runs
+ * in a plain function: V8 did not optimize it inside the async eachPair (a scrape of 100k counters
+ * spent 15-50 ms there from one process to the next, against ~10 ms for the same walk and lookups
+ * in a plain loop).
+ */
+function pairSlice(walk: PairWalk, pacer: Pacer, pair: PairFn): number {
+  const { walkers, skip } = walk.hash;
+  for (; walk.walker < walkers.length; walk.walker++) {
+    const p = walkers[walk.walker]!;
+    if (walk.left < 0) {
+      walk.left = p.count();
+      if (walk.left < 0) return FAILED;
+    }
+    while (walk.left > 0) {
+      walk.left -= 2;
+      if (!p.next()) return FAILED;
+      const { buf, start, end } = p;
+      if (!p.next()) return FAILED;
+      if (!isSkipped(skip, buf, start, end) && !pair(buf, start, end, p.buf, p.start, p.end)) return FAILED;
+      const pause = pacer.step();
+      if (pause) {
+        walk.pause = pause;
+        return PAUSED;
+      }
+    }
+    if (!p.isDone()) return FAILED;
+    walk.left = -1;
+  }
+  return DONE;
 }
 
 /** Number(v) of the value's text, NaN for '' (what the ordinary read refuses); digits without a string. */
@@ -62,8 +101,10 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: R
   const values = new Float64Array(n);
   const seen = new Uint8Array(n);
   let count = 0;
+  const order = table.sumsOrder;
+  let j = 0;
   const read = await eachPair(packed, pacer, (fieldBuf, fieldStart, fieldEnd, valueBuf, valueStart, valueEnd) => {
-    const i = table.find(fieldBuf, fieldStart, fieldEnd);
+    const i = table.findAt(order, j++, fieldBuf, fieldStart, fieldEnd);
     if (i < 0 || seen[i] === 1) return false;
     const x = valueAt(valueBuf, valueStart, valueEnd);
     if (Number.isNaN(x)) return false;
@@ -94,11 +135,14 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: R
 export async function createdByTable(packed: unknown, table: CounterTable, bad: () => void, pacer: Pacer): Promise<Float64Array | null> {
   const created = new Float64Array(table.size).fill(NaN);
   let bads = 0;
+  const order = table.createdOrder;
+  let j = 0;
   const read = await eachPair(packed, pacer, (fieldBuf, fieldStart, fieldEnd, valueBuf, valueStart, valueEnd) => {
+    const at = j++;
     const ms = valueAt(valueBuf, valueStart, valueEnd);
     if (!(Number.isSafeInteger(ms) && ms >= 0)) bads++;
     else {
-      const i = table.find(fieldBuf, fieldStart, fieldEnd);
+      const i = table.findAt(order, at, fieldBuf, fieldStart, fieldEnd);
       if (i >= 0) created[i] = ms;
     }
     return true;

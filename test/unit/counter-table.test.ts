@@ -73,6 +73,39 @@ describe('a counter table built from a packed reply', () => {
     assert.deepEqual(Array.from((await sumsByTable(pack([field('a'), '1']), table, new Map([[field('b'), 2]]), new Pacer()))!), [1, 2]);
     assert.deepEqual(Array.from((await sumsByTable(pack([field('b'), '1e3', field('a'), '007']), table, undefined, new Pacer()))!), [7, 1000]);
   });
+
+  it('reads the fields by where the last reply put them, and looks up any field that moved or changed', async () => {
+    const names = Array.from({ length: 50 }, (_, i) => field(`s${i}`));
+    const reply = (order: readonly number[], value: (i: number) => number, replace?: [number, string]) =>
+      pack(order.flatMap((i) => [replace?.[0] === i ? replace[1] : names[i]!, String(value(i))]));
+    const table = await tableFromReply(reply([...names.keys()], () => 1), ['k'], new Pacer());
+    assert.ok(table);
+    // Sorted: table position of each name.
+    const at = names.map((f) => Array.from({ length: table.size }, (_, i) => table.field(i)).indexOf(f));
+    const expect = (value: (i: number) => number) => names.map((_, i) => i).sort((a, b) => at[a]! - at[b]!).map(value);
+    const sums = async (order: readonly number[], value: (i: number) => number, replace?: [number, string]) => {
+      const got = await sumsByTable(reply(order, value, replace), table, undefined, new Pacer());
+      return got === null ? null : Array.from(got);
+    };
+    const forwards = [...names.keys()];
+    const backwards = [...forwards].reverse();
+    // The same order twice (the second read by the remembered positions), then another order, then back.
+    assert.deepEqual(await sums(forwards, (i) => i + 1), expect((i) => i + 1));
+    assert.deepEqual(await sums(forwards, (i) => 2 * i), expect((i) => 2 * i));
+    assert.deepEqual(await sums(backwards, (i) => 3 * i), expect((i) => 3 * i));
+    assert.deepEqual(await sums(forwards, (i) => 4 * i), expect((i) => 4 * i));
+    // Two fields swapped.
+    const swapped = [...forwards];
+    [swapped[3], swapped[40]] = [swapped[40]!, swapped[3]!];
+    assert.deepEqual(await sums(swapped, (i) => 5 * i), expect((i) => 5 * i));
+    // A field the table does not hold where a known one was, the rest in their remembered places:
+    // refused (the ordinary read runs), then the same reply as before reads as before.
+    assert.equal(await sums(swapped, (i) => i, [17, field('other')]), null);
+    assert.equal(await sums(swapped, (i) => i, [17, field('s18')]), null);
+    assert.deepEqual(await sums(swapped, (i) => 6 * i), expect((i) => 6 * i));
+    // A reply with one pair more than the table: refused.
+    assert.equal(await sumsByTable(pack([...swapped.flatMap((i) => [names[i]!, '1']), field('s0'), '1']), table, undefined, new Pacer()), null);
+  });
 });
 
 describe('sortFields: the radix sort of a table\'s fields', () => {
