@@ -115,17 +115,51 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: R
   });
   if (!read) return null;
   if (local) {
-    for (const [field, x] of local) {
-      const i = table.findString(field);
-      if (i < 0) return null;
-      if (seen[i] === 0) {
-        seen[i] = 1;
-        count++;
-        values[i] = 0 + x;
-      } else values[i] = values[i]! + x;
+    // A slice at a time: a process collecting its own million series may have them all unflushed.
+    const adding: LocalAdd = { entries: local.entries(), table, values, seen, added: 0 };
+    for (;;) {
+      const result = addLocal(adding);
+      if (result === FAILED) return null;
+      if (result === DONE) break;
+      const pause = pacer.due();
+      if (pause) await pause;
     }
+    count += adding.added;
   }
   return count === n ? values : null;
+}
+
+/** Entries of this process's unflushed sums added between two looks at the pacer. */
+const LOCAL_PER_SLICE = 512;
+
+interface LocalAdd {
+  readonly entries: Iterator<[string, number]>;
+  readonly table: CounterTable;
+  readonly values: Float64Array;
+  readonly seen: Uint8Array;
+  /** Series seen for the first time. */
+  added: number;
+}
+
+/**
+ * Adds up to LOCAL_PER_SLICE of this process's unflushed sums to the values (a plain function, as
+ * pairSlice): DONE, PAUSED (more to add), or FAILED for a field the table does not hold.
+ */
+function addLocal(a: LocalAdd): number {
+  const { entries, table, values, seen } = a;
+  for (let k = 0; k < LOCAL_PER_SLICE; k++) {
+    const next = entries.next();
+    if (next.done === true) return DONE;
+    const [field, x] = next.value;
+    const i = table.findString(field);
+    if (i < 0) return FAILED;
+    if (seen[i] === 0) {
+      seen[i] = 1;
+      a.added++;
+      values[i] = 0 + x;
+    } else values[i] = values[i]! + x;
+  }
+  return PAUSED;
 }
 
 /**

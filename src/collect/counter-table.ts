@@ -30,6 +30,7 @@ export class CounterTable {
   readonly #seed2: number;
   /** The longest probe any field needed: a lookup that goes further cannot find anything. */
   readonly #maxProbe: number;
+  #scratch = Buffer.allocUnsafe(256);
   /** Where the sums' and the creation times' replies put each field at the last scrape. */
   readonly sumsOrder = new ReplyOrder();
   readonly createdOrder = new ReplyOrder();
@@ -129,8 +130,10 @@ export class CounterTable {
 
   /** The position of a field given as a string, or -1. */
   findString(field: string): number {
-    const bytes = Buffer.from(field);
-    return this.find(bytes, 0, bytes.length);
+    // Encoded into a buffer kept for it (a Buffer.from per call costs ~0.3 µs: a million own series).
+    if (field.length * 3 > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(Math.max(256, field.length * 3));
+    const length = this.#scratch.write(field, 0);
+    return this.find(this.#scratch, 0, length);
   }
 
   /** The field at a position, as a string. */

@@ -17,7 +17,7 @@ import type { BadDataReporter } from './bad-data.js';
 import { smallestPaced } from './paced-sort.js';
 import type { RestoreGate } from './restore-gate.js';
 import { RoundingFloor } from './rounding-floor.js';
-import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, addLocalSums, localProcessFields, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, localProcessFields, settleLocalSums, takeLocalSums, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 import type { CounterTable, CounterValues } from './counter-table.js';
 import { createdByTable, sumsByTable, tableFromReply } from './counter-read.js';
 
@@ -188,8 +188,7 @@ export class RedisFamilyReader {
     // reported: a batch in flight is then counted exactly once. The rest may take several ticks.
     const locals = list.map((r, i) => {
       if (!r.local) return undefined;
-      const sums = new Map<string, number>();
-      addLocalSums(r.local, Number((replies[i]!.value as unknown[])[2]), sums);
+      const sums = takeLocalSums(r.local, Number((replies[i]!.value as unknown[])[2]));
       const exemplars = new Map<string, Exemplar>();
       addLocalExemplars(r.local, exemplars);
       return { sums, exemplars, fields: localProcessFields(r.local, clockOffsetMs) };
@@ -205,7 +204,8 @@ export class RedisFamilyReader {
         bad.bad(meta);
         continue;
       }
-      const local = locals[i];
+      const taken = locals[i];
+      const local = taken && { ...taken, sums: await settleLocalSums(taken.sums, pacer) };
       if (tables && r.typeMode === 'counter') {
         const counters = await this.#readCounters(meta, r, clusterFlat, exemplarFlat, createdFlat, local, tables.get(meta.name), withCreated, clockOffsetMs, pacer);
         if (counters) {
@@ -287,7 +287,7 @@ export class RedisFamilyReader {
       created = (await createdByTable(createdFlat, read, () => badCreated++, pacer)) ?? undefined;
       if (!created) return null;
       if (badCreated > 0) this.#bad.bad('created', badCreated);
-      if (r.local) addLocalCreatedByTable(r.local, clockOffsetMs, read, created);
+      if (r.local) await addLocalCreatedByTable(r.local, clockOffsetMs, read, created, pacer);
     }
     const exemplars = new Map<number, Exemplar>();
     const put = (f: string, e: Exemplar) => {

@@ -49,8 +49,37 @@ export class PackedList {
 
   /** The field/value pairs of a list of pairs, values as numbers (the sums of a batch). */
   forEachPair(fn: (field: string, value: number) => void): void {
-    const items = this.items();
-    for (let i = 0; i + 1 < items.length; i += 2) fn(items[i]!, Number(items[i + 1]));
+    for (let at = 0; at >= 0; ) at = this.pairsFrom(at, Infinity, fn);
+  }
+
+  /**
+   * Calls `fn` with at most `most` pairs of a list of pairs, from the byte offset `at` (0 for the
+   * first pair), and returns the offset of the next pair, or -1 when none is left: a reader of a
+   * large batch goes through it a slice at a time, one string made per field.
+   */
+  pairsFrom(at: number, most: number, fn: (field: string, value: number) => void): number {
+    const b = this.#bytes;
+    const length = this.#length;
+    for (let k = 0; k < most; k++) {
+      // Every item ends with a newline (endItem), the last one too.
+      let fieldEnd = at;
+      while (fieldEnd < length && b[fieldEnd] !== NEWLINE) fieldEnd++;
+      let valueEnd = fieldEnd + 1;
+      while (valueEnd < length && b[valueEnd] !== NEWLINE) valueEnd++;
+      if (valueEnd >= length) return -1;
+      fn(b.toString('utf8', at, fieldEnd), Number(b.toString('latin1', fieldEnd + 1, valueEnd)));
+      at = valueEnd + 1;
+    }
+    return at >= length ? -1 : at;
+  }
+
+  /** A copy of the list, which later writes to this one leave as it is (a drain's list read while it grows). */
+  copy(): PackedList {
+    const out = new PackedList(0);
+    out.#bytes = Buffer.from(this.#bytes.subarray(0, this.#length));
+    out.#length = this.#length;
+    out.#count = this.#count;
+    return out;
   }
 
   pushString(s: string): void {

@@ -1,6 +1,6 @@
 // The sliced drain (issue 3, item 11) keeps the shadow store's invariants at every turn of the event
 // loop: an update made during the drain is neither lost nor counted twice, and the collector's
-// read-your-writes (addLocalSums) counts every series exactly once while the batch is half built.
+// read-your-writes (takeLocalSums, settleLocalSums) counts every series exactly once while the batch is half built.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -9,7 +9,7 @@ import { offlineManager } from '../helpers/offline.js';
 import { drainFamily } from '../../src/flush/batch.js';
 import { FLAG_META, type FamilyBatch } from '../../src/store/family.js';
 import { Pacer } from '../../src/pacer.js';
-import { addLocalSums } from '../../src/collect/snapshot.js';
+import { settleLocalSums, takeLocalSums } from '../../src/collect/snapshot.js';
 import { bucketIndex, schemaForFactor } from '../../src/native/schema.js';
 
 const SERIES = 1000;
@@ -28,9 +28,9 @@ function setup() {
 /** The deltas of a batch's sums, read back from the bytes it sends. */
 const sumOf = (b: FamilyBatch) => b.sums.items().reduce((a, v, i) => (i % 2 === 1 ? a + Number(v) : a), 0);
 
-const localTotal = (counter: ReturnType<typeof setup>) => {
-  const sums = new Map<string, number>();
-  addLocalSums(counter.family!, -1, sums);
+/** What a collect adds from memory: taken in this tick, read out later (a slice at a time with `pacer`). */
+const localTotal = async (counter: ReturnType<typeof setup>, pacer = new Pacer()) => {
+  const sums = await settleLocalSums(takeLocalSums(counter.family!, -1), pacer);
   return [...sums.values()].reduce((a, b) => a + b, 0);
 };
 
@@ -42,7 +42,7 @@ describe('sliced drain', () => {
     let turns = 0;
     let updates = 0;
     while (counter.family!.draining !== undefined) {
-      assert.equal(localTotal(counter), SERIES + updates, `turn ${turns}`);
+      assert.equal(await localTotal(counter), SERIES + updates, `turn ${turns}`);
       // One update to a series already drained, one to a series not drained yet.
       const drained = counter.family!.draining.sums.count / 2;
       counter.inc({ id: String(Math.max(0, drained - 1)) });
@@ -63,6 +63,26 @@ describe('sliced drain', () => {
     assert.equal(counter.series.dirty.length, 0);
   });
 
+  it('the sums a collect took in one tick read the same when the drain has gone on meanwhile, the batch being built included', async () => {
+    const counter = setup();
+    const draining = drainFamily(counter.family!, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(0, 1));
+    for (let k = 0; k < SERIES / 4; k++) await nextTurn();
+    assert.ok(counter.family!.draining && counter.family!.draining.sums.count > 0);
+    const taken = takeLocalSums(counter.family!, -1);
+    // Read a pair at a time while the drain writes on (and updates land on series both sides of it).
+    const reading = settleLocalSums(taken, new Pacer(0, 1));
+    for (let k = 0; k < 50; k++) {
+      counter.inc({ id: String(k * 20) }, 1000);
+      await nextTurn();
+    }
+    const sums = await reading;
+    assert.equal([...sums.values()].reduce((a, b) => a + b, 0), SERIES);
+    assert.equal(sums.size, SERIES);
+    // The batch waits in the outbox as a flush leaves it: every update is in it or in the store.
+    counter.family!.pending.push(await draining);
+    assert.equal(await localTotal(counter), SERIES + 50_000);
+  });
+
   it('a reset drain (Redis lost the family) re-sends the cumulative totals, and the collect meanwhile counts them once', async () => {
     const counter = setup();
     await drainFamily(counter.family!, 1, Date.now(), { reset: false, meta: true, allPerProcess: false });
@@ -71,7 +91,7 @@ describe('sliced drain', () => {
     const draining = drainFamily(counter.family!, 2, Date.now(), { reset: true, meta: true, allPerProcess: false }, new Pacer(0, 1));
     await nextTurn();
     assert.ok(counter.family!.draining);
-    assert.equal(localTotal(counter), SERIES + 4);
+    assert.equal(await localTotal(counter), SERIES + 4);
     const batch = await draining;
     assert.equal(sumOf(batch), SERIES + 4);
   });
@@ -94,7 +114,7 @@ describe('sliced drain', () => {
     const draining = drainFamily(family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(0, 100), onSums);
     let turns = 0;
     while (family.draining !== undefined) {
-      assert.equal(localTotal(counter), n + turns, `turn ${turns}`);
+      assert.equal(await localTotal(counter), n + turns, `turn ${turns}`);
       counter.inc({ id: String(turns % n) });
       turns++;
       await nextTurn();
@@ -106,7 +126,7 @@ describe('sliced drain', () => {
     const waiting = counter.series.dirty.reduce((a, v) => a + (v as unknown as { delta: number }).delta, 0);
     assert.equal(chunks.reduce((a, c) => a + sumOf(c), 0) + sumOf(batch) + waiting, n + turns);
     family.pending.push({ ...batch, seq: ++seq });
-    assert.equal(localTotal(counter), n + turns);
+    assert.equal(await localTotal(counter), n + turns);
   });
 });
 

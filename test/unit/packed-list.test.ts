@@ -65,6 +65,29 @@ describe('PackedList', () => {
     assert.deepEqual(new PackedList().items(), []);
   });
 
+  it('pairsFrom() reads the pairs a slice at a time, from the offset it returned, and copy() keeps what the list held', () => {
+    const fields = Array.from({ length: 7 }, (_, i) => JSON.stringify([i === 3 ? 'é😀' : i === 4 ? '' : `s${i}`]));
+    const list = PackedList.of(fields.flatMap((f, i) => [f, String(i * 1.5)]));
+    const snapshot = list.copy();
+    for (const most of [1, 2, 3, 7, 100]) {
+      const pairs: Array<[string, number]> = [];
+      let slices = 0;
+      for (let at = 0; at >= 0; slices++) at = list.pairsFrom(at, most, (f, x) => pairs.push([f, x]));
+      assert.deepEqual(pairs, fields.map((f, i) => [f, i * 1.5]), `most ${most}`);
+      assert.equal(slices, Math.ceil(7 / most), `most ${most}`);
+    }
+    assert.equal(new PackedList().pairsFrom(0, 10, () => assert.fail('no pair')), -1);
+    // A list written on after the copy: the copy reads as before.
+    list.pushString('["late"]');
+    list.pushNumber(9);
+    const copied: string[] = [];
+    snapshot.forEachPair((f) => copied.push(f));
+    assert.deepEqual(copied, fields);
+    const all: string[] = [];
+    list.forEachPair((f) => all.push(f));
+    assert.deepEqual(all, [...fields, '["late"]']);
+  });
+
   it('take() moves the items out and leaves the list empty for the next ones', () => {
     const list = PackedList.of(['a', 'b']);
     const taken = list.take();
