@@ -44,6 +44,11 @@ export class Pacer {
     if (this.#isPast(performance.now())) throw this.expired();
   }
 
+  /** A pacer that slices work as this one does but has no deadline (work worth finishing anyway). */
+  unbounded(): Pacer {
+    return new Pacer(this.sliceMs, this.checkEvery);
+  }
+
   /** Yields now if the slice has run its time (for units of work too big to count). */
   due(): Promise<void> | undefined {
     const now = performance.now();

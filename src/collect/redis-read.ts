@@ -3,6 +3,7 @@
 // bad-data.ts), the restore gate asked (restore-gate.ts), and this process's own unflushed state
 // added in the same tick as the replies (snapshot.ts). The merge and the rendering are collector.ts'.
 import type { ResolvedConfig } from '../config.js';
+import type { Logger } from '../log.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { RedisStorageClient } from '../redis/client.js';
 import { RedisOperationError, RestoringError } from '../errors.js';
@@ -40,6 +41,7 @@ export interface RedisReadParts {
   readonly dict: RedisStorageDict;
   readonly identity: ProcessIdentity;
   readonly config: ResolvedConfig;
+  readonly logger: Logger;
 }
 
 export class RedisFamilyReader {
@@ -48,6 +50,8 @@ export class RedisFamilyReader {
   readonly #gate: RestoreGate;
   /** Keeps float sums from going down by a rounding error (see RoundingFloor). */
   readonly #floor = new RoundingFloor();
+  /** Counter tables being built, by family and label names: a scrape that needs one waits for it. */
+  readonly #building = new Map<string, Promise<CounterTable | null>>();
 
   constructor(parts: RedisReadParts, bad: BadDataReporter, gate: RestoreGate) {
     this.#parts = parts;
@@ -56,7 +60,7 @@ export class RedisFamilyReader {
   }
 
   /** Waits for the first connection (within the collect's time), then reads. */
-  async read(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false, tables?: ReadonlyMap<string, CounterTable>): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
+  async read(client: RedisStorageClient, pacer: Pacer, only?: readonly MetricFamily[], withCreated = false, tables?: Map<string, CounterTable>): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> }> {
     // A read that a loss made stale (see #readOnce) is made again: sent after the flush reply that
     // told of the loss, on the same connection, it is answered after the loss.
     for (let attempt = 1; ; attempt++) {
@@ -67,7 +71,7 @@ export class RedisFamilyReader {
   }
 
   /** One read; undefined when it must not be merged (it read Redis before a loss this process has since handled). */
-  async #readOnce(client: RedisStorageClient, pacer: Pacer, only: readonly MetricFamily[] | undefined, withCreated: boolean, tables: ReadonlyMap<string, CounterTable> | undefined): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> } | undefined> {
+  async #readOnce(client: RedisStorageClient, pacer: Pacer, only: readonly MetricFamily[] | undefined, withCreated: boolean, tables: Map<string, CounterTable> | undefined): Promise<{ snapshots: FamilySnapshot[]; live: Set<string> } | undefined> {
     const { dict, identity, config } = this.#parts;
     const bad = this.#bad;
     // (Right after start, client.run() waits for the first connection within this time.)
@@ -207,7 +211,7 @@ export class RedisFamilyReader {
       const taken = locals[i];
       const local = taken && { ...taken, sums: await settleLocalSums(taken.sums, pacer) };
       if (tables && r.typeMode === 'counter') {
-        const counters = await this.#readCounters(meta, r, clusterFlat, exemplarFlat, createdFlat, local, tables.get(meta.name), withCreated, clockOffsetMs, pacer);
+        const counters = await this.#readCounters(meta, r, clusterFlat, exemplarFlat, createdFlat, local, tables, withCreated, clockOffsetMs, pacer);
         if (counters) {
           snapshots.push({ meta, sums: new Map(), processes: new Map(), exemplars: new Map(), created: undefined, local: r.local, counters });
           continue;
@@ -263,19 +267,51 @@ export class RedisFamilyReader {
   }
 
   /**
+   * A family's table built from the reply, and kept in `tables` at once. The build goes on past
+   * the scrape's deadline (sliced, with no deadline of its own; the scrape itself is answered at its
+   * deadline and this work stops after the build): the first scrape of a million series spends
+   * most of its time here, and a scrape that ran out of time would otherwise leave the next to
+   * start again, and the next, so that a machine too slow for one scrape could never serve any.
+   * One build per family at a time: a scrape that comes meanwhile waits for it.
+   */
+  async #build(meta: FamilyMeta, clusterFlat: unknown, tables: Map<string, CounterTable>, pacer: Pacer): Promise<CounterTable | null> {
+    const key = `${meta.name}|${meta.labelNames.join(',')}`;
+    let building = this.#building.get(key);
+    if (!building) {
+      const started = performance.now();
+      this.#parts.logger.debug('collect.table_building', { family: meta.name });
+      building = tableFromReply(clusterFlat, meta.labelNames, pacer.unbounded()).then((table) => {
+        if (table) {
+          tables.set(meta.name, table);
+          this.#parts.logger.debug('collect.table_built', { family: meta.name, series: table.size, ms: Math.round(performance.now() - started) });
+        }
+        return table;
+      });
+      this.#building.set(key, building);
+      void building.finally(() => this.#building.delete(key)).catch(() => {});
+    }
+    const table = await building;
+    // The map of this scrape too (a scrape that completed meanwhile may have replaced the builder's).
+    if (table) tables.set(meta.name, table);
+    pacer.check();
+    return table;
+  }
+
+  /**
    * A counter family read through its table (built from the reply when the family has none, or
    * its fields changed): the same sums, creation times and exemplars as the ordinary read below,
    * with no string or Map entry per series. Null where that read must run instead (counter-read.ts).
    */
-  async #readCounters(meta: FamilyMeta, r: FamilyRead, clusterFlat: unknown, exemplarFlat: unknown, createdFlat: unknown, local: { sums: Map<string, number>; exemplars: Map<string, Exemplar> } | undefined, known: CounterTable | undefined, withCreated: boolean, clockOffsetMs: number, pacer: Pacer): Promise<CounterValues | null> {
+  async #readCounters(meta: FamilyMeta, r: FamilyRead, clusterFlat: unknown, exemplarFlat: unknown, createdFlat: unknown, local: { sums: Map<string, number>; exemplars: Map<string, Exemplar> } | undefined, tables: Map<string, CounterTable>, withCreated: boolean, clockOffsetMs: number, pacer: Pacer): Promise<CounterValues | null> {
     // Only a family that came in packed parts (more than 1,000 series): for a small one the
     // ordinary read costs less than a table, and its few strings are nothing to the garbage collector.
     if (!Array.isArray(clusterFlat)) return null;
+    const known = tables.get(meta.name);
     const kept = known?.labelNames === meta.labelNames.join(',') ? known : undefined;
     let values = kept ? await sumsByTable(clusterFlat, kept, local?.sums, pacer) : null;
     let table: CounterTable | null | undefined = kept;
     if (!values) {
-      table = await tableFromReply(clusterFlat, meta.labelNames, pacer);
+      table = await this.#build(meta, clusterFlat, tables, pacer);
       if (!table) return null;
       values = await sumsByTable(clusterFlat, table, local?.sums, pacer);
       if (!values) return null;

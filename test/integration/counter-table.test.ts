@@ -5,6 +5,7 @@
 // unflushed increments added.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Counter, RedisStorageManager } from '../../src/index.js';
 import { newPrefix } from '../helpers/redis-server.js';
 import { redisSuite } from '../helpers/redis-suite.js';
@@ -69,5 +70,52 @@ describe('a counter family of 45,000 series read through its table', () => {
     inc('é', 0.25);
     assert.equal(await writer.getCollector().metrics(), expected(totals, false));
     assert.deepEqual([...scraper.stats.badData], []);
+  });
+
+  it('a scrape that runs out of time while the table is built: the build goes on, the next scrape uses it', async () => {
+    const prefix = newPrefix('counter-table-slow');
+    const writer = redis.track(new RedisStorageManager({ enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: 100_000, identity: { host: 'w', pid: 1, nonce: 'n' } }));
+    await writer.waitUntilConnected(5000);
+    const c = new Counter({ name: 'c_total', help: 'Requests.', labelNames: ['k'], storage: writer, registers: [] });
+    const totals = new Map<string, number>();
+    for (let i = 0; i < 20_000; i++) {
+      c.inc({ k: String(i) }, (i % 5) + 1);
+      totals.set(String(i), (i % 5) + 1);
+    }
+    await writer.flush();
+
+    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
+    // The table's build events, in order, and a machine that stalls past the scrape's deadline as
+    // the build begins (the scrape's timer fires at the build's first pause).
+    const TIMEOUT_MS = 1500;
+    const events: string[] = [];
+    let scrapeStarted = 0;
+    let built: () => void = () => {};
+    const tableBuilt = new Promise<void>((resolve) => (built = resolve));
+    const logger = scraper.logger as { debug: (event: string, fields?: Record<string, unknown>) => void };
+    logger.debug = (event, fields) => {
+      if (event === 'collect.table_building') {
+        events.push(event);
+        while (performance.now() < scrapeStarted + TIMEOUT_MS + 100) {
+          // Busy: the scrape's time runs out now.
+        }
+      }
+      if (event === 'collect.table_built') {
+        events.push(`${event} ${String(fields?.series)}`);
+        built();
+      }
+    };
+    const collector = scraper.getCollector();
+    scrapeStarted = performance.now();
+    await assert.rejects(collector.exposition('text', { timeoutMs: TIMEOUT_MS }), (error: Error & { code?: string }) => error.code === 'ERR_PCR_TIMEOUT');
+    assert.deepEqual(events, ['collect.table_building']);
+    // Built after the scrape was answered, and kept.
+    const waiting = new AbortController();
+    const noTable = delay(20_000, undefined, { signal: waiting.signal }).then(() => assert.fail('the table was not built after the scrape timed out'), () => {});
+    await Promise.race([tableBuilt, noTable]);
+    waiting.abort();
+    assert.deepEqual(events, ['collect.table_building', 'collect.table_built 20000']);
+    assert.equal(await collector.metrics(), expected(totals, false));
+    assert.deepEqual(events, ['collect.table_building', 'collect.table_built 20000']);
   });
 });
