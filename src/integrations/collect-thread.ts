@@ -95,7 +95,7 @@ export class CollectThread {
     if (leftMs < 1) throw failed(new TimeoutError(`collect: not done within ${budgetMs} ms`));
     // A flush answered LOST (Redis lost a family) leaves its re-send to the next round: until that is
     // applied, Redis lacks the primary's part, which the thread would serve as a lower total. The main
-    // thread adds it from memory (addLocalSums), so it serves those scrapes.
+    // thread adds it from memory (takeLocalSums), so it serves those scrapes.
     const worker = flushed && !isRestoringFamilies(storage) ? this.#started() : undefined;
     if (!worker) return this.#here(kind, { timeoutMs: leftMs, gzip: options.gzip });
     return this.#ask(worker, { kind, timeoutMs: leftMs, gzip: options.gzip });
