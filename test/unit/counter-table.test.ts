@@ -102,6 +102,8 @@ describe('a counter table built from a packed reply', () => {
     // refused (the ordinary read runs), then the same reply as before reads as before.
     assert.equal(await sums(swapped, (i) => i, [17, field('other')]), null);
     assert.equal(await sums(swapped, (i) => i, [17, field('s18')]), null);
+    // The same field at its own place and at another's (a reply of the right length, one series twice).
+    assert.equal(await sums(swapped, (i) => i, [40, names[3]!]), null);
     assert.deepEqual(await sums(swapped, (i) => 6 * i), expect((i) => 6 * i));
     // A reply with one pair more than the table: refused.
     assert.equal(await sumsByTable(pack([...swapped.flatMap((i) => [names[i]!, '1']), field('s0'), '1']), table, undefined, new Pacer()), null);
