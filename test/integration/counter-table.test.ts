@@ -28,11 +28,16 @@ function expected(totals: ReadonlyMap<string, number>, openMetrics: boolean): st
 describe('a counter family of 45,000 series read through its table', () => {
   const redis = redisSuite();
 
-  it('exposes exactly what the ordinary read prints, at the first scrape, the next, after new series and with unflushed increments', async () => {
-    const prefix = newPrefix('counter-table');
+  /** A writer process's manager under `prefix` and its counter `c_total{k}` (never flushed by interval). */
+  async function writerOf(prefix: string) {
     const writer = redis.track(new RedisStorageManager({ enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: 100_000, identity: { host: 'w', pid: 1, nonce: 'n' } }));
     await writer.waitUntilConnected(5000);
-    const c = new Counter({ name: 'c_total', help: 'Requests.', labelNames: ['k'], storage: writer, registers: [] });
+    return { writer, c: new Counter({ name: 'c_total', help: 'Requests.', labelNames: ['k'], storage: writer, registers: [] }) };
+  }
+
+  it('exposes exactly what the ordinary read prints, at the first scrape, the next, after new series and with unflushed increments', async () => {
+    const prefix = newPrefix('counter-table');
+    const { writer, c } = await writerOf(prefix);
     const totals = new Map<string, number>();
     const inc = (v: string, by: number) => {
       c.inc({ k: v }, by);
@@ -74,9 +79,7 @@ describe('a counter family of 45,000 series read through its table', () => {
 
   it('a scrape that runs out of time while the table is built: the build goes on, the next scrape uses it', async () => {
     const prefix = newPrefix('counter-table-slow');
-    const writer = redis.track(new RedisStorageManager({ enabled: true, url: redis.server.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false, maxSeriesPerMetric: 100_000, identity: { host: 'w', pid: 1, nonce: 'n' } }));
-    await writer.waitUntilConnected(5000);
-    const c = new Counter({ name: 'c_total', help: 'Requests.', labelNames: ['k'], storage: writer, registers: [] });
+    const { writer, c } = await writerOf(prefix);
     const totals = new Map<string, number>();
     for (let i = 0; i < 20_000; i++) {
       c.inc({ k: String(i) }, (i % 5) + 1);
