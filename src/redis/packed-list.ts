@@ -79,6 +79,7 @@ export class PackedList {
     out.#bytes = Buffer.from(this.#bytes.subarray(0, this.#length));
     out.#length = this.#length;
     out.#count = this.#count;
+    out.#cuts = [...this.#cuts];
     return out;
   }
 
@@ -132,11 +133,7 @@ export class PackedList {
    */
   take(): PackedList {
     if (this.#count === 0) return EMPTY_LIST;
-    const out = new PackedList(0);
-    out.#bytes = Buffer.from(this.#bytes.subarray(0, this.#length));
-    out.#length = this.#length;
-    out.#count = this.#count;
-    out.#cuts = this.#cuts;
+    const out = this.copy();
     this.#length = 0;
     this.#count = 0;
     this.#cuts = [];
