@@ -281,17 +281,15 @@ export class RedisFamilyReader {
       const started = performance.now();
       this.#parts.logger.debug('collect.table_building', { family: meta.name });
       building = tableFromReply(clusterFlat, meta.labelNames, pacer.unbounded()).then((table) => {
-        if (table) {
-          tables.set(meta.name, table);
-          this.#parts.logger.debug('collect.table_built', { family: meta.name, series: table.size, ms: Math.round(performance.now() - started) });
-        }
+        if (table) this.#parts.logger.debug('collect.table_built', { family: meta.name, series: table.size, ms: Math.round(performance.now() - started) });
         return table;
       });
       this.#building.set(key, building);
       void building.finally(() => this.#building.delete(key)).catch(() => {});
     }
     const table = await building;
-    // The map of this scrape too (a scrape that completed meanwhile may have replaced the builder's).
+    // Kept before the deadline is checked: a scrape that timed out still goes on to here (its
+    // work stops at the check below), and one that waited for another's build keeps it too.
     if (table) tables.set(meta.name, table);
     pacer.check();
     return table;
