@@ -1,0 +1,116 @@
+// The launcher primary's collect thread stuck in synchronous work (src/integrations/collect-thread.ts):
+// a thread that does not answer by its deadline + 1 s is terminated and the scrape answers 503; the
+// next scrape starts a new thread, which serves the exact figures. The thread here hangs in its
+// gzip of the first scrape (test/fixtures/stuck-gzip.ts: the thread's first answer never comes, the
+// case of a first collect of a large cluster that overruns on a busy machine).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { Counter } from '../../src/metrics/counter.js';
+import { RedisStorageManager } from '../../src/manager.js';
+import { runNode, type NodeChild } from '../helpers/processes.js';
+import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/launcher-probe.js', import.meta.url));
+const STUCK_GZIP = fileURLToPath(new URL('../fixtures/stuck-gzip.js', import.meta.url));
+const TIMEOUT_MS = 2_000;
+
+function fetchRaw(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+const samples = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+
+describe('launcher: a collect thread stuck in synchronous work', () => {
+  let redis: RedisServer;
+  let writer: RedisStorageManager;
+  let launcher: NodeChild;
+  let metricsUrl: string;
+  let controlUrl: string;
+  const dir = mkdtempSync(join(tmpdir(), 'pcr-stuck-'));
+  const marker = join(dir, 'hang-next-gzip');
+  const prefix = newPrefix('thread-stuck');
+
+  const control = async (path: string): Promise<string> => {
+    const r = await fetchRaw(`${controlUrl}${path}`);
+    assert.equal(r.status, 200, `${path}: ${r.body.toString()}`);
+    return r.body.toString();
+  };
+  /** Nice values of the primary's threads other than the main thread's. */
+  const nicedThreads = async (): Promise<number[]> => {
+    const { main, threads } = JSON.parse(await control('/threads')) as { main: number; threads: number[] };
+    return threads.filter((n) => n !== main);
+  };
+
+  before(async () => {
+    redis = await startRedis();
+    writer = new RedisStorageManager({ enabled: true, url: redis.url, keyPrefix: prefix, flushIntervalMs: 3_600_000, exitHooks: false });
+    await writer.waitUntilConnected(10_000);
+    const planted = new Counter({ name: 'planted_total', help: 'Written by another process.', labelNames: ['id'], storage: writer, registers: [] });
+    for (let i = 0; i < 3; i++) planted.inc({ id: String(i) }, i + 1);
+    await writer.flush();
+    launcher = runNode(FIXTURE, {
+      execArgv: ['--import', STUCK_GZIP],
+      env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_FLUSH_INTERVAL_MS: '3600000', REDIS_COLLECT_TIMEOUT_MS: String(TIMEOUT_MS), STUCK_GZIP_ONCE: marker },
+    });
+    const [, url, port] = await launcher.waitForLine(/^ready (\S+) (\d+)$/, 30_000);
+    metricsUrl = url!;
+    controlUrl = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await launcher?.kill('SIGTERM');
+    await writer?.shutdown();
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 once the thread is past its deadline + 1 s, and the next scrape gets a new thread and exact figures', async () => {
+    await control('/inc?by=3');
+    writeFileSync(marker, '');
+    const started = performance.now();
+    const stuck = await fetchRaw(metricsUrl, { 'accept-encoding': 'gzip' });
+    const stuckMs = performance.now() - started;
+    assert.equal(stuck.status, 503);
+    // The thread took the marker: it hung in its gzip, after its collect.
+    assert.equal(existsSync(marker), false);
+    assert.match(
+      stuck.body.toString(),
+      /^# Redis data is missing: collect: not done within \d+ ms; the collect thread did not answer and was stopped\n# No totals are served rather than this process's local figures\.\n$/,
+    );
+    // At the collect's deadline (the 2 s from the request) plus the second a thread is given past it
+    // (less the rounding of the thread's budget to whole ms), not earlier.
+    assert.ok(stuckMs >= TIMEOUT_MS + 1_000 - 1 && stuckMs < TIMEOUT_MS + 1_000 + 2_000, `503 after ${stuckMs.toFixed(0)} ms`);
+
+    await control('/inc?by=4');
+    const served = await fetchRaw(metricsUrl, { 'accept-encoding': 'gzip' });
+    assert.equal(served.status, 200, served.body.toString().slice(0, 300));
+    assert.equal(served.headers['content-encoding'], 'gzip');
+    const text = gunzipSync(served.body).toString();
+    // Byte for byte what zlib's level 1 makes of the text: compressed by the (new) thread.
+    assert.ok(served.body.equals(gzipSync(text, { level: 1 })));
+    assert.deepEqual(samples(text, 'planted_total'), ['planted_total{id="0"} 1', 'planted_total{id="1"} 2', 'planted_total{id="2"} 3']);
+    assert.deepEqual(samples(text, 'probe_primary_total'), ['probe_primary_total 7']);
+    // A scrape shows the collects before its own: the stuck thread's never reported (it went with it).
+    const collects = (t: string) => samples(t, 'prom_client_redis_collect_duration_seconds_count');
+    assert.deepEqual(collects(text), ['prom_client_redis_collect_duration_seconds_count 0']);
+    // One collect thread, niced, running: the stuck one was terminated and a new one serves (the
+    // main thread would have served had the stuck thread's exit been taken for a broken thread).
+    assert.deepEqual(await nicedThreads(), [Math.min(19, (JSON.parse(await control('/threads')) as { main: number }).main + 10)]);
+    const next = await fetchRaw(metricsUrl);
+    assert.equal(next.status, 200);
+    assert.deepEqual(collects(next.body.toString()), ['prom_client_redis_collect_duration_seconds_count 1']);
+    assert.equal(launcher.stdoutLines.filter((l) => l.includes('collect thread failed')).length, 0, launcher.stdoutLines.join('\n'));
+  });
+});
