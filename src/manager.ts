@@ -160,6 +160,7 @@ export class RedisStorageManager {
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
       unregisterExitHook(this);
+      this.#collector.stop();
       const flusher = this.#flusher;
       const client = this.client;
       if (!flusher || !client) return;

@@ -44,9 +44,12 @@ export class Pacer {
     if (this.#isPast(performance.now())) throw this.expired();
   }
 
-  /** A pacer that slices work as this one does but has no deadline (work worth finishing anyway). */
-  unbounded(): Pacer {
-    return new Pacer(this.sliceMs, this.checkEvery);
+  /**
+   * A pacer that slices work as this one does but has no deadline (work worth finishing anyway):
+   * only expire() stops it, with the error `stopped` makes.
+   */
+  unbounded(stopped?: () => Error): Pacer {
+    return new Pacer(this.sliceMs, this.checkEvery, Infinity, stopped);
   }
 
   /** Yields now if the slice has run its time (for units of work too big to count). */

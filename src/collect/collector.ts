@@ -90,6 +90,11 @@ export class RedisMultiProcessCollector {
     this.#gate.waitsForUnseenWriters = true;
   }
 
+  /** @internal Stops work that outlives a scrape (the table builds): the storage manager shuts down. */
+  stop(): void {
+    this.#reader.stop();
+  }
+
   get contentType(): string {
     return this.#contentType;
   }

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { seqFieldOf, type ProcessIdentity } from '../identity.js';
 import type { RedisStorageClient } from '../redis/client.js';
-import { RedisOperationError, RestoringError } from '../errors.js';
+import { PromClientRedisError, RedisOperationError, RestoringError } from '../errors.js';
 import type { Pacer } from '../pacer.js';
 import type { MetricFamily } from '../store/family.js';
 import type { RedisStorageDict } from '../store/storage-dict.js';
@@ -52,11 +52,24 @@ export class RedisFamilyReader {
   readonly #floor = new RoundingFloor();
   /** Counter tables being built, by family and label names: a scrape that needs one waits for it. */
   readonly #building = new Map<string, Promise<CounterTable | null>>();
+  /** The pacers of the builds running, which stop() expires. */
+  readonly #buildPacers = new Set<Pacer>();
+  #isStopped = false;
 
   constructor(parts: RedisReadParts, bad: BadDataReporter, gate: RestoreGate) {
     this.#parts = parts;
     this.#bad = bad;
     this.#gate = gate;
+  }
+
+  /**
+   * Stops the table builds that outlive their scrape (see #build) at their next slice, and any
+   * later one at its first: a process shutting down is not kept alive by them (seconds at 1M
+   * series), nor their reply buffers kept. A scrape waiting for one rejects (ERR_PCR_SHUTDOWN).
+   */
+  stop(): void {
+    this.#isStopped = true;
+    for (const pacer of this.#buildPacers) pacer.expire();
   }
 
   /** Waits for the first connection (within the collect's time), then reads. */
@@ -280,12 +293,26 @@ export class RedisFamilyReader {
     if (!building) {
       const started = performance.now();
       this.#parts.logger.debug('collect.table_building', { family: meta.name });
-      building = tableFromReply(clusterFlat, meta.labelNames, pacer.unbounded()).then((table) => {
-        if (table) this.#parts.logger.debug('collect.table_built', { family: meta.name, series: table.size, ms: Math.round(performance.now() - started) });
-        return table;
-      });
+      const own = pacer.unbounded(() => new PromClientRedisError('ERR_PCR_SHUTDOWN', `collect: the storage manager stopped while the table of ${meta.name} was being built`));
+      if (this.#isStopped) own.expire();
+      this.#buildPacers.add(own);
+      building = tableFromReply(clusterFlat, meta.labelNames, own).then(
+        (table) => {
+          if (table) this.#parts.logger.debug('collect.table_built', { family: meta.name, series: table.size, ms: Math.round(performance.now() - started) });
+          return table;
+        },
+        (error: Error) => {
+          this.#parts.logger.debug('collect.table_stopped', { family: meta.name, message: error.message });
+          throw error;
+        },
+      );
       this.#building.set(key, building);
-      void building.finally(() => this.#building.delete(key)).catch(() => {});
+      void building
+        .finally(() => {
+          this.#building.delete(key);
+          this.#buildPacers.delete(own);
+        })
+        .catch(() => {});
     }
     const table = await building;
     // Kept before the deadline is checked: a scrape that timed out still goes on to here (its

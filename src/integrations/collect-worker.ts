@@ -121,6 +121,7 @@ port.on('message', (message: CollectRequest | { type: 'close' }) => {
     void serve(message);
     return;
   }
+  collector.stop();
   void client.close().finally(() => {
     client.disconnect();
     port.close();
