@@ -64,15 +64,11 @@ interface Children {
   readonly failed: CounterChild | undefined;
 }
 
-// Listeners added with on(), not once(): once() wraps each listener and removes it again,
-// ~100 ns a request; a response is used once, and isDone makes the second call a no-op. Shared
-// functions, not closures: the response they are called on (`this`) holds the request's state.
-function onFinish(this: Tracked): void {
-  const state = this[STATE];
-  if (state !== undefined) endSafely(state, this, false);
-}
-
-// 'close' without 'finish': the client went away before the response was complete.
+// One listener, on 'close', which a ServerResponse emits after 'finish' (the next tick) and when the
+// client went away first: a second listener on 'finish' turned the response's own one into an array
+// that every emit copies. Added with on(), not once(): once() wraps each listener and removes it
+// again, ~100 ns a request; a response is used once, and isDone makes a second call a no-op. A shared
+// function, not a closure: the response it is called on (`this`) holds the request's state.
 function onClose(this: Tracked): void {
   const state = this[STATE];
   if (state !== undefined) endSafely(state, this, !this.writableFinished);
@@ -130,7 +126,6 @@ export class HttpMetrics {
     }
     tracked[STATE] = { metrics: this, req, startMs: performance.now(), routeOf, more: null, isDone: false };
     this.#inFlight.inc();
-    res.on('finish', onFinish);
     res.on('close', onClose);
   }
 
