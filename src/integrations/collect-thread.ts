@@ -49,7 +49,8 @@ export class CollectThread {
   readonly #storage: RedisStorageManager;
   readonly #here: Render;
   #worker: Worker | undefined;
-  readonly #pending = new Map<number, { resolve: (r: RenderedExposition) => void; reject: (e: Error) => void }>();
+  /** Scrapes waiting for a thread's answer, by request id, with the thread they were sent to. */
+  readonly #pending = new Map<number, { worker: Worker; resolve: (r: RenderedExposition) => void; reject: (e: Error) => void }>();
   #nextId = 0;
   #closed = false;
   /** Threads terminated for not answering in time: their exit is no reason to give up the thread. */
@@ -133,7 +134,7 @@ export class CollectThread {
         clearTimeout(timer);
         fn(value);
       };
-      this.#pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+      this.#pending.set(id, { worker, resolve: settle(resolve), reject: settle(reject) });
       worker.postMessage({ type: 'collect', id, ...request } satisfies CollectRequest);
     });
   }
@@ -168,8 +169,10 @@ export class CollectThread {
         this.#closed = true;
         storage.logger.warn(`the collect thread failed before its first answer (${error.message}): /metrics is collected on the main thread from now on`);
       }
-      // The next scrape starts a new thread.
+      // The next scrape starts a new thread. A stopped thread exits while the next one may already
+      // have scrapes of its own: only this thread's are failed.
       for (const [id, p] of this.#pending) {
+        if (p.worker !== worker) continue;
         this.#pending.delete(id);
         storage.stats.collectFailures++;
         p.reject(error);
