@@ -125,6 +125,20 @@ describe('middleware', () => {
     ].join('\n'));
   });
 
+  it('Fastify inject() (light-my-request: no socket, closed with writableFinished false): answered, not aborted', async () => {
+    const prefix = newPrefix('fastify-inject');
+    const storage = await writer(prefix);
+    const app = Fastify();
+    await app.register(fastifyMetrics, { storage });
+    app.get('/users/:id', async () => 'user');
+    const statuses = [];
+    for (const id of ['1', '2', '3']) statuses.push((await app.inject({ method: 'GET', url: `/users/${id}` })).statusCode);
+    assert.deepEqual(statuses, [200, 200, 200]);
+    await app.close();
+    const text = await readBack(storage, prefix, 'http_requests_total', 'http_requests_failed_total');
+    assert.equal(text, [HELP.requests, 'http_requests_total{method="GET",route="/users/:id",status="200"} 3'].join('\n'));
+  });
+
   it('node:http: routeOf gives the template; an aborted request counts as failed, not answered', async () => {
     const prefix = newPrefix('nodehttp');
     const storage = await writer(prefix);
