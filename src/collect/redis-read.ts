@@ -54,7 +54,6 @@ export class RedisFamilyReader {
   readonly #building = new Map<string, Promise<CounterTable | null>>();
   /** The pacers of the builds running, which stop() expires. */
   readonly #buildPacers = new Set<Pacer>();
-  #isStopped = false;
 
   constructor(parts: RedisReadParts, bad: BadDataReporter, gate: RestoreGate) {
     this.#parts = parts;
@@ -63,12 +62,12 @@ export class RedisFamilyReader {
   }
 
   /**
-   * Stops the table builds that outlive their scrape (see #build) at their next slice, and any
-   * later one at its first: a process shutting down is not kept alive by them (seconds at 1M
-   * series), nor their reply buffers kept. A scrape waiting for one rejects (ERR_PCR_SHUTDOWN).
+   * Stops the table builds running (see #build) at their next slice: a process shutting down is
+   * not kept alive by them (seconds at 1M series), nor their reply buffers kept. A scrape waiting
+   * for one rejects (ERR_PCR_SHUTDOWN). A later scrape reads as usual (a connection the caller
+   * passed in stays open after shutdown).
    */
   stop(): void {
-    this.#isStopped = true;
     for (const pacer of this.#buildPacers) pacer.expire();
   }
 
@@ -293,8 +292,7 @@ export class RedisFamilyReader {
     if (!building) {
       const started = performance.now();
       this.#parts.logger.debug('collect.table_building', { family: meta.name });
-      const own = pacer.unbounded(() => new PromClientRedisError('ERR_PCR_SHUTDOWN', `collect: the storage manager stopped while the table of ${meta.name} was being built`));
-      if (this.#isStopped) own.expire();
+      const own = pacer.unbounded(() => new PromClientRedisError('ERR_PCR_SHUTDOWN', `collect: the collector was stopped (shutdown) while the table of ${meta.name} was being built`));
       this.#buildPacers.add(own);
       building = tableFromReply(clusterFlat, meta.labelNames, own).then(
         (table) => {
@@ -302,7 +300,8 @@ export class RedisFamilyReader {
           return table;
         },
         (error: Error) => {
-          this.#parts.logger.debug('collect.table_stopped', { family: meta.name, message: error.message });
+          const code = (error as Error & { code?: string }).code;
+          this.#parts.logger.debug(code === 'ERR_PCR_SHUTDOWN' ? 'collect.table_stopped' : 'collect.table_failed', { family: meta.name, message: error.message });
           throw error;
         },
       );

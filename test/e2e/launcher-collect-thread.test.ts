@@ -4,7 +4,6 @@
 // flush its own figures first, the old path on the main thread with the same exact values.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Counter } from '../../src/metrics/counter.js';
@@ -12,6 +11,7 @@ import { RedisStorageManager } from '../../src/manager.js';
 import { decodeDelimited } from '../helpers/metrics-proto.js';
 import { runNode, type NodeChild } from '../helpers/processes.js';
 import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { fetchRaw, samples } from '../helpers/http-get.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/launcher-probe.js', import.meta.url));
 const SERIES = 100_000;
@@ -21,19 +21,6 @@ const SERIES = 100_000;
  * wait for Redis), on this 2-core machine under load.
  */
 const BUSY = 0.25;
-
-function fetchRaw(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-    });
-    req.on('error', reject).end();
-  });
-}
-
-/** The samples of one family of a text exposition (lines starting with its name). */
-const samples = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
 
 describe('launcher: /metrics from the collect thread', () => {
   let redis: RedisServer;
