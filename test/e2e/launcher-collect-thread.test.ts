@@ -4,16 +4,14 @@
 // flush its own figures first, the old path on the main thread with the same exact values.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Counter } from '../../src/metrics/counter.js';
 import { RedisStorageManager } from '../../src/manager.js';
 import { decodeDelimited } from '../helpers/metrics-proto.js';
-import { runNode, type NodeChild } from '../helpers/processes.js';
+import { startLauncherProbe, type LauncherProbe } from '../helpers/launcher-probe.js';
 import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { fetchRaw, samples } from '../helpers/http-get.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/launcher-probe.js', import.meta.url));
 const SERIES = 100_000;
 /**
  * Event-loop utilization of the primary's main thread that tells the two paths apart: measured
@@ -25,18 +23,11 @@ const BUSY = 0.25;
 describe('launcher: /metrics from the collect thread', () => {
   let redis: RedisServer;
   let writer: RedisStorageManager;
-  let launcher: NodeChild;
-  let metricsUrl: string;
-  let controlUrl: string;
+  let launcher: LauncherProbe;
   const prefix = newPrefix('collect-thread');
 
-  const control = async (path: string): Promise<string> => {
-    const r = await fetchRaw(`${controlUrl}${path}`);
-    assert.equal(r.status, 200, `${path}: ${r.body.toString()}`);
-    return r.body.toString();
-  };
   const scrape = async (headers: Record<string, string> = {}) => {
-    const r = await fetchRaw(metricsUrl, headers);
+    const r = await fetchRaw(launcher.metricsUrl, headers);
     assert.equal(r.status, 200, r.body.toString().slice(0, 500));
     return r;
   };
@@ -55,27 +46,24 @@ describe('launcher: /metrics from the collect thread', () => {
     for (let i = 0; i < SERIES; i++) planted.inc({ id: String(i).padStart(6, '0') }, (i % 7) + 1);
     await writer.flush();
     // The primary's own flushes happen before each scrape only: read-your-writes rests on them.
-    launcher = runNode(FIXTURE, { env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_FLUSH_INTERVAL_MS: '3600000', REDIS_COLLECT_TIMEOUT_MS: '60000' } });
-    const [, url, port] = await launcher.waitForLine(/^ready (\S+) (\d+)$/, 30_000);
-    metricsUrl = url!;
-    controlUrl = `http://127.0.0.1:${port}`;
+    launcher = await startLauncherProbe({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_FLUSH_INTERVAL_MS: '3600000', REDIS_COLLECT_TIMEOUT_MS: '60000' });
   });
 
   after(async () => {
-    await launcher?.kill('SIGTERM');
+    await launcher?.child.kill('SIGTERM');
     await writer?.shutdown();
     await redis?.stop();
   });
 
   it('serves 100,000 series of another process and the primary\'s unflushed counter, exactly, in text, gzip and protobuf', async () => {
-    await control('/inc?by=3');
+    await launcher.control('/inc?by=3');
     const first = (await scrape()).body.toString();
     assertPlanted(first);
     assert.deepEqual(samples(first, 'probe_primary_total'), ['probe_primary_total 3']);
     assert.deepEqual(samples(first, 'launcher_workers_alive'), ['launcher_workers_alive 1']);
     assert.deepEqual(samples(first, 'launcher_worker_restarts_total'), ['launcher_worker_restarts_total 0']);
 
-    await control('/inc?by=4');
+    await launcher.control('/inc?by=4');
     const zipped = await scrape({ 'accept-encoding': 'gzip' });
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     const text = gunzipSync(zipped.body).toString();
@@ -87,7 +75,7 @@ describe('launcher: /metrics from the collect thread', () => {
     const collects = (t: string) => Number(samples(t, 'prom_client_redis_collect_duration_seconds_count')[0]!.split(' ')[1]);
     assert.equal(collects(text), collects(first) + 1);
 
-    await control('/inc?by=5');
+    await launcher.control('/inc?by=5');
     const proto = await scrape({ accept: 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited' });
     assert.match(String(proto.headers['content-type']), /^application\/vnd\.google\.protobuf/);
     const families = decodeDelimited(proto.body);
@@ -99,18 +87,18 @@ describe('launcher: /metrics from the collect thread', () => {
 
   it('keeps the primary\'s main thread idle while the niced thread renders 100,000 series', async (t) => {
     await scrape();
-    await control('/probe/start');
+    await launcher.control('/probe/start');
     const started = performance.now();
     for (let i = 0; i < 3; i++) assertPlanted((await scrape()).body.toString());
     const scrapesMs = performance.now() - started;
-    const probe = JSON.parse(await control('/probe/stop')) as { utilization: number; maxGapMs: number; ticks: number };
+    const probe = JSON.parse(await launcher.control('/probe/stop')) as { utilization: number; maxGapMs: number; ticks: number };
     t.diagnostic(`3 scrapes in ${scrapesMs.toFixed(0)} ms; primary main thread: utilization ${probe.utilization.toFixed(3)}, longest gap of a 1 ms interval ${probe.maxGapMs.toFixed(1)} ms, ${probe.ticks} ticks`);
     // On the main thread the slices ran back to back (utilization near 1 however loaded the
     // machine); now it only waits for the thread. Utilization, not times: those are the machine's.
     assert.ok(probe.utilization < BUSY, `main thread utilization ${probe.utilization} during the scrapes`);
     // Exactly one thread of the primary lowered its priority, by 10: the collect thread.
-    const { main, threads } = JSON.parse(await control('/threads')) as { main: number; threads: number[] };
-    assert.deepEqual(threads.filter((n) => n !== main), [Math.min(19, main + 10)]);
+    const { main, others } = await launcher.threadNices();
+    assert.deepEqual(others, [Math.min(19, main + 10)]);
   });
 
   it('serves from the main thread, unflushed counter included, while Redis refuses the primary\'s flush', async (t) => {
@@ -119,10 +107,10 @@ describe('launcher: /metrics from the collect thread', () => {
     await redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
     await redis.cli('CONFIG', 'SET', 'maxmemory', '1');
     try {
-      await control('/inc?by=2');
-      await control('/probe/start');
+      await launcher.control('/inc?by=2');
+      await launcher.control('/probe/start');
       const text = (await scrape()).body.toString();
-      const probe = JSON.parse(await control('/probe/stop')) as { utilization: number };
+      const probe = JSON.parse(await launcher.control('/probe/stop')) as { utilization: number };
       t.diagnostic(`main-thread scrape: primary main thread utilization ${probe.utilization.toFixed(3)}`);
       assertPlanted(text);
       assert.deepEqual(samples(text, 'probe_primary_total'), [`probe_primary_total ${before + 2}`]);
@@ -132,7 +120,7 @@ describe('launcher: /metrics from the collect thread', () => {
       await redis.cli('CONFIG', 'SET', 'maxmemory', '0');
     }
     // Writes accepted again: the thread serves, and the counter reached Redis.
-    await control('/inc?by=1');
+    await launcher.control('/inc?by=1');
     assert.deepEqual(samples((await scrape()).body.toString(), 'probe_primary_total'), [`probe_primary_total ${before + 3}`]);
   });
 });

@@ -15,35 +15,21 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Counter } from '../../src/metrics/counter.js';
 import { RedisStorageManager } from '../../src/manager.js';
-import { runNode, type NodeChild } from '../helpers/processes.js';
+import { startLauncherProbe, type LauncherProbe } from '../helpers/launcher-probe.js';
 import { newPrefix, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { fetchRaw, samples } from '../helpers/http-get.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/launcher-probe.js', import.meta.url));
 const STUCK_GZIP = fileURLToPath(new URL('../fixtures/stuck-gzip.js', import.meta.url));
 const TIMEOUT_MS = 2_000;
 
 describe('launcher: a collect thread stuck in synchronous work', () => {
   let redis: RedisServer;
   let writer: RedisStorageManager;
-  let launcher: NodeChild;
-  let metricsUrl: string;
-  let controlUrl: string;
+  let launcher: LauncherProbe;
   const dir = mkdtempSync(join(tmpdir(), 'pcr-stuck-'));
   const marker = join(dir, 'hang-next-gzip');
   const fifo = join(dir, 'release');
   const prefix = newPrefix('thread-stuck');
-
-  const control = async (path: string): Promise<string> => {
-    const r = await fetchRaw(`${controlUrl}${path}`);
-    assert.equal(r.status, 200, `${path}: ${r.body.toString()}`);
-    return r.body.toString();
-  };
-  /** Nice values of the primary's threads other than the main thread's. */
-  const nicedThreads = async (): Promise<number[]> => {
-    const { main, threads } = JSON.parse(await control('/threads')) as { main: number; threads: number[] };
-    return threads.filter((n) => n !== main);
-  };
 
   before(async () => {
     redis = await startRedis();
@@ -52,13 +38,10 @@ describe('launcher: a collect thread stuck in synchronous work', () => {
     const planted = new Counter({ name: 'planted_total', help: 'Written by another process.', labelNames: ['id'], storage: writer, registers: [] });
     for (let i = 0; i < 3; i++) planted.inc({ id: String(i) }, i + 1);
     await writer.flush();
-    launcher = runNode(FIXTURE, {
-      execArgv: ['--import', STUCK_GZIP],
-      env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_FLUSH_INTERVAL_MS: '3600000', REDIS_COLLECT_TIMEOUT_MS: String(TIMEOUT_MS), STUCK_GZIP_ONCE: marker, STUCK_GZIP_FIFO: fifo },
-    });
-    const [, url, port] = await launcher.waitForLine(/^ready (\S+) (\d+)$/, 30_000);
-    metricsUrl = url!;
-    controlUrl = `http://127.0.0.1:${port}`;
+    launcher = await startLauncherProbe(
+      { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_FLUSH_INTERVAL_MS: '3600000', REDIS_COLLECT_TIMEOUT_MS: String(TIMEOUT_MS), STUCK_GZIP_ONCE: marker, STUCK_GZIP_FIFO: fifo },
+      ['--import', STUCK_GZIP],
+    );
   });
 
   after(async () => {
@@ -73,18 +56,18 @@ describe('launcher: a collect thread stuck in synchronous work', () => {
         // No reader: no thread is stuck.
       }
     }
-    await launcher?.kill('SIGTERM');
+    await launcher?.child.kill('SIGTERM');
     await writer?.shutdown();
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('answers 503 once the thread is past its deadline + 1 s, and the next scrape gets a new thread and exact figures', async () => {
-    await control('/inc?by=3');
+    await launcher.control('/inc?by=3');
     writeFileSync(marker, '');
     execFileSync('mkfifo', [fifo]);
     const started = performance.now();
-    const stuck = await fetchRaw(metricsUrl, { 'accept-encoding': 'gzip' });
+    const stuck = await fetchRaw(launcher.metricsUrl, { 'accept-encoding': 'gzip' });
     const stuckMs = performance.now() - started;
     assert.equal(stuck.status, 503);
     // The thread took the marker: it hung in its gzip, after its collect.
@@ -97,8 +80,8 @@ describe('launcher: a collect thread stuck in synchronous work', () => {
     // (less the rounding of the thread's budget to whole ms), not earlier.
     assert.ok(stuckMs >= TIMEOUT_MS + 1_000 - 1 && stuckMs < TIMEOUT_MS + 1_000 + 2_000, `503 after ${stuckMs.toFixed(0)} ms`);
 
-    await control('/inc?by=4');
-    const served = await fetchRaw(metricsUrl, { 'accept-encoding': 'gzip' });
+    await launcher.control('/inc?by=4');
+    const served = await fetchRaw(launcher.metricsUrl, { 'accept-encoding': 'gzip' });
     assert.equal(served.status, 200, served.body.toString().slice(0, 300));
     assert.equal(served.headers['content-encoding'], 'gzip');
     const text = gunzipSync(served.body).toString();
@@ -111,10 +94,11 @@ describe('launcher: a collect thread stuck in synchronous work', () => {
     assert.deepEqual(collects(text), ['prom_client_redis_collect_duration_seconds_count 0']);
     // One collect thread, niced, running: the stuck one was terminated and a new one serves (the
     // main thread would have served had the stuck thread's exit been taken for a broken thread).
-    assert.deepEqual(await nicedThreads(), [Math.min(19, (JSON.parse(await control('/threads')) as { main: number }).main + 10)]);
-    const next = await fetchRaw(metricsUrl);
+    const { main, others } = await launcher.threadNices();
+    assert.deepEqual(others, [Math.min(19, main + 10)]);
+    const next = await fetchRaw(launcher.metricsUrl);
     assert.equal(next.status, 200);
     assert.deepEqual(collects(next.body.toString()), ['prom_client_redis_collect_duration_seconds_count 1']);
-    assert.equal(launcher.stdoutLines.filter((l) => l.includes('collect thread failed')).length, 0, launcher.stdoutLines.join('\n'));
+    assert.equal(launcher.child.stdoutLines.filter((l) => l.includes('collect thread failed')).length, 0, launcher.child.stdoutLines.join('\n'));
   });
 });

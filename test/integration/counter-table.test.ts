@@ -35,6 +35,38 @@ describe('a counter family of 45,000 series read through its table', () => {
     return { writer, c: new Counter({ name: 'c_total', help: 'Requests.', labelNames: ['k'], storage: writer, registers: [] }) };
   }
 
+  /**
+   * A scraper under `prefix` whose first scrape runs out of time as its counter table's build
+   * begins: a machine that stalls past the scrape's deadline at collect.table_building (the scrape's
+   * timer fires at the build's first pause). Returns once that scrape rejected (ERR_PCR_TIMEOUT),
+   * with the build's events in order and a promise of its end (built, stopped or failed).
+   */
+  async function timedOutScrape(prefix: string) {
+    const TIMEOUT_MS = 1500;
+    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
+    const events: string[] = [];
+    let scrapeStarted = 0;
+    let ended: () => void = () => {};
+    const buildEnded = new Promise<void>((resolve) => (ended = resolve));
+    const logger = scraper.logger as { debug: (event: string, fields?: Record<string, unknown>) => void };
+    logger.debug = (event, fields) => {
+      if (event === 'collect.table_building') {
+        events.push(event);
+        while (performance.now() < scrapeStarted + TIMEOUT_MS + 100) {
+          // Busy: the scrape's time runs out now.
+        }
+      }
+      if (event === 'collect.table_built' || event === 'collect.table_stopped' || event === 'collect.table_failed') {
+        events.push(`${event} ${String(fields?.message ?? fields?.series)}`);
+        ended();
+      }
+    };
+    scrapeStarted = performance.now();
+    await assert.rejects(scraper.getCollector().exposition('text', { timeoutMs: TIMEOUT_MS }), (error: Error & { code?: string }) => error.code === 'ERR_PCR_TIMEOUT');
+    assert.deepEqual(events, ['collect.table_building']);
+    return { scraper, events, buildEnded };
+  }
+
   it('exposes exactly what the ordinary read prints, at the first scrape, the next, after new series and with unflushed increments', async () => {
     const prefix = newPrefix('counter-table');
     const { writer, c } = await writerOf(prefix);
@@ -87,35 +119,12 @@ describe('a counter family of 45,000 series read through its table', () => {
     }
     await writer.flush();
 
-    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
-    // The table's build events, in order, and a machine that stalls past the scrape's deadline as
-    // the build begins (the scrape's timer fires at the build's first pause).
-    const TIMEOUT_MS = 1500;
-    const events: string[] = [];
-    let scrapeStarted = 0;
-    let built: () => void = () => {};
-    const tableBuilt = new Promise<void>((resolve) => (built = resolve));
-    const logger = scraper.logger as { debug: (event: string, fields?: Record<string, unknown>) => void };
-    logger.debug = (event, fields) => {
-      if (event === 'collect.table_building') {
-        events.push(event);
-        while (performance.now() < scrapeStarted + TIMEOUT_MS + 100) {
-          // Busy: the scrape's time runs out now.
-        }
-      }
-      if (event === 'collect.table_built') {
-        events.push(`${event} ${String(fields?.series)}`);
-        built();
-      }
-    };
+    const { scraper, events, buildEnded } = await timedOutScrape(prefix);
     const collector = scraper.getCollector();
-    scrapeStarted = performance.now();
-    await assert.rejects(collector.exposition('text', { timeoutMs: TIMEOUT_MS }), (error: Error & { code?: string }) => error.code === 'ERR_PCR_TIMEOUT');
-    assert.deepEqual(events, ['collect.table_building']);
     // Built after the scrape was answered, and kept.
     const waiting = new AbortController();
     const noTable = delay(20_000, undefined, { signal: waiting.signal }).then(() => assert.fail('the table was not built after the scrape timed out'), () => {});
-    await Promise.race([tableBuilt, noTable]);
+    await Promise.race([buildEnded, noTable]);
     waiting.abort();
     assert.deepEqual(events, ['collect.table_building', 'collect.table_built 20000']);
     assert.equal(await collector.metrics(), expected(totals, false));
@@ -128,32 +137,11 @@ describe('a counter family of 45,000 series read through its table', () => {
     for (let i = 0; i < 20_000; i++) c.inc({ k: String(i) }, 1);
     await writer.flush();
 
-    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
-    // As above: the machine stalls past the scrape's deadline as the build begins.
-    const TIMEOUT_MS = 1500;
-    const events: string[] = [];
-    let scrapeStarted = 0;
-    let settled: () => void = () => {};
-    const buildSettled = new Promise<void>((resolve) => (settled = resolve));
-    const logger = scraper.logger as { debug: (event: string, fields?: Record<string, unknown>) => void };
-    logger.debug = (event, fields) => {
-      if (event === 'collect.table_building') {
-        events.push(event);
-        while (performance.now() < scrapeStarted + TIMEOUT_MS + 100) {
-          // Busy: the scrape's time runs out now.
-        }
-      }
-      if (event === 'collect.table_built' || event === 'collect.table_stopped' || event === 'collect.table_failed') {
-        events.push(`${event} ${String(fields?.message ?? fields?.series)}`);
-        settled();
-      }
-    };
-    scrapeStarted = performance.now();
-    await assert.rejects(scraper.getCollector().exposition('text', { timeoutMs: TIMEOUT_MS }), (error: Error & { code?: string }) => error.code === 'ERR_PCR_TIMEOUT');
+    const { scraper, events, buildEnded } = await timedOutScrape(prefix);
     // The scrape's timer fired at the build's first pause: the build has had one slice of its
     // 20,000 series when the manager shuts down, in the same tick.
     await scraper.shutdown();
-    await buildSettled;
+    await buildEnded;
     assert.deepEqual(events, ['collect.table_building', 'collect.table_stopped collect: the collector was stopped (shutdown) while the table of c_total was being built']);
   });
 });
