@@ -18,7 +18,7 @@ export interface LauncherProbe {
 
 /** Starts the probe with `env` (and node `execArgv`), once its worker is online. */
 export async function startLauncherProbe(env: Record<string, string>, execArgv: readonly string[] = []): Promise<LauncherProbe> {
-  const child = runNode(FIXTURE, { env, execArgv: [...execArgv] });
+  const child = runNode(FIXTURE, { env, execArgv });
   const [, metricsUrl, port] = await child.waitForLine(/^ready (\S+) (\d+)$/, 30_000);
   const control = async (path: string): Promise<string> => {
     const r = await fetchRaw(`http://127.0.0.1:${port}${path}`);

@@ -1,15 +1,11 @@
 // Drives HTTP load with a new connection per request, so that node:cluster spreads the requests
 // over the workers (it balances connections, not requests).
-import { request } from 'node:http';
+import { fetchRaw } from '../../helpers/http-get.js';
 
-export function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
-    req.on('error', reject).end();
-  });
+/** GETs `url` on a new connection; the body as UTF-8 text. */
+export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  const r = await fetchRaw(url, headers);
+  return { status: r.status, body: r.body.toString('utf8'), headers: r.headers };
 }
 
 /** Sends `count` GETs, `concurrency` at a time; rejects on any status but 200. */
