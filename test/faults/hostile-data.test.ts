@@ -170,13 +170,14 @@ describe('hostile data under the prefix: a fresh scraper serves the valid famili
 
   it('the collect timeout holds when it falls in the merge (8,000 HDR blobs to inflate), and the timed-out collect does no more work; a get() of that family is bounded too', async () => {
     const prefix = await goodPrefix('hostile-deadline-merge');
-    // Each inflates 2 MiB of zeros, stopped at maxHdrBytes (1 MiB here): 8,000 of them take seconds
-    // of CPU, so that the deadline falls in the merge, after the read (~0.5 s on a quiet machine,
-    // up to ~2 s on a loaded one: the timeout leaves room for that).
-    const bomb = await deflateBomb(2);
+    // Each inflates 4 MiB of zeros, stopped at maxHdrBytes (2 MiB here): 8,000 of them take ~7 s of
+    // CPU on a quiet machine (at 1 MiB each, ~3.5 s: a get() once finished inside the timeout), so
+    // that the deadline falls in the merge, after the read (~0.5 s on a quiet machine, up to ~2 s
+    // on a loaded one: the timeout leaves room for that).
+    const bomb = await deflateBomb(4);
     await plantBlobs(client, prefix, 8000, () => bomb);
     const timeoutMs = 3000;
-    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false, collectTimeoutMs: timeoutMs, maxHdrBytes: 1 << 20 }));
+    const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false, collectTimeoutMs: timeoutMs, maxHdrBytes: 2 << 20 }));
     const started = performance.now();
     await assert.rejects(scraper.getCollector().metrics(), { code: 'ERR_PCR_TIMEOUT' });
     const elapsed = performance.now() - started;
