@@ -27,7 +27,7 @@ export async function drainFamily(
   nowMs: number,
   options: { reset: boolean; meta: boolean; allPerProcess: boolean },
   pacer = new Pacer(),
-  onSums?: (chunk: FamilyBatch) => void,
+  onSums?: (chunk: FamilyBatch) => Promise<void> | void,
 ): Promise<FamilyBatch> {
   const { reset } = options;
   const def = family.def;
@@ -124,8 +124,11 @@ interface Drain {
   readonly pacer: Pacer;
   /** Set when a slice stops because the pacer says to yield. */
   pause: Promise<void> | undefined;
-  /** Hands the sums drained so far over as a part of their own (drainFamily's `onSums`). */
-  readonly handOver: (() => void) | undefined;
+  /**
+   * Hands the sums drained so far over as a part of their own (drainFamily's `onSums`); a promise
+   * returned says to drain no more until it settles (the parts sent are not answered yet).
+   */
+  readonly handOver: (() => Promise<void> | void) | undefined;
 }
 
 /**
@@ -151,8 +154,7 @@ function drainCounters(d: Drain, list: readonly CounterValue[], from: number): n
         v.isCreatedSent = true;
       }
     }
-    if (handOver !== undefined && sums.count >= MAX_PAIRS_PER_CALL * 2) handOver();
-    const pause = pacer.step();
+    const pause = handOver !== undefined && sums.count >= MAX_PAIRS_PER_CALL * 2 ? (handOver() ?? pacer.step()) : pacer.step();
     if (pause) {
       d.pause = pause;
       return i + 1;
@@ -186,8 +188,7 @@ function drainValues(d: Drain, list: readonly RedisValue[], from: number): numbe
         v.isCreatedSent = true;
       }
     }
-    if (d.handOver !== undefined && sums.count >= MAX_PAIRS_PER_CALL * 2) d.handOver();
-    const pause = d.pacer.step();
+    const pause = d.handOver !== undefined && sums.count >= MAX_PAIRS_PER_CALL * 2 ? (d.handOver() ?? d.pacer.step()) : d.pacer.step();
     if (pause) {
       d.pause = pause;
       return i + 1;

@@ -338,7 +338,7 @@ export class Flusher {
   }
 
   /** Sends the family's parts as drainFamily hands them over (see FamilyStream). */
-  #streamer(w: FamilyWork): (chunk: FamilyBatch) => void {
+  #streamer(w: FamilyWork): (chunk: FamilyBatch) => Promise<void> | undefined {
     let previous = -1;
     return (chunk) => {
       // Made at the first part only: a family that hands over none goes in the round's one pipeline.
@@ -349,7 +349,7 @@ export class Flusher {
       previous = seq;
       w.family.pending.push(batch);
       w.batches.push(batch);
-      stream.part(batch);
+      return stream.part(batch);
     };
   }
 

@@ -162,6 +162,39 @@ describe('flush protocol: packed sums, sets and dels', () => {
     });
   }
 
+  it('a family sent in parts while it drains holds at most 4 parts in flight: with Redis paused the drain waits, and every sum lands once unpaused', async () => {
+    const prefix = newPrefix('window');
+    const writer = manager(prefix, 'writer');
+    const reader = manager(prefix, 'reader');
+    await Promise.all([writer.waitUntilConnected(), reader.waitUntilConnected()]);
+    const c = new Counter({ name: 'window_total', help: 'W.', labelNames: ['i'], storage: writer, registers: [] });
+    const n = 20_000;
+    const incAll = () => {
+      for (let i = 0; i < n; i++) c.inc({ i });
+    };
+    incAll();
+    await writer.flush();
+    incAll();
+    // Redis runs no write (nor script) until unpaused: every part sent stays unanswered.
+    await redis.call('CLIENT', 'PAUSE', '60000', 'WRITE');
+    const flushing = writer.flush();
+    const family = c.family!;
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    while (family.pending.length < 4) await turn();
+    // A drain not held back would hand over all ten parts within these turns: every turn drains at
+    // least one pacer slice (128 values or more).
+    for (let k = 0; k < 300; k++) await turn();
+    assert.deepEqual([family.pending.map((b) => b.sums.count / 2), family.draining !== undefined], [[2000, 2000, 2000, 2000], true]);
+    await redis.call('CLIENT', 'UNPAUSE');
+    await flushing;
+    assert.equal(family.pending.length, 0);
+    const { __epoch, ...cluster } = await redis.hgetall(`${prefix}:counter:cluster:metric:{${family.hash}}`);
+    assert.deepEqual([Object.keys(cluster).length, [...new Set(Object.values(cluster))]], [n, ['2']]);
+    const read = (await reader.getCollector().getFamily('window_total')).values;
+    assert.deepEqual([read.length, [...new Set(read.map((v) => v.value))]], [n, [2]]);
+    await Promise.all([writer.shutdown(), reader.shutdown()]);
+  });
+
   it('a family sent in parts while it drains: a part not applied holds back the ones after it, the next flush sends them all in order', async () => {
     const prefix = newPrefix('streamed');
     const writer = manager(prefix, 'writer');
