@@ -45,7 +45,8 @@ export async function drainFamily(
   const created = new PackedList();
   const batch: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums, sets, dels, exemplars, created };
   family.removedFields = [];
-  const dirty = series.takeDirty();
+  const dirty = series.dirty;
+  series.dirty = [];
   family.isDirty = false;
   family.draining = batch;
   if (reset) {
@@ -57,10 +58,7 @@ export async function drainFamily(
   const perProcessAll = reset || options.allPerProcess;
   // Counters and histograms have no per-process data: `allPerProcess` changes nothing for them.
   const everything = type === 'counter' || type === 'histogram' ? reset : perProcessAll;
-  const list: RedisValue[] = everything ? [...series.values.values()] : dirty.list;
-  const end = everything ? list.length : dirty.count;
-  // The dirty list is not read when everything is sent: cleared for its next use.
-  if (everything) dirty.list.fill(undefined as unknown as RedisValue, 0, dirty.count);
+  const list: readonly RedisValue[] = everything ? [...series.values.values()] : dirty;
   const newest = summarySlot(def.maxAgeSeconds, def.ageBuckets, nowMs);
   const d: Drain = {
     type,
@@ -91,8 +89,8 @@ export async function drainFamily(
     // The loops run in plain functions, a slice at a time: V8 tiers up a long loop of a running
     // plain function (on-stack replacement); the loop of this async function ran its first drains
     // of 100k values unoptimized (~0.7 µs a series in the first rounds, ~0.1 once optimized).
-    for (let i = 0; i < end; ) {
-      i = type === 'counter' ? drainCounters(d, list as CounterValue[], i, end) : drainValues(d, list, i, end);
+    for (let i = 0; i < list.length; ) {
+      i = type === 'counter' ? drainCounters(d, list as readonly CounterValue[], i) : drainValues(d, list, i);
       const pause = d.pause;
       d.pause = undefined;
       if (pause) await pause;
@@ -100,7 +98,6 @@ export async function drainFamily(
   } finally {
     family.draining = undefined;
   }
-  series.recycle(dirty.list);
   // Exact-size copies: the batch waits in the outbox until acknowledged.
   return { family, seq, flags, clientNowMs: nowMs, sums: sums.take(), sets: sets.take(), dels, exemplars: exemplars.take(), created: created.take() };
 }
@@ -138,11 +135,10 @@ interface Drain {
  * Drains counters from `list[from]` until the end or a pause: a loop of its own, which sees one
  * kind of value only (its property reads stay monomorphic).
  */
-function drainCounters(d: Drain, list: CounterValue[], from: number, end: number): number {
+function drainCounters(d: Drain, list: readonly CounterValue[], from: number): number {
   const { sums, created, reset, hasCreated, exemplarsOf, handOver, pacer } = d;
-  for (let i = from; i < end; i++) {
+  for (let i = from; i < list.length; i++) {
     const v = list[i]!;
-    list[i] = undefined as unknown as CounterValue;
     // Read in the same tick as the drain of this value: see drainFamily.
     v.dirty = false;
     if (!v.removed) {
@@ -164,15 +160,14 @@ function drainCounters(d: Drain, list: CounterValue[], from: number, end: number
       return i + 1;
     }
   }
-  return end;
+  return list.length;
 }
 
-/** Drains values of the other types from `list[from]` until `end` or a pause. */
-function drainValues(d: Drain, list: RedisValue[], from: number, end: number): number {
+/** Drains values of the other types from `list[from]` until the end or a pause. */
+function drainValues(d: Drain, list: readonly RedisValue[], from: number): number {
   const { type, sums, sets, created, reset } = d;
-  for (let i = from; i < end; i++) {
+  for (let i = from; i < list.length; i++) {
     const v = list[i]!;
-    list[i] = undefined as unknown as RedisValue;
     // Read in the same tick as the drain of this value: see drainFamily.
     const wasDirty = v.dirty;
     v.dirty = false;
@@ -199,7 +194,7 @@ function drainValues(d: Drain, list: RedisValue[], from: number, end: number): n
       return i + 1;
     }
   }
-  return end;
+  return list.length;
 }
 
 function drainHistogram(v: HistogramValue, bounds: readonly string[], sums: PackedList, reset: boolean): void {

@@ -1,6 +1,6 @@
 import { WELL_FORMED, badLabelValue, isWellFormed, labelCountMismatch, unknownLabel } from '../validation.js';
 import { leLabel, type FamilyDefinition, type LabelValues } from './definition.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, MAX_NUMERIC_LABELS, type RedisValue, type StoredExemplar } from './values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
 import { flushedNative, zeroNative } from '../native/series.js';
 
 export interface SeriesOptions {
@@ -29,15 +29,7 @@ export interface SeriesOwner {
 export class SeriesStore<V extends RedisValue = RedisValue> {
   /** Values by label set, keyed by keyOf(label values), in creation order. */
   readonly values = new Map<string, V>();
-  /**
-   * Values changed since the last flush: `dirty[0]` to `dirty[dirtyCount - 1]` (the entries past
-   * them are left over from an earlier interval). A drain takes the list (takeDirty) and gives it
-   * back emptied (recycle): the two lists keep their size from one interval to the next, where a
-   * list grown from nothing every interval was ~24 MB of old-generation garbage a flush at a
-   * million dirty series (perf/README.md 5b).
-   */
   dirty: V[] = [];
-  dirtyCount = 0;
   droppedSeries = 0;
   /** The metric's prom-client `collect` callback, run before a full collect while this store represents its name. */
   collect: (() => void | Promise<void>) | undefined = undefined;
@@ -49,8 +41,6 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
   readonly #labelIndex: Record<string, number>;
   #family: SeriesOwner | undefined;
   #dropped: V | undefined;
-  /** The list the next takeDirty() hands the store's new changes to (empty: see recycle). */
-  #spare: V[] = [];
   /**
    * Lookup index over `values`: one Map level per label name, keyed by the label value as given
    * (a string, or a number as an alias of its string: `200` and `'200'` are one series); the last
@@ -85,24 +75,6 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
   detach(): void {
     this.#family = undefined;
     this.dirty = [];
-    this.dirtyCount = 0;
-  }
-
-  /**
-   * @internal The values changed since the last flush, for a drain: `count` values from the start of
-   * `list`. New changes go to the spare list meanwhile; the drain gives `list` back with recycle().
-   */
-  takeDirty(): { list: V[]; count: number } {
-    const taken = { list: this.dirty, count: this.dirtyCount };
-    this.dirty = this.#spare;
-    this.dirtyCount = 0;
-    this.#spare = [];
-    return taken;
-  }
-
-  /** @internal A drained list, every entry it held cleared (so it keeps no removed value alive): the next spare. */
-  recycle(list: V[]): void {
-    if (list !== this.dirty) this.#spare = list;
   }
 
   /**
@@ -186,7 +158,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     value.dirty = true;
     const family = this.#family;
     if (family === undefined || !this.#options.isTracking) return;
-    this.dirty[this.dirtyCount++] = value;
+    this.dirty.push(value);
     if (!family.isDirty) family.markDirty();
   }
 
@@ -284,7 +256,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     let numeric = 0;
     for (let i = 0; i < names.length; i++) {
       const r = raw[i];
-      if (typeof r === 'number' && i < MAX_NUMERIC_LABELS) numeric |= 1 << i;
+      if (typeof r === 'number' && i < 31) numeric |= 1 << i;
       strings[i] = r === undefined ? '' : typeof r === 'string' ? this.#stringLabel(names[i]!, r) : this.#numberLabel(names[i]!, r);
     }
     const value = this.#lookup(keyOf(strings), strings, numeric);

@@ -101,7 +101,7 @@ export class RedisStorageDict implements FamilyOwner {
   /** Number of values with changes not yet handed to a flush. */
   pendingSeries(): number {
     let n = 0;
-    for (const f of this.dirtyFamilies) n += f.series.dirtyCount;
+    for (const f of this.dirtyFamilies) n += f.series.dirty.length;
     return n;
   }
 }

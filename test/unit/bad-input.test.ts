@@ -46,7 +46,7 @@ describe('misuse of the metric API', () => {
     return [...storage.dict.families.values()].map((f) => ({
       name: f.def.name,
       series: [...f.series.values.keys()],
-      dirty: f.series.dirtyCount,
+      dirty: f.series.dirty.length,
       state: JSON.stringify([...f.series.values.values()], (_k, v: unknown) => (v instanceof Float64Array ? [...v] : v instanceof Map ? [...v.keys()] : v instanceof Set ? [...v] : v)),
     }));
   }
