@@ -1,6 +1,6 @@
 import { WELL_FORMED, badLabelValue, isWellFormed, labelCountMismatch, unknownLabel } from '../validation.js';
 import { leLabel, type FamilyDefinition, type LabelValues } from './definition.js';
-import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, type RedisValue, type StoredExemplar } from './values.js';
+import { CounterValue, GaugeValue, HistogramValue, NativeHistogramValue, flushedAt, SummaryValue, MAX_NUMERIC_LABELS, type RedisValue, type StoredExemplar } from './values.js';
 import { flushedNative, zeroNative } from '../native/series.js';
 
 export interface SeriesOptions {
@@ -256,7 +256,7 @@ export class SeriesStore<V extends RedisValue = RedisValue> {
     let numeric = 0;
     for (let i = 0; i < names.length; i++) {
       const r = raw[i];
-      if (typeof r === 'number' && i < 31) numeric |= 1 << i;
+      if (typeof r === 'number' && i < MAX_NUMERIC_LABELS) numeric |= 1 << i;
       strings[i] = r === undefined ? '' : typeof r === 'string' ? this.#stringLabel(names[i]!, r) : this.#numberLabel(names[i]!, r);
     }
     const value = this.#lookup(keyOf(strings), strings, numeric);

@@ -15,6 +15,14 @@ const DIRTY = 1;
 const DROPPED = 2;
 const REMOVED = 4;
 const CREATED_SENT = 8;
+/** The bits of `#flags` above the four flags hold `numericLabels`. */
+const NUMERIC_SHIFT = 4;
+const FLAG_BITS = (1 << NUMERIC_SHIFT) - 1;
+/**
+ * Labels whose number type `numericLabels` records: the first 26, so that the flags stay a small
+ * integer (below 2^30) on every build. A label past them given as a number comes back as a string.
+ */
+export const MAX_NUMERIC_LABELS = 26;
 
 /**
  * One series' state in the shadow store. The hot path only adds to `delta`-like fields and, on the
@@ -25,13 +33,12 @@ export abstract class RedisValue {
   /** The Redis field of this series: the JSON array of its label values ('' for a missing label). */
   readonly field: string;
   /**
-   * dirty, dropped, removed and isCreatedSent as bits of one small integer: four boolean fields are
-   * 8 bytes each on Node's builds (no pointer compression), one field holds them all (-24 B a series,
-   * perf/README.md `memory`). The accessors below keep the names; V8 inlines them on the hot path.
+   * dirty, dropped, removed and isCreatedSent as bits of one small integer, and numericLabels above
+   * them: five fields are 8 bytes each on Node's builds (no pointer compression), one field holds
+   * them all (-32 B a series, perf/README.md `memory`). The accessors below keep the names; V8
+   * inlines them on the hot path.
    */
   #flags = 0;
-  /** Bit i set: label i was first given as a number (`{ code: 200 }`), and `get()` gives it back as one. */
-  numericLabels = 0;
   /**
    * When this process made the series, in ms after CLOCK_BASE_MS: a small integer, which V8 keeps in
    * the field itself, where the epoch time (~1.7e12, past the small-integer range) is a boxed double
@@ -44,6 +51,18 @@ export abstract class RedisValue {
     this.field = JSON.stringify(labelValues);
     // A dropped value never joins a dirty list: it is dirty from the start.
     if (dropped) this.#flags = DROPPED | DIRTY;
+  }
+
+  /**
+   * Bit i set: label i was first given as a number (`{ code: 200 }`), and `get()` gives it back as
+   * one (labels below MAX_NUMERIC_LABELS).
+   */
+  get numericLabels(): number {
+    return this.#flags >>> NUMERIC_SHIFT;
+  }
+
+  set numericLabels(x: number) {
+    this.#flags = (this.#flags & FLAG_BITS) | ((x & ((1 << MAX_NUMERIC_LABELS) - 1)) << NUMERIC_SHIFT);
   }
 
   /** On its series store's dirty list (or dropped): the next update need not push it again. */
