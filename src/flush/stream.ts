@@ -58,10 +58,13 @@ export class FamilyStream {
 }
 
 /**
- * Parts in flight at most while a family drains: ~8,000 pairs, some 15 ms of Redis's work queued
- * behind the one it runs, so that it never waits for the client.
+ * Parts in flight at most while a family drains: ~32,000 pairs, some 45 ms of Redis's work queued
+ * behind the one it runs, so that it never waits for the client. Measured (flushes of 100k counters,
+ * builds alternating): with 16, 0.69-0.91M series/s against 0.56-0.65M without a bound, and client
+ * CPU within the same spread; with 4, the client CPU was ~15% higher. At a million series the parts
+ * in flight (~10 KB of objects each) stay below ~0.2 MB, where ~500 of them were ~5 MB.
  */
-const MAX_OPEN_PARTS = 4;
+const MAX_OPEN_PARTS = 16;
 
 /** A flush script's reply that says the batch is in Redis (applied now or before). */
 function isApplied(reply: Reply): boolean {

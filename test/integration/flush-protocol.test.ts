@@ -162,13 +162,13 @@ describe('flush protocol: packed sums, sets and dels', () => {
     });
   }
 
-  it('a family sent in parts while it drains holds at most 4 parts in flight: with Redis paused the drain waits, and every sum lands once unpaused', async () => {
+  it('a family sent in parts while it drains holds at most 16 parts in flight: with Redis paused the drain waits, and every sum lands once unpaused', async () => {
     const prefix = newPrefix('window');
     const writer = manager(prefix, 'writer');
     const reader = manager(prefix, 'reader');
     await Promise.all([writer.waitUntilConnected(), reader.waitUntilConnected()]);
     const c = new Counter({ name: 'window_total', help: 'W.', labelNames: ['i'], storage: writer, registers: [] });
-    const n = 20_000;
+    const n = 40_000;
     const incAll = () => {
       for (let i = 0; i < n; i++) c.inc({ i });
     };
@@ -180,11 +180,11 @@ describe('flush protocol: packed sums, sets and dels', () => {
     const flushing = writer.flush();
     const family = c.family!;
     const turn = () => new Promise((resolve) => setImmediate(resolve));
-    while (family.pending.length < 4) await turn();
-    // A drain not held back would hand over all ten parts within these turns: every turn drains at
-    // least one pacer slice (128 values or more).
-    for (let k = 0; k < 300; k++) await turn();
-    assert.deepEqual([family.pending.map((b) => b.sums.count / 2), family.draining !== undefined], [[2000, 2000, 2000, 2000], true]);
+    while (family.pending.length < 16) await turn();
+    // A drain not held back would hand over all twenty parts within these turns: every turn drains
+    // at least one pacer slice (128 values or more).
+    for (let k = 0; k < 600; k++) await turn();
+    assert.deepEqual([family.pending.map((b) => b.sums.count / 2), family.draining !== undefined], [Array(16).fill(2000), true]);
     await redis.call('CLIENT', 'UNPAUSE');
     await flushing;
     assert.equal(family.pending.length, 0);
