@@ -89,14 +89,23 @@ export async function drainFamily(
     // The loops run in plain functions, a slice at a time: V8 tiers up a long loop of a running
     // plain function (on-stack replacement); the loop of this async function ran its first drains
     // of 100k values unoptimized (~0.7 µs a series in the first rounds, ~0.1 once optimized).
+    // The dirty list being drained, for a collect in between (takeLocalSums reads its undrained part).
+    family.drainList = list;
+    family.drainsDirtyList = !everything;
+    family.drainStore = series;
     for (let i = 0; i < list.length; ) {
       i = type === 'counter' ? drainCounters(d, list as readonly CounterValue[], i) : drainValues(d, list, i);
+      family.drainAt = i;
       const pause = d.pause;
       d.pause = undefined;
       if (pause) await pause;
     }
   } finally {
     family.draining = undefined;
+    family.drainList = undefined;
+    family.drainStore = undefined;
+    family.drainAt = 0;
+    family.drainsDirtyList = false;
   }
   // Exact-size copies: the batch waits in the outbox until acknowledged.
   return { family, seq, flags, clientNowMs: nowMs, sums: sums.take(), sets: sets.take(), dels, exemplars: exemplars.take(), created: created.take() };

@@ -75,6 +75,16 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
   pending: FamilyBatch[] = [];
   /** The batch a flush is draining into right now (a drain may span several ticks); no seq yet. */
   draining: FamilyBatch | undefined = undefined;
+  /**
+   * While a drain is paused: the list it reads, the store it came from, the index of the next value
+   * it will drain, and whether the list is the store's dirty list (else every value: a re-send). The
+   * values of a dirty list from drainAt on are still dirty and on no other list (an update to a
+   * dirty value does not list it again): a collect reads them there (takeLocalSums).
+   */
+  drainList: readonly RedisValue[] | undefined = undefined;
+  drainStore: SeriesStore<V> | undefined = undefined;
+  drainAt = 0;
+  drainsDirtyList = false;
   /** Redis lost the family: the next flush re-sends everything this process ever flushed. */
   needsReset = false;
   /** The `__epoch` of the family's seq hash as last seen; '' before the first acknowledged flush. */

@@ -4,7 +4,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Counter, Gauge, Histogram } from '../../src/index.js';
+import { Counter, Gauge, Histogram, Summary } from '../../src/index.js';
 import { offlineManager } from '../helpers/offline.js';
 import { drainFamily } from '../../src/flush/batch.js';
 import { FLAG_META, type FamilyBatch } from '../../src/store/family.js';
@@ -94,6 +94,38 @@ describe('sliced drain', () => {
     assert.equal(await localTotal(counter), SERIES + 4);
     const batch = await draining;
     assert.equal(sumOf(batch), SERIES + 4);
+  });
+
+  it('a collect adds exactly the series changed since the last drain, and during a drain of every value (summaries re-sent whole) counts each once', async () => {
+    const storage = offlineManager();
+    managers.push(storage);
+    const summary = new Summary({ name: 's_seconds', help: 'S.', labelNames: ['id'], percentiles: [0.5], storage, registers: [] });
+    for (let i = 0; i < 200; i++) summary.observe({ id: String(i) }, 1);
+    const family = summary.family!;
+    family.pending.push({ ...(await drainFamily(family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false })), seq: 1 });
+    summary.observe({ id: '7' }, 2);
+    summary.observe({ id: '150' }, 3);
+    summary.observe({ id: '7' }, 4);
+    // Redis applied seq 1: only the two series changed since are this process's to add.
+    assert.deepEqual([...takeLocalSums(family, 1).deltas].sort(), [['["150"]#count', 1], ['["150"]#sum', 3], ['["7"]#count', 2], ['["7"]#sum', 6]]);
+    family.pending = [];
+    // Every per-process value re-sent (its per-process hash expired), a value per turn; updates land on
+    // series both sides of the drain, and the sums the collect adds stay exact at every turn.
+    const draining = drainFamily(family, 2, Date.now(), { reset: false, meta: false, allPerProcess: true }, new Pacer(0, 1));
+    let observed = 3;
+    let turns = 0;
+    while (family.draining !== undefined) {
+      const counts = [...(await settleLocalSums(takeLocalSums(family, -1), new Pacer())).entries()].filter(([f]) => f.endsWith('#count'));
+      assert.equal(counts.reduce((a, [, x]) => a + x, 0), observed, `turn ${turns}`);
+      summary.observe({ id: String((turns * 7) % 200) }, 1);
+      observed++;
+      turns++;
+      await nextTurn();
+    }
+    assert.ok(turns > 100, `${turns} turns`);
+    family.pending.push({ ...(await draining), seq: 2 });
+    const counts = [...(await settleLocalSums(takeLocalSums(family, -1), new Pacer())).entries()].filter(([f]) => f.endsWith('#count'));
+    assert.equal(counts.reduce((a, [, x]) => a + x, 0), observed);
   });
 
   it('a streamed drain hands over every 2,000 sum pairs at once, and the collect meanwhile counts every series once', async () => {
