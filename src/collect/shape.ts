@@ -1,6 +1,6 @@
 import type { MetricType } from '../store/family.js';
 import type { SeriesStore } from '../store/series.js';
-import type { Exemplar } from '../store/values.js';
+import { MAX_NUMERIC_LABELS, type Exemplar } from '../store/values.js';
 import type { Labels, SeriesSink } from './sink.js';
 
 export interface MetricValue<T extends string = string> {
@@ -92,7 +92,7 @@ export class ShapeBuilder implements SeriesSink {
     const numeric = this.#local?.byField(field)?.numericLabels ?? 0;
     if (numeric !== 0) {
       const names = this.#local!.def.labelNames;
-      for (let i = 0; i < names.length && i < 31; i++) {
+      for (let i = 0; i < names.length && i < MAX_NUMERIC_LABELS; i++) {
         const name = names[i]!;
         if ((numeric & (1 << i)) !== 0 && typeof own[name] === 'string') own[name] = Number(own[name]);
       }

@@ -108,12 +108,15 @@ export function takeLocalSums(family: MetricFamily, appliedSeq: number): LocalSu
   if (resetPending) for (const [field, total] of family.carried) add(into, field, total);
   // Runs in one tick (see the collector), so it reads only what can have something to add: a value
   // with no delta that is not dirty is entirely in Redis already, and every dirty value is on the
-  // store's dirty list or on the part of a paused drain's dirty list not drained yet, each on one
-  // of them (see MetricFamily.drainList): a million series of which a thousand changed cost a
-  // thousand reads. A dirty one is added even at 0, so that a series created (or zeroed) but not
-  // flushed yet shows up. A re-send pending reads every value (its totals count too), and so does a
-  // collect during a drain of every value (a value it has not reached may be on the dirty list too),
-  // and a store that keeps no dirty list (nothing flushes it).
+  // store's dirty list or on the part of a paused drain's dirty list not drained yet (see
+  // MetricFamily.drainList): a million series of which a thousand changed cost a thousand reads.
+  // A value can be on them twice: a drain of every value clears the flag of a value that an update
+  // had already listed again, so the next update lists it once more (and a drain of such a list
+  // does the same). Each value is read once: the `seen` flag marks it for this read. A dirty one is
+  // added even at 0, so that a series created (or zeroed) but not flushed yet shows up. A re-send
+  // pending reads every value (its totals count too), and so does a collect during a drain of every
+  // value (a value it has not reached may be on the dirty list too), and one of a store that keeps
+  // no dirty list (nothing flushes it).
   const series = family.series;
   const drainList = family.drainStore === series ? family.drainList : undefined;
   if (resetPending || !series.isFlushed || (drainList !== undefined && !family.drainsDirtyList)) {
@@ -124,13 +127,28 @@ export function takeLocalSums(family: MetricFamily, appliedSeq: number): LocalSu
     if (dirty.length + undrained > 0) {
       counters = new Array<CounterValue>(dirty.length + undrained);
       counterDeltas = new Float64Array(dirty.length + undrained);
-      counterCount = takeCounters(dirty, 0, counters, counterDeltas, 0);
-      if (drainList !== undefined) counterCount = takeCounters(drainList as unknown as readonly CounterValue[], family.drainAt, counters, counterDeltas, counterCount);
+      try {
+        counterCount = takeCounters(dirty, 0, counters, counterDeltas, 0);
+        if (drainList !== undefined) counterCount = takeCounters(drainList as unknown as readonly CounterValue[], family.drainAt, counters, counterDeltas, counterCount);
+      } finally {
+        for (let k = 0; k < counters.length && counters[k] !== undefined; k++) counters[k]!.seen = false;
+      }
     }
   } else {
-    const dirty = series.dirty;
-    for (let k = 0; k < dirty.length; k++) addUnflushed(family, dirty[k]!, false, into);
-    if (drainList !== undefined) for (let k = family.drainAt; k < drainList.length; k++) addUnflushed(family, drainList[k]!, false, into);
+    const read: RedisValue[] = [];
+    const once = (v: RedisValue): void => {
+      if (v.seen || v.removed) return;
+      v.seen = true;
+      read.push(v);
+      addUnflushed(family, v, false, into);
+    };
+    try {
+      const dirty = series.dirty;
+      for (let k = 0; k < dirty.length; k++) once(dirty[k]!);
+      if (drainList !== undefined) for (let k = family.drainAt; k < drainList.length; k++) once(drainList[k]!);
+    } finally {
+      for (const v of read) v.seen = false;
+    }
   }
   return { batches, deltas: into, counters, counterDeltas, counterCount };
 }
@@ -139,13 +157,14 @@ const NO_COUNTERS: CounterValue[] = [];
 const NO_DELTAS = new Float64Array(0);
 
 /**
- * Puts the counters of `list` from `from` on that are dirty or hold a delta, with their deltas now,
- * at `n` and after; returns the new count.
+ * Puts the counters of `list` from `from` on that are dirty or hold a delta and are not `seen` yet,
+ * with their deltas now, at `n` and after, and marks them seen; returns the new count.
  */
 function takeCounters(list: readonly CounterValue[], from: number, counters: CounterValue[], deltas: Float64Array, n: number): number {
   for (let k = from; k < list.length; k++) {
     const c = list[k]!;
-    if (c.removed || (c.delta === 0 && !c.dirty)) continue;
+    if (c.seen || c.removed || (c.delta === 0 && !c.dirty)) continue;
+    c.seen = true;
     counters[n] = c;
     deltas[n++] = c.delta;
   }

@@ -19,7 +19,8 @@ import { encodeSlot, type SlotCounts } from '../store/hdr-slot.js';
  *
  * With `onSums`, every MAX_PAIRS_PER_CALL sum pairs drained leave the batch at once as a batch of
  * their own (sums only, no meta), handed over in the same tick: the caller sends it while the drain
- * goes on, and must put it in the family's outbox before returning (the collect looks there).
+ * goes on, and must put it in the family's outbox before returning (the collect looks there). A
+ * promise it returns holds the drain until it settles (parts in flight: see FamilyStream.part).
  */
 export async function drainFamily(
   family: MetricFamily,

@@ -1,3 +1,5 @@
+// The library's own timers come from node:timers, not the globals: an app's fake timers must not stop a flush.
+import { setImmediate } from 'node:timers';
 import { RedisOperationError } from '../errors.js';
 import type { Reply } from '../redis/client.js';
 import type { FamilyBatch } from '../store/family.js';
@@ -46,7 +48,10 @@ export class FamilyStream {
       }),
     );
     if (this.#open < MAX_OPEN_PARTS) return undefined;
-    return new Promise<void>((resolve) => (this.#onReply = resolve));
+    // The drain goes on in a turn of its own, not in the promise callbacks of the reply: there a
+    // collect's reply, parsed from the same socket read, could run between the end of the drain and
+    // the flusher's putting its last batch in the outbox, and miss that batch's sums.
+    return new Promise<void>((resolve) => (this.#onReply = () => setImmediate(resolve)));
   }
 
   /** The family's other batches (after the drain), sent together once every part is applied. */

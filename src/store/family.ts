@@ -77,9 +77,9 @@ export class MetricFamily<V extends RedisValue = RedisValue> implements SeriesOw
   draining: FamilyBatch | undefined = undefined;
   /**
    * While a drain is paused: the list it reads, the store it came from, the index of the next value
-   * it will drain, and whether the list is the store's dirty list (else every value: a re-send). The
-   * values of a dirty list from drainAt on are still dirty and on no other list (an update to a
-   * dirty value does not list it again): a collect reads them there (takeLocalSums).
+   * it will drain, and whether the list is the store's dirty list (else every value: a re-send). A
+   * dirty value the drain has not reached is there (an update to a dirty value does not list it
+   * again): a collect reads them there too (takeLocalSums).
    */
   drainList: readonly RedisValue[] | undefined = undefined;
   drainStore: SeriesStore<V> | undefined = undefined;

@@ -15,14 +15,15 @@ const DIRTY = 1;
 const DROPPED = 2;
 const REMOVED = 4;
 const CREATED_SENT = 8;
-/** The bits of `#flags` above the four flags hold `numericLabels`. */
-const NUMERIC_SHIFT = 4;
+const SEEN = 16;
+/** The bits of `#flags` above the five flags hold `numericLabels`. */
+const NUMERIC_SHIFT = 5;
 const FLAG_BITS = (1 << NUMERIC_SHIFT) - 1;
 /**
- * Labels whose number type `numericLabels` records: the first 26, so that the flags stay a small
+ * Labels whose number type `numericLabels` records: the first 25, so that the flags stay a small
  * integer (below 2^30) on every build. A label past them given as a number comes back as a string.
  */
-export const MAX_NUMERIC_LABELS = 26;
+export const MAX_NUMERIC_LABELS = 25;
 
 /**
  * One series' state in the shadow store. The hot path only adds to `delta`-like fields and, on the
@@ -33,10 +34,10 @@ export abstract class RedisValue {
   /** The Redis field of this series: the JSON array of its label values ('' for a missing label). */
   readonly field: string;
   /**
-   * dirty, dropped, removed and isCreatedSent as bits of one small integer, and numericLabels above
-   * them: five fields are 8 bytes each on Node's builds (no pointer compression), one field holds
-   * them all (-32 B a series, perf/README.md `memory`). The accessors below keep the names; V8
-   * inlines them on the hot path.
+   * dirty, dropped, removed, isCreatedSent and seen as bits of one small integer, and numericLabels
+   * above them: fields are 8 bytes each on Node's builds (no pointer compression), one field holds
+   * them all (perf/README.md `memory`). The accessors below keep the names; V8 inlines them on the
+   * hot path.
    */
   #flags = 0;
   /**
@@ -86,6 +87,18 @@ export abstract class RedisValue {
 
   set removed(x: boolean) {
     this.#flags = x ? this.#flags | REMOVED : this.#flags & ~REMOVED;
+  }
+
+  /**
+   * Already read by the collect that is reading the dirty lists now (takeLocalSums sets it, and
+   * clears it before it returns): a value can be on a dirty list twice (see takeLocalSums).
+   */
+  get seen(): boolean {
+    return (this.#flags & SEEN) !== 0;
+  }
+
+  set seen(x: boolean) {
+    this.#flags = x ? this.#flags | SEEN : this.#flags & ~SEEN;
   }
 
   /** A flush carried `createdAtMs` to Redis. */

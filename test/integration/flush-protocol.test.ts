@@ -180,7 +180,7 @@ describe('flush protocol: packed sums, sets and dels', () => {
     const flushing = writer.flush();
     const family = c.family!;
     const turn = () => new Promise((resolve) => setImmediate(resolve));
-    while (family.pending.length < 16) await turn();
+    for (let k = 0; k < 10_000 && family.pending.length < 16; k++) await turn();
     // A drain not held back would hand over all twenty parts within these turns: every turn drains
     // at least one pacer slice (128 values or more).
     for (let k = 0; k < 600; k++) await turn();

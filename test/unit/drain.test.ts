@@ -9,6 +9,8 @@ import { offlineManager } from '../helpers/offline.js';
 import { drainFamily } from '../../src/flush/batch.js';
 import { FLAG_META, type FamilyBatch } from '../../src/store/family.js';
 import { Pacer } from '../../src/pacer.js';
+import { FamilyStream } from '../../src/flush/stream.js';
+import type { Reply } from '../../src/redis/client.js';
 import { settleLocalSums, takeLocalSums } from '../../src/collect/snapshot.js';
 import { bucketIndex, schemaForFactor } from '../../src/native/schema.js';
 
@@ -126,6 +128,77 @@ describe('sliced drain', () => {
     family.pending.push({ ...(await draining), seq: 2 });
     const counts = [...(await settleLocalSums(takeLocalSums(family, -1), new Pacer())).entries()].filter(([f]) => f.endsWith('#count'));
     assert.equal(counts.reduce((a, [, x]) => a + x, 0), observed);
+  });
+
+  it('a value listed twice (an update before and after a drain of every value reaches it) is read once, by this collect and during the next drain', async () => {
+    for (const kind of ['counter reset', 'summary re-sent'] as const) {
+      const storage = offlineManager();
+      managers.push(storage);
+      const counter = kind === 'counter reset' ? new Counter({ name: 'twice_total', help: 'T.', labelNames: ['id'], storage, registers: [] }) : undefined;
+      const summary = kind === 'summary re-sent' ? new Summary({ name: 'twice_seconds', help: 'T.', labelNames: ['id'], percentiles: [0.5], storage, registers: [] }) : undefined;
+      const update = (id: string, x: number) => (counter ? counter.inc({ id }, x) : summary!.observe({ id }, x));
+      for (let i = 0; i < 20; i++) update(String(i), 1);
+      const family = (counter ?? summary)!.family!;
+      family.pending.push({ ...(await drainFamily(family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false })), seq: 1 });
+      // Redis applied seq 1. A drain of every value (a re-send), a value per turn: id 8 is updated before
+      // the drain reaches it and again after, so the dirty list holds it twice.
+      const draining = drainFamily(family, 2, Date.now(), { reset: kind === 'counter reset', meta: false, allPerProcess: true }, new Pacer(0, 1));
+      update('8', 2);
+      while (family.drainAt <= 8) await nextTurn();
+      update('8', 5);
+      assert.equal(family.series.dirty.filter((v) => v.field === '["8"]').length, 2);
+      family.pending.push({ ...(await draining), seq: 2 });
+      // Seq 2 applied too: only the last update is this process's to add.
+      const added = [...(await settleLocalSums(takeLocalSums(family, 2), new Pacer())).entries()];
+      assert.deepEqual(added.sort(), counter ? [['["8"]', 5]] : [['["8"]#count', 1], ['["8"]#sum', 5]], kind);
+      // The next drain reads that list: at every turn, the value is counted once.
+      update('8', 100);
+      const next = drainFamily(family, 3, Date.now(), { reset: false, meta: false, allPerProcess: false }, new Pacer(0, 1));
+      let turns = 0;
+      while (family.draining !== undefined) {
+        const sums = await settleLocalSums(takeLocalSums(family, 2), new Pacer());
+        assert.equal(sums.get(counter ? '["8"]' : '["8"]#sum'), 105, `${kind}, turn ${turns}`);
+        turns++;
+        await nextTurn();
+      }
+      await next;
+    }
+  });
+
+  it('a drain held by its parts in flight goes on in a turn of its own: no promise callback sees it finished before its caller has its last batch', async () => {
+    const storage = offlineManager({ maxSeriesPerMetric: 40_000 });
+    managers.push(storage);
+    const counter = new Counter({ name: 'held_total', help: 'H.', labelNames: ['id'], storage, registers: [] });
+    // Sixteen parts of 2,000 pairs (the most in flight), then 500 values after the drain is let go on.
+    const n = 16 * 2000 + 500;
+    for (let i = 0; i < n; i++) counter.inc({ id: String(i) }, 1);
+    const family = counter.family!;
+    const replies: Array<() => void> = [];
+    const stream = new FamilyStream(() => [new Promise<Reply>((resolve) => replies.push(() => resolve({ error: null, value: [1] })))]);
+    let seq = 10;
+    // As the flusher's streamer does: the part in the outbox, then sent.
+    const onSums = (chunk: FamilyBatch) => {
+      const batch = { ...chunk, seq: ++seq };
+      family.pending.push(batch);
+      return stream.part(batch);
+    };
+    let isLastInOutbox = false;
+    const draining = drainFamily(family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(1000, 1000), onSums).then((b) => {
+      family.pending.push({ ...b, seq: ++seq });
+      isLastInOutbox = true;
+    });
+    for (let k = 0; k < 100 && replies.length < 16; k++) await nextTurn();
+    for (let k = 0; k < 20; k++) await nextTurn();
+    assert.deepEqual([replies.length, family.draining !== undefined], [16, true]);
+    // The first reply comes: every promise callback after it finds the drain still on, or its last batch in the outbox.
+    replies[0]!();
+    for (let k = 0; k < 30; k++) {
+      assert.ok(family.draining !== undefined || isLastInOutbox, `promise callback ${k}`);
+      await Promise.resolve();
+    }
+    for (const reply of replies) reply();
+    await draining;
+    assert.deepEqual(family.pending.map((b) => b.sums.count / 2), [...Array(16).fill(2000), 500]);
   });
 
   it('a streamed drain hands over every 2,000 sum pairs at once, and the collect meanwhile counts every series once', async () => {

@@ -27,13 +27,13 @@ describe('label index: the hot-path lookup of a label set', () => {
     ]);
   });
 
-  it('number labels come back as numbers for the first 26 labels, as strings past them; the series flags beside them hold', async () => {
+  it('number labels come back as numbers for the first 25 labels, as strings past them; the series flags beside them hold', async () => {
     const names = Array.from({ length: 28 }, (_, i) => `l${i}`);
     const c = new Counter({ name: 'wide_numbers_total', help: 'W.', labelNames: names, ...open() });
     const numbers = Object.fromEntries(names.map((n, i) => [n, i + 1]));
     c.inc(numbers, 3);
     c.inc(Object.fromEntries(names.map((n, i) => [n, String(i + 1)])));
-    const expected = Object.fromEntries(names.map((n, i) => [n, i < 26 ? i + 1 : String(i + 1)]));
+    const expected = Object.fromEntries(names.map((n, i) => [n, i < 25 ? i + 1 : String(i + 1)]));
     assert.deepEqual((await c.get()).values, [{ labels: expected, value: 4 }]);
     c.remove(numbers);
     assert.deepEqual((await c.get()).values, []);
