@@ -21,6 +21,8 @@ import { encodeSlot, type SlotCounts } from '../store/hdr-slot.js';
  * their own (sums only, no meta), handed over in the same tick: the caller sends it while the drain
  * goes on, and must put it in the family's outbox before returning (the collect looks there). A
  * promise it returns holds the drain until it settles (parts in flight: see FamilyStream.part).
+ * `onDone` receives the batch in the tick the drain ends, while the family is still `draining`: a
+ * caller that keeps the batch in the outbox puts it there then.
  */
 export async function drainFamily(
   family: MetricFamily,
@@ -29,6 +31,7 @@ export async function drainFamily(
   options: { reset: boolean; meta: boolean; allPerProcess: boolean },
   pacer = new Pacer(),
   onSums?: (chunk: FamilyBatch) => Promise<void> | void,
+  onDone?: (batch: FamilyBatch) => void,
 ): Promise<FamilyBatch> {
   const { reset } = options;
   const def = family.def;
@@ -101,6 +104,12 @@ export async function drainFamily(
       d.pause = undefined;
       if (pause) await pause;
     }
+    // Exact-size copies: the batch waits in the outbox until acknowledged. `onDone` puts it there
+    // before the family stops being `draining`, in the same tick: a collect between the two (one
+    // whose reply was parsed in the socket read that let this drain go on) would miss its sums.
+    const done: FamilyBatch = { family, seq, flags, clientNowMs: nowMs, sums: sums.take(), sets: sets.take(), dels, exemplars: exemplars.take(), created: created.take() };
+    onDone?.(done);
+    return done;
   } finally {
     family.draining = undefined;
     family.drainList = undefined;
@@ -108,8 +117,6 @@ export async function drainFamily(
     family.drainAt = 0;
     family.drainsDirtyList = false;
   }
-  // Exact-size copies: the batch waits in the outbox until acknowledged.
-  return { family, seq, flags, clientNowMs: nowMs, sums: sums.take(), sets: sets.take(), dels, exemplars: exemplars.take(), created: created.take() };
 }
 
 /** What a drain writes to, and how. */

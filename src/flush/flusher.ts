@@ -239,15 +239,18 @@ export class Flusher {
       const allPerProcess = family.resendAll;
       family.resendAll = false;
       const stream = streams && !reset && family.metaSent && family.knownEpoch !== '' && this.#replies.isIndexed(family) ? this.#streamer(workOf(family)) : undefined;
-      const batch = await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer, stream);
       const w = workOf(family);
-      for (const chunk of split(batch, () => ++this.#seq)) {
-        // After the parts sent while it drained, or the chunk before it (FamilyBatch.after).
-        const previous = w.batches.at(-1);
-        const ordered = previous ? { ...chunk, after: previous.seq } : chunk;
-        family.pending.push(ordered);
-        w.batches.push(ordered);
-      }
+      // Into the outbox in the tick the drain ends (see drainFamily's onDone).
+      const keep = (batch: FamilyBatch): void => {
+        for (const chunk of split(batch, () => ++this.#seq)) {
+          // After the parts sent while it drained, or the chunk before it (FamilyBatch.after).
+          const previous = w.batches.at(-1);
+          const ordered = previous ? { ...chunk, after: previous.seq } : chunk;
+          family.pending.push(ordered);
+          w.batches.push(ordered);
+        }
+      };
+      await drainFamily(family, 0, nowMs, { reset, meta: !family.metaSent, allPerProcess }, pacer, stream, keep);
     }
     // An empty batch runs the epoch check of the script for a family with nothing to send.
     for (const family of this.#replies.toVerify(this.dict.families.values())) {

@@ -151,9 +151,13 @@ describe('sliced drain', () => {
       // Seq 2 applied too: only the last update is this process's to add.
       const added = [...(await settleLocalSums(takeLocalSums(family, 2), new Pacer())).entries()];
       assert.deepEqual(added.sort(), counter ? [['["8"]', 5]] : [['["8"]#count', 1], ['["8"]#sum', 5]], kind);
-      // The next drain reads that list: at every turn, the value is counted once.
-      update('8', 100);
+      // The next drain reads that list: once it has drained the first copy, an update lists the value
+      // again, so it is both on the new dirty list and in the drain's undrained part. At every turn
+      // it is counted once.
       const next = drainFamily(family, 3, Date.now(), { reset: false, meta: false, allPerProcess: false }, new Pacer(0, 1));
+      // Its first slice (one value) ran in the call.
+      assert.equal(family.drainAt, 1);
+      update('8', 100);
       let turns = 0;
       while (family.draining !== undefined) {
         const sums = await settleLocalSums(takeLocalSums(family, 2), new Pacer());
@@ -163,6 +167,23 @@ describe('sliced drain', () => {
       }
       await next;
     }
+  });
+
+  it('a drain hands its batch to onDone while the family is still draining: no promise callback after it sees neither', async () => {
+    const counter = setup();
+    const family = counter.family!;
+    let kept = false;
+    const checks: boolean[] = [];
+    // Promise callbacks queued before the drain starts run after its synchronous part, in order.
+    for (let k = 0; k < 10; k++) void Promise.resolve().then(() => checks.push(family.draining !== undefined || kept));
+    const draining = drainFamily(family, 1, Date.now(), { reset: false, meta: true, allPerProcess: false }, new Pacer(1000, 1000), undefined, (batch) => {
+      family.pending.push(batch);
+      kept = true;
+    });
+    for (let k = 0; k < 10; k++) await Promise.resolve();
+    assert.deepEqual(checks, Array(10).fill(true));
+    assert.equal((await draining).sums.count / 2, SERIES);
+    assert.equal(await localTotal(counter), SERIES);
   });
 
   it('a drain held by its parts in flight goes on in a turn of its own: no promise callback sees it finished before its caller has its last batch', async () => {
