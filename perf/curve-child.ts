@@ -8,7 +8,8 @@
 //   reader <url> <prefix> <rounds> <lines>
 //       a process that wrote nothing scrapes (collector.metrics()) once to warm up, then `rounds`
 //       times, and prints RESULT: time, CPU, the event loop's longest block, its heap after a full
-//       GC after each scrape, its peak RSS. Each scrape must have exactly `lines` lines.
+//       GC after each scrape, its peak RSS. Each scrape must have exactly `lines` lines. Then it
+//       writes and flushes one new series before each of 3 more scrapes (their time, CPU, block).
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { printResult } from './lib/proc.js';
@@ -17,6 +18,8 @@ import { median } from './lib/stats.js';
 import { loadSubject, openManager, type SubjectCounter, type SubjectManager } from './subject.js';
 
 const FLUSH_NEVER_MS = 3_600_000;
+/** Scrapes of the reader with one series new since the last (see the reader). */
+const NEW_SERIES_ROUNDS = 3;
 // The default 5 s timeouts are the time a whole flush round or a whole collect may take: the first
 // flush of a million series (which also writes their creation times) took 4.4 to 8.3 s on this
 // machine while other suites ran, and failed with the default. Raised here so the curve measures
@@ -121,8 +124,23 @@ if (mode === 'writer') {
     text = '';
     heapAfter.push(heapAfterGc());
   }
+  // Then one series new at each scrape, flushed by this process before it (as a writer elsewhere
+  // would): the family's fields change, so its counter table must change with them.
+  const counter = new subject.Counter({ name: 'curve_requests_total', help: 'requests', labelNames: ['id'], storage, registers: [] });
+  const withNew: Array<{ ms: number; cpuUs: number; loopMaxMs: number; cpuBlockMaxMs: number }> = [];
+  for (let r = 0; r < NEW_SERIES_ROUNDS; r++) {
+    counter.inc({ id: `new-${r}` }, 1);
+    await storage.flush();
+    withNew.push(await watched(async () => (text = await collector.metrics())));
+    const got = text.split('\n').length;
+    if (got !== lines + r + 1) throw new Error(`a scrape with ${r + 1} new series had ${got} lines, expected ${lines + r + 1}`);
+    text = '';
+  }
   await storage.shutdown();
   printResult({
+    newSeriesMs: median(withNew.map((s) => s.ms)),
+    newSeriesCpuUs: median(withNew.map((s) => s.cpuUs)),
+    newSeriesCpuBlockMaxMs: Math.max(...withNew.map((s) => s.cpuBlockMaxMs)),
     ms: median(scrapes.map((s) => s.ms)),
     cpuUs: median(scrapes.map((s) => s.cpuUs)),
     loopMaxMs: Math.max(warm.loopMaxMs, ...scrapes.map((s) => s.loopMaxMs)),

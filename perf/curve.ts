@@ -36,6 +36,10 @@ interface ReaderFigures {
   readonly cpuUs: number;
   readonly loopMaxMs: number;
   readonly cpuBlockMaxMs: number;
+  /** Scrapes with one series new since the last (flushed before by the reader itself). */
+  readonly newSeriesMs: number;
+  readonly newSeriesCpuUs: number;
+  readonly newSeriesCpuBlockMaxMs: number;
   /** Reading the text as one flat string after the scrape (the caller's), longest block. */
   readonly flattenBlockMaxMs: number;
   readonly heapAfter: number[];
@@ -114,6 +118,10 @@ async function run(context: SectionContext, plans: readonly Plan[]) {
   perSeries('client CPU µs/series', (n) => `flush of ${short(n)} dirty series`, (f) => f.writer.flushCpuUs);
   for (const k of PROCESSES) perSeries('µs/series', (n) => `scrape of ${short(n)} series, ${k} process${k === 1 ? '' : 'es'}, wall`, (f) => f.scrape.get(k)!.ms * 1000);
   perSeries('reader CPU µs/series', (n) => `scrape of ${short(n)} series, 1 process`, (f) => f.scrape.get(1)!.cpuUs);
+  for (const { n } of plans) {
+    const f = byN.get(n)!.scrape.get(1)!;
+    rows.push({ unit: 'reader CPU ms', better: 'lower', figure: { label: `scrape of ${short(n)} series, one of them new since the last scrape`, value: f.newSeriesCpuUs / 1000 }, baseline: { label: `scrape of ${short(n)} series, the same as at the last`, value: f.cpuUs / 1000 } });
+  }
   perSeries('B/series', (n) => `writer heap, ${short(n)} series after a flush`, (f) => f.writer.heapBytes);
   perSeries('B/series', (n) => `Redis used_memory, ${short(n)} series`, (f) => f.redisBytes);
   perSeries('B/series', (n) => `reader peak RSS, scrapes of ${short(n)} series`, (f) => f.scrape.get(1)!.maxRssBytes);
@@ -125,6 +133,7 @@ async function run(context: SectionContext, plans: readonly Plan[]) {
     { unit: 'ms of own CPU', better: 'lower', figure: { label: `longest event-loop block, flush or scrape of ${short(top)} series`, value: Math.max(last.writer.flushCpuBlockMaxMs, ...PROCESSES.map((k) => last.scrape.get(k)!.cpuBlockMaxMs)) }, baseline: null },
     { unit: 'ms of own CPU', better: 'lower', figure: { label: `longest event-loop block, flush of ${short(top)} series`, value: last.writer.flushCpuBlockMaxMs }, baseline: null },
     { unit: 'ms of own CPU', better: 'lower', figure: { label: `longest event-loop block, scrape of ${short(top)} series`, value: Math.max(...PROCESSES.map((k) => last.scrape.get(k)!.cpuBlockMaxMs)) }, baseline: null },
+    { unit: 'ms of own CPU', better: 'lower', figure: { label: `longest event-loop block, scrape of ${short(top)} series, one of them new since the last scrape`, value: last.scrape.get(1)!.newSeriesCpuBlockMaxMs }, baseline: null },
     { unit: 'ms of own CPU', better: 'lower', figure: { label: `longest event-loop block, reading the text of a scrape of ${short(top)} series as one string (its caller's)`, value: last.scrape.get(1)!.flattenBlockMaxMs }, baseline: null },
     { unit: 'ms wall (monitorEventLoopDelay max)', better: 'lower', figure: { label: `longest event-loop block, flush of ${short(top)} series`, value: last.writer.flushLoopMaxMs }, baseline: null },
     { unit: 'ms wall (monitorEventLoopDelay max)', better: 'lower', figure: { label: `longest event-loop block, scrape of ${short(top)} series`, value: Math.max(...PROCESSES.map((k) => last.scrape.get(k)!.loopMaxMs)) }, baseline: null },
@@ -138,13 +147,13 @@ async function run(context: SectionContext, plans: readonly Plan[]) {
   ];
   const figures = plans.map(({ n }) => {
     const f = byN.get(n)!;
-    return `${short(n)}: flush ${formatNumber(f.writer.flushMs)} ms (${formatNumber(f.writer.flushCpuUs / 1000)} ms CPU, longest block ${formatNumber(f.writer.flushCpuBlockMaxMs)} ms own CPU, ${formatNumber(f.writer.flushLoopMaxMs)} ms wall), scrape ${PROCESSES.map((k) => `${formatNumber(f.scrape.get(k)!.ms)} ms at ${k}`).join(', ')} (longest block ${formatNumber(Math.max(...PROCESSES.map((k) => f.scrape.get(k)!.cpuBlockMaxMs)))} ms own CPU, ${formatNumber(Math.max(...PROCESSES.map((k) => f.scrape.get(k)!.loopMaxMs)))} ms wall), writer heap ${formatNumber(f.writer.heapBytes / 2 ** 20)} MiB (RSS ${formatNumber(f.writer.rssBytes / 2 ** 20)} MiB), reader peak RSS ${formatNumber(f.scrape.get(1)!.maxRssBytes / 2 ** 20)} MiB, Redis ${formatNumber(f.redisBytes / 2 ** 20)} MiB`;
+    return `${short(n)}: flush ${formatNumber(f.writer.flushMs)} ms (${formatNumber(f.writer.flushCpuUs / 1000)} ms CPU, longest block ${formatNumber(f.writer.flushCpuBlockMaxMs)} ms own CPU, ${formatNumber(f.writer.flushLoopMaxMs)} ms wall), scrape ${PROCESSES.map((k) => `${formatNumber(f.scrape.get(k)!.ms)} ms at ${k}`).join(', ')}, with one new series ${formatNumber(f.scrape.get(1)!.newSeriesMs)} ms (longest block ${formatNumber(Math.max(...PROCESSES.map((k) => f.scrape.get(k)!.cpuBlockMaxMs)))} ms own CPU, ${formatNumber(Math.max(...PROCESSES.map((k) => f.scrape.get(k)!.loopMaxMs)))} ms wall), writer heap ${formatNumber(f.writer.heapBytes / 2 ** 20)} MiB (RSS ${formatNumber(f.writer.rssBytes / 2 ** 20)} MiB), reader peak RSS ${formatNumber(f.scrape.get(1)!.maxRssBytes / 2 ** 20)} MiB, Redis ${formatNumber(f.redisBytes / 2 ** 20)} MiB`;
   });
   return {
     rows,
     curves,
     notes: [
-      `Counter series, one label \`id\`. *Flush*: one process holding N series, every series dirty (Counter.inc, not timed), one awaited flush; median of ${plans.map((p) => `${p.flushRounds} at ${short(p.n)}`).join(', ')} after the first flush (which creates the keys and is not counted). *Scrape*: \`collector.metrics()\` in a fresh process that wrote nothing, median after a warm-up scrape, each checked for exactly N + 3 lines (outside the timed window); the text comes back as a rope of its 256 KB chunks, not copied into one flat string: a caller that reads it as one string flattens it then (the row *reading the text ... as one string*; the metrics server and the launcher's collect thread write the parts and never do); at K processes, K storage managers in one OS process (each its own identity, flushing through the real flush path) write the series between them (process i the series i, i + K, ...): counters are summed in Redis, so the read is N fields whatever K, plus K registry entries.`,
+      `Counter series, one label \`id\`. *Flush*: one process holding N series, every series dirty (Counter.inc, not timed), one awaited flush; median of ${plans.map((p) => `${p.flushRounds} at ${short(p.n)}`).join(', ')} after the first flush (which creates the keys and is not counted). *Scrape*: \`collector.metrics()\` in a fresh process that wrote nothing, median after a warm-up scrape, each checked for exactly N + 3 lines (outside the timed window); the text comes back as a rope of its 256 KB chunks, not copied into one flat string: a caller that reads it as one string flattens it then (the row *reading the text ... as one string*; the metrics server and the launcher's collect thread write the parts and never do); at K processes, K storage managers in one OS process (each its own identity, flushing through the real flush path) write the series between them (process i the series i, i + K, ...): counters are summed in Redis, so the read is N fields whatever K, plus K registry entries. *One of them new since the last scrape*: then the reader itself writes and flushes one new series before each of 3 more scrapes (median; checked for N + 4, N + 5, N + 6 lines), as a service whose label values keep coming does: the family's counter table is made again with the new field (the version before built it again from the reply, every field sorted and parsed: ~3 s of CPU at 1M).`,
       'Both processes run with `REDIS_FLUSH_TIMEOUT_MS` and `REDIS_COLLECT_TIMEOUT_MS` at 60,000: with the default 5,000 the first flush of a million series (it also writes their creation times) timed out on this machine while other suites ran (it took 4.4 to 8.3 s).',
       `*Writer heap*: heapUsed + arrayBuffers after full GCs, after the first flush, less before the manager; *Redis used_memory*: its growth over an empty database; *reader peak RSS*: the scraping process's maxRSS. *Longest event-loop block*: over each timed flush or scrape, in own CPU (this process's CPU time between two turns of a 1 ms timer, capped by the wall time between them, less the 1 ms; what our own work blocks, whatever else the machine runs) and in wall time (perf_hooks.monitorEventLoopDelay max, 1 ms resolution, which also counts the time the OS gave the CPU to other work). The ratios are per series against the ${b} figure of the same run: 1.0 is linear growth.`,
       `Figures: ${figures.join('; ')}.`,

@@ -18,9 +18,9 @@ import type { BadDataReporter } from './bad-data.js';
 import { smallestPaced } from './paced-sort.js';
 import type { RestoreGate } from './restore-gate.js';
 import { RoundingFloor } from './rounding-floor.js';
-import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, localProcessFields, settleLocalSums, takeLocalSums, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
+import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, feedOf, localProcessFields, settleLocalSums, takeLocalSums, metaOfFamily, type FamilyMeta, type FamilySnapshot, type ProcessFields } from './snapshot.js';
 import type { CounterTable, CounterValues } from './counter-table.js';
-import { createdByTable, sumsByTable, tableFromReply } from './counter-read.js';
+import { createdByTable, sumsByTable, tableFromReply, tableWithChange, type LocalFeed } from './counter-read.js';
 
 /** Reads made in a row before a collect that keeps finding them stale gives up (a loss per read: not expected). */
 const STALE_READS = 3;
@@ -221,14 +221,15 @@ export class RedisFamilyReader {
         continue;
       }
       const taken = locals[i];
-      const local = taken && { ...taken, sums: await settleLocalSums(taken.sums, pacer) };
       if (tables && r.typeMode === 'counter') {
-        const counters = await this.#readCounters(meta, r, clusterFlat, exemplarFlat, createdFlat, local, tables, withCreated, clockOffsetMs, pacer);
+        const feed = taken && { sums: () => feedOf(taken.sums), exemplars: taken.exemplars };
+        const counters = await this.#readCounters(meta, r, clusterFlat, exemplarFlat, createdFlat, feed, tables, withCreated, clockOffsetMs, pacer);
         if (counters) {
           snapshots.push({ meta, sums: new Map(), processes: new Map(), exemplars: new Map(), created: undefined, local: r.local, counters });
           continue;
         }
       }
+      const local = taken && { ...taken, sums: await settleLocalSums(taken.sums, pacer) };
       const sums = new Map<string, number>();
       for (const [f, v] of flatPairs(clusterFlat, bad)) {
         const x = Number(v);
@@ -326,20 +327,35 @@ export class RedisFamilyReader {
    * its fields changed): the same sums, creation times and exemplars as the ordinary read below,
    * with no string or Map entry per series. Null where that read must run instead (counter-read.ts).
    */
-  async #readCounters(meta: FamilyMeta, r: FamilyRead, clusterFlat: unknown, exemplarFlat: unknown, createdFlat: unknown, local: { sums: Map<string, number>; exemplars: Map<string, Exemplar> } | undefined, tables: Map<string, CounterTable>, withCreated: boolean, clockOffsetMs: number, pacer: Pacer): Promise<CounterValues | null> {
+  async #readCounters(meta: FamilyMeta, r: FamilyRead, clusterFlat: unknown, exemplarFlat: unknown, createdFlat: unknown, local: { sums: () => LocalFeed; exemplars: Map<string, Exemplar> } | undefined, tables: Map<string, CounterTable>, withCreated: boolean, clockOffsetMs: number, pacer: Pacer): Promise<CounterValues | null> {
     // Only a family that came in packed parts (more than 1,000 series): for a small one the
     // ordinary read costs less than a table, and its few strings are nothing to the garbage collector.
     if (!Array.isArray(clusterFlat)) return null;
     const known = tables.get(meta.name);
     const kept = known?.labelNames === meta.labelNames.join(',') ? known : undefined;
-    let values = kept ? await sumsByTable(clusterFlat, kept, local?.sums, pacer) : null;
+    let got = kept ? await sumsByTable(clusterFlat, kept, local?.sums, pacer) : null;
     let table: CounterTable | null | undefined = kept;
-    if (!values) {
+    let moved: { from: CounterTable; at: Int32Array } | undefined;
+    if (got !== null && !(got instanceof Float64Array)) {
+      // Series new or gone since the table was made: the table with them, or without.
+      const changed = await tableWithChange(kept!, got, meta.labelNames, pacer);
+      got = null;
+      if (changed) {
+        this.#parts.logger.debug('collect.table_changed', { family: meta.name, added: changed.table.size - changed.kept, gone: kept!.size - changed.kept });
+        tables.set(meta.name, changed.table);
+        table = changed.table;
+        moved = { from: kept!, at: changed.at };
+        got = await sumsByTable(clusterFlat, table, local?.sums, pacer);
+      }
+    }
+    if (!(got instanceof Float64Array)) {
+      moved = undefined;
       table = await this.#build(meta, clusterFlat, tables, pacer);
       if (!table) return null;
-      values = await sumsByTable(clusterFlat, table, local?.sums, pacer);
-      if (!values) return null;
+      got = await sumsByTable(clusterFlat, table, local?.sums, pacer);
+      if (!(got instanceof Float64Array)) return null;
     }
+    const values = got;
     const read = table!;
     let created: Float64Array | undefined;
     if (withCreated) {
@@ -361,7 +377,7 @@ export class RedisFamilyReader {
       else this.#bad.bad('exemplar');
     }
     if (local) for (const [f, e] of local.exemplars) put(f, e);
-    await this.#floor.applyTable(`${r.hash}|${r.typeMode}`, read, values, pacer);
+    await this.#floor.applyTable(`${r.hash}|${r.typeMode}`, read, values, pacer, moved);
     return { table: read, values, created, exemplars };
   }
 }

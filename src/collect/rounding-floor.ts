@@ -53,15 +53,28 @@ export class RoundingFloor {
     return this.#last.size + this.#lastByTable.size;
   }
 
-  /** apply() for a family read through a table: `values` by table position; paced (a million values). */
-  async applyTable(family: string, table: CounterTable, values: Float64Array, pacer: Pacer): Promise<void> {
+  /**
+   * apply() for a family read through a table: `values` by table position; paced (a million
+   * values). `moved`: the table was made from `from`, its field i now at `at[i]` (-1: gone).
+   */
+  async applyTable(family: string, table: CounterTable, values: Float64Array, pacer: Pacer, moved?: { from: CounterTable; at: Int32Array }): Promise<void> {
     let before = this.#lastByTable.get(family);
     const byField = this.#last.get(family);
     if (byField || (before && before.table !== table)) {
-      // The family was read the other way, or through another table: its floor moves over, by field.
+      // The family was read the other way, or through another table: its floor moves over, by
+      // position when the table was made from that one, else by field.
       const last = new Float64Array(table.size).fill(NaN);
       if (byField) for (const [field, x] of byField) put(last, table.findString(field), x);
-      else for (let i = 0; i < before!.table.size; i++) if (!Number.isNaN(before!.last[i]!)) put(last, table.findString(before!.table.field(i)), before!.last[i]!);
+      else {
+        const from = before!;
+        const at = moved?.from === from.table ? moved.at : undefined;
+        for (let i = 0; i < from.table.size; i++) {
+          if (Number.isNaN(from.last[i]!)) continue;
+          put(last, at ? at[i]! : table.findString(from.table.field(i)), from.last[i]!);
+          const pause = pacer.step();
+          if (pause) await pause;
+        }
+      }
       this.#last.delete(family);
       before = { table, last };
     }

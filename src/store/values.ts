@@ -90,8 +90,9 @@ export abstract class RedisValue {
   }
 
   /**
-   * Already read by the collect that is reading the dirty lists now (takeLocalSums sets it, and
-   * clears it before it returns): a value can be on a dirty list twice (see takeLocalSums).
+   * Already read by the collect that is reading the dirty lists now (takeLocalSums sets it on
+   * histograms and summaries, and clears it before it returns): a value can be on a dirty list
+   * twice (see takeLocalSums).
    */
   get seen(): boolean {
     return (this.#flags & SEEN) !== 0;

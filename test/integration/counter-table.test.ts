@@ -1,12 +1,13 @@
 // A large counter family scraped through its table (counter-table.ts): 45,000 series, so that
 // read-family.lua sends the cluster hash in packed parts (45 of 1,000 pairs), with label values of every kind.
 // The text and OpenMetrics expositions are exact at the first scrape (the table built from the
-// reply), the next (the table used), after new series (built again), and with this process's own
-// unflushed increments added.
+// reply), the next (the table used), after new and removed series (the table made with the change,
+// not built again), and with this process's own unflushed increments and series added.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Counter, RedisStorageManager } from '../../src/index.js';
+import { familyHash } from '../../src/store/family.js';
 import { newPrefix } from '../helpers/redis-server.js';
 import { redisSuite } from '../helpers/redis-suite.js';
 import { startScraper } from '../helpers/scraper.js';
@@ -23,6 +24,30 @@ function expected(totals: ReadonlyMap<string, number>, openMetrics: boolean): st
     lines.push(`c_total${v === '' ? '' : `{k="${escape(v)}"}`} ${totals.get(v)}`);
   }
   return openMetrics ? `${lines.join('\n')}\n# EOF\n` : `${lines.join('\n')}\n`;
+}
+
+/** assert.equal of two expositions, a failure showing the lines that differ (not the first kilobytes of each). */
+function sameText(actual: string, expected: string, what: string): void {
+  if (actual === expected) return;
+  const [a, e] = [actual.split('\n'), expected.split('\n')];
+  const eSet = new Set(e);
+  const aSet = new Set(a);
+  assert.deepEqual({ what, extra: a.filter((l) => !eSet.has(l)).slice(0, 10), missing: e.filter((l) => !aSet.has(l)).slice(0, 10), lines: a.length }, { what, extra: [], missing: [], lines: e.length });
+  assert.equal(actual, expected, `${what}: the same lines in another order`);
+}
+
+/** The table events a manager logs from now on (its debug log), with their figures. */
+function tableEvents(manager: RedisStorageManager): string[] {
+  const events: string[] = [];
+  const logger = manager.logger as { debug: (event: string, fields?: Record<string, unknown>) => void };
+  logger.debug = (event, fields) => {
+    if (!event.startsWith('collect.table_')) return;
+    const { family, ms, ...figures } = fields ?? {};
+    void family;
+    void ms;
+    events.push(Object.keys(figures).length > 0 ? `${event} ${JSON.stringify(figures)}` : event);
+  };
+  return events;
 }
 
 describe('a counter family of 45,000 series read through its table', () => {
@@ -81,31 +106,56 @@ describe('a counter family of 45,000 series read through its table', () => {
 
     const scraper = redis.track(await startScraper(redis.server, prefix, { exitHooks: false }));
     const collector = scraper.getCollector();
+    const events = tableEvents(scraper);
     const openMetrics = (text: string) => text.split('\n').filter((l) => !l.startsWith('c_created')).join('\n');
-    assert.equal(await collector.metrics(), expected(totals, false));
+    sameText(await collector.metrics(), expected(totals, false), 'scrape 1');
     const om = await collector.exposition('openmetrics');
-    assert.equal(openMetrics(om as string), expected(totals, true));
+    sameText(openMetrics(om as string), expected(totals, true), 'scrape 2');
     assert.equal((om as string).split('\n').filter((l) => l.startsWith('c_created')).length, 45_000);
+    assert.deepEqual(events.splice(0), ['collect.table_building', 'collect.table_built {"series":45000}']);
 
     inc('1', 10);
     inc('😀', 2);
     await writer.flush();
-    assert.equal(await collector.metrics(), expected(totals, false));
+    sameText(await collector.metrics(), expected(totals, false), 'scrape 3');
     // The parts the metrics server writes one at a time make the same text.
     const parts = (await collector.expositionParts('text')) as string[];
     assert.ok(parts.length > 3 && parts.every((part) => part.length <= 256 * 1024));
-    assert.equal(parts.join(''), expected(totals, false));
+    sameText(parts.join(''), expected(totals, false), 'scrape 4');
 
+    assert.deepEqual(events.splice(0), []);
+
+    // A new series: the table made with it (not built again), and the creation times still read.
     inc('new one', 3);
     inc('0', 1);
     await writer.flush();
-    assert.equal(await collector.metrics(), expected(totals, false));
-    assert.equal(openMetrics((await collector.exposition('openmetrics')) as string), expected(totals, true));
+    sameText(await collector.metrics(), expected(totals, false), 'scrape 5');
+    const created = (text: string) => text.split('\n').filter((l) => l.startsWith('c_created')).length;
+    const withNew = (await collector.exposition('openmetrics')) as string;
+    sameText(openMetrics(withNew), expected(totals, true), 'scrape 6');
+    assert.equal(created(withNew), 45_001);
+    assert.deepEqual(events.splice(0), ['collect.table_changed {"added":1,"gone":0}']);
+    // Fields gone from Redis (deleted by hand: remove() forgets this process's values, not the
+    // sums), one of them tricky, and one added: the same.
+    const sumsKey = `${prefix}:counter:cluster:metric:{${familyHash('c_total')}}`;
+    assert.equal(await redis.server.cli('HDEL', sumsKey, JSON.stringify(['17']), JSON.stringify(['😀'])), '2');
+    totals.delete('17');
+    totals.delete('😀');
+    inc('\ud83d\ude01', 1);
+    await writer.flush();
+    sameText(await collector.metrics(), expected(totals, false), 'scrape 7');
+    assert.equal(created((await collector.exposition('openmetrics')) as string), 45_000);
+    assert.deepEqual(events.splice(0), ['collect.table_changed {"added":1,"gone":2}']);
 
-    // The writer's own scrape: its unflushed increments added to what Redis holds.
+    // The writer's own scrape: its unflushed increments added to what Redis holds, and its series
+    // not in Redis yet (its table made with them).
+    const ownEvents = tableEvents(writer);
+    sameText(await writer.getCollector().metrics(), expected(totals, false), 'scrape 8');
     inc('2', 5);
     inc('é', 0.25);
-    assert.equal(await writer.getCollector().metrics(), expected(totals, false));
+    inc('not flushed', 4);
+    sameText(await writer.getCollector().metrics(), expected(totals, false), 'scrape 9');
+    assert.deepEqual(ownEvents.splice(0), ['collect.table_building', 'collect.table_built {"series":45000}', 'collect.table_changed {"added":1,"gone":0}']);
     assert.deepEqual([...scraper.stats.badData], []);
   });
 

@@ -1,11 +1,12 @@
 // A counter family's table built from its packed reply (counter-read.ts): the fields in the order
 // the ordinary merge sorts them (JavaScript's, by UTF-16 code units), their label texts, and the
 // replies it refuses so that the ordinary read counts them (bytes that are no UTF-8, a value that
-// is no number, a field the table does not hold).
+// is no number), the change it reports for fields it does not hold or no longer sees, and the
+// table made with that change.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pacer } from '../../src/pacer.js';
-import { sortFields, sumsByTable, tableFromReply } from '../../src/collect/counter-read.js';
+import { sortFields, sumsByTable, tableFromReply, tableWithChange, type LocalFeed, type TableChange } from '../../src/collect/counter-read.js';
 import { copyBytes } from '../../src/collect/counter-table.js';
 
 /** MessagePack of an array of strings or byte strings, as cmsgpack writes it. */
@@ -20,6 +21,34 @@ function pack(strings: ReadonlyArray<string | Buffer>): Buffer {
 }
 
 const field = (v: string) => JSON.stringify([v]);
+
+/** This process's unflushed sums for sumsByTable, from a map or a list of pairs (a pair at a time). */
+function localOf(sums: ReadonlyMap<string, number> | ReadonlyArray<[field: string, amount: number, once?: boolean]>): () => LocalFeed {
+  return () => {
+    const entries: Iterator<[string, number, boolean?]> = sums.entries() as Iterator<[string, number]>;
+    const list = Array.isArray(sums) ? (sums as ReadonlyArray<[string, number, boolean?]>) : undefined;
+    let k = 0;
+    return {
+      next(add) {
+        if (list) {
+          if (k === list.length) return false;
+          add(...list[k++]!);
+          return true;
+        }
+        const next = entries.next();
+        if (next.done === true) return false;
+        add(next.value[0], next.value[1]);
+        return true;
+      },
+    };
+  };
+}
+
+/** sumsByTable's answer in plain arrays: the sums, or the change (new fields sorted, the table's fields seen), or null. */
+function plain(got: Float64Array | TableChange | null): number[] | { added: string[]; seen: number[] } | null {
+  if (got === null || got instanceof Float64Array) return got && Array.from(got);
+  return { added: [...got.added].sort(), seen: Array.from(got.seen) };
+}
 
 describe('a counter table built from a packed reply', () => {
   it('orders the fields as JavaScript sorts their strings (a character past U+FFFF before U+E000-U+FFFF), with their label texts', async () => {
@@ -45,8 +74,8 @@ describe('a counter table built from a packed reply', () => {
       }),
     );
     assert.equal(table.isAscii, false);
-    const sums = await sumsByTable(reply, table, new Map([[field('a'), 0.5]]), new Pacer());
-    assert.ok(sums);
+    const sums = await sumsByTable(reply, table, localOf(new Map([[field('a'), 0.5]])), new Pacer());
+    assert.ok(sums instanceof Float64Array);
     assert.deepEqual(
       Array.from(sums),
       sorted.map((f) => values.indexOf(JSON.parse(f)[0]) + 1 + (f === field('a') ? 0.5 : 0)),
@@ -59,7 +88,7 @@ describe('a counter table built from a packed reply', () => {
     assert.deepEqual(Array.from({ length: table.size }, (_, i) => [table.field(i), table.isValid(i)]), [['["\\u0061"]', false], ['["a" ]', false], ['["ok"]', true], ['[1]', false]]);
   });
 
-  it('refuses what the ordinary read must count: bytes that are no UTF-8, a value that is no number, fields the table does not hold', async () => {
+  it('refuses what the ordinary read must count (bytes that are no UTF-8, a value that is no number, a field twice) and reports fields it does not hold or did not see', async () => {
     assert.equal(await tableFromReply(pack([Buffer.from([0x5b, 0x22, 0xff, 0x22, 0x5d]), '1']), ['k'], new Pacer()), null);
     assert.equal(await tableFromReply(Buffer.from('WRONGTYPE'), ['k'], new Pacer()), null);
     assert.equal(await tableFromReply(pack(['["a"]']), ['k'], new Pacer()), null);
@@ -67,11 +96,20 @@ describe('a counter table built from a packed reply', () => {
     assert.ok(table);
     assert.equal(await sumsByTable(pack([field('a'), '1', field('b'), 'x']), table, undefined, new Pacer()), null);
     assert.equal(await sumsByTable(pack([field('a'), '1', field('b'), '']), table, undefined, new Pacer()), null);
-    assert.equal(await sumsByTable(pack([field('a'), '1', field('c'), '2']), table, undefined, new Pacer()), null);
-    assert.equal(await sumsByTable(pack([field('a'), '1']), table, undefined, new Pacer()), null);
-    assert.equal(await sumsByTable(pack([field('a'), '1']), table, new Map([[field('c'), 1]]), new Pacer()), null);
-    assert.deepEqual(Array.from((await sumsByTable(pack([field('a'), '1']), table, new Map([[field('b'), 2]]), new Pacer()))!), [1, 2]);
-    assert.deepEqual(Array.from((await sumsByTable(pack([field('b'), '1e3', field('a'), '007']), table, undefined, new Pacer()))!), [7, 1000]);
+    assert.equal(await sumsByTable(pack([field('a'), '1', field('a'), '2']), table, undefined, new Pacer()), null);
+    assert.equal(await sumsByTable(pack([field('a'), '1', Buffer.from([0x5b, 0x22, 0xff, 0x22, 0x5d]), '2']), table, undefined, new Pacer()), null);
+    assert.deepEqual(plain(await sumsByTable(pack([field('a'), '1', field('c'), '2']), table, undefined, new Pacer())), { added: [field('c')], seen: [1, 0] });
+    assert.deepEqual(plain(await sumsByTable(pack([field('a'), '1']), table, undefined, new Pacer())), { added: [], seen: [1, 0] });
+    assert.deepEqual(plain(await sumsByTable(pack([field('a'), '1']), table, localOf(new Map([[field('c'), 1]])), new Pacer())), { added: [field('c')], seen: [1, 0] });
+    assert.deepEqual(plain(await sumsByTable(pack([field('c'), '1', field('d'), '1']), table, undefined, new Pacer())), { added: [field('c'), field('d')], seen: [0, 0] });
+    // More new fields than the table holds: none (the table is built again).
+    assert.equal(await sumsByTable(pack([field('c'), '1', field('d'), '1', field('e'), '1']), table, undefined, new Pacer()), null);
+    assert.deepEqual(Array.from((await sumsByTable(pack([field('a'), '1']), table, localOf(new Map([[field('b'), 2]])), new Pacer())) as Float64Array), [1, 2]);
+    // Local pairs summed first, then added to Redis's value; a pair marked `once` (a counter listed
+    // twice) added the first time only, after the others.
+    const once = await sumsByTable(pack([field('a'), '1']), table, localOf([[field('b'), 2], [field('b'), 0.5], [field('a'), 4, true], [field('b'), 3, true], [field('a'), 4, true], [field('b'), 3, true]]), new Pacer());
+    assert.deepEqual(Array.from(once as Float64Array), [5, 5.5]);
+    assert.deepEqual(Array.from((await sumsByTable(pack([field('b'), '1e3', field('a'), '007']), table, undefined, new Pacer())) as Float64Array), [7, 1000]);
   });
 
   it('reads the fields by where the last reply put them, and looks up any field that moved or changed', async () => {
@@ -84,8 +122,7 @@ describe('a counter table built from a packed reply', () => {
     const at = names.map((f) => Array.from({ length: table.size }, (_, i) => table.field(i)).indexOf(f));
     const expect = (value: (i: number) => number) => names.map((_, i) => i).sort((a, b) => at[a]! - at[b]!).map(value);
     const sums = async (order: readonly number[], value: (i: number) => number, replace?: [number, string]) => {
-      const got = await sumsByTable(reply(order, value, replace), table, undefined, new Pacer());
-      return got === null ? null : Array.from(got);
+      return plain(await sumsByTable(reply(order, value, replace), table, undefined, new Pacer()));
     };
     const forwards = [...names.keys()];
     const backwards = [...forwards].reverse();
@@ -99,14 +136,59 @@ describe('a counter table built from a packed reply', () => {
     [swapped[3], swapped[40]] = [swapped[40]!, swapped[3]!];
     assert.deepEqual(await sums(swapped, (i) => 5 * i), expect((i) => 5 * i));
     // A field the table does not hold where a known one was, the rest in their remembered places:
-    // refused (the ordinary read runs), then the same reply as before reads as before.
-    assert.equal(await sums(swapped, (i) => i, [17, field('other')]), null);
+    // the change (the ordinary read runs), then the same reply as before reads as before.
+    assert.deepEqual(await sums(swapped, (i) => i, [17, field('other')]), { added: [field('other')], seen: at.map((_, p) => (p === at[17] ? 0 : 1)) });
     assert.equal(await sums(swapped, (i) => i, [17, field('s18')]), null);
     // The same field at its own place and at another's (a reply of the right length, one series twice).
     assert.equal(await sums(swapped, (i) => i, [40, names[3]!]), null);
     assert.deepEqual(await sums(swapped, (i) => 6 * i), expect((i) => 6 * i));
     // A reply with one pair more than the table: refused.
     assert.equal(await sumsByTable(pack([...swapped.flatMap((i) => [names[i]!, '1']), field('s0'), '1']), table, undefined, new Pacer()), null);
+  });
+});
+
+describe('a counter table with a change made to it (tableWithChange)', () => {
+  it('puts the new fields in JavaScript\'s order, leaves out the fields not seen, and reads a reply of the new set', async () => {
+    const before = ['b', 'a', '\ue000', 'é', '10', 'z'];
+    const table = await tableFromReply(pack(before.flatMap((v, i) => [field(v), String(i + 1)])), ['k'], new Pacer());
+    assert.ok(table);
+    assert.equal(table.isAscii, false);
+    const fields = (t: typeof table) => Array.from({ length: t.size }, (_, i) => t.field(i));
+    // 'a' and '10' gone; a character past U+FFFF (before U+E000), '', an escaped newline and a field that is no label set of ours new.
+    const after = ['b', '\ue000', 'é', 'z', '😀', '', 'new\nline'];
+    const reply = pack([...after.flatMap((v, i) => [field(v), String(10 * (i + 1))]), '["a" ]', '5']);
+    const change = await sumsByTable(reply, table, localOf(new Map([[field('c'), 2]])), new Pacer());
+    assert.ok(change !== null && !(change instanceof Float64Array));
+    assert.deepEqual(plain(change), { added: [field(''), field('c'), field('new\nline'), field('😀'), '["a" ]'].sort(), seen: fields(table).map((f) => (f === field('a') || f === field('10') ? 0 : 1)) });
+    const changed = await tableWithChange(table, change, ['k'], new Pacer());
+    assert.ok(changed);
+    const expected = [...after, 'c'].map(field).concat('["a" ]').sort();
+    assert.deepEqual(fields(changed.table), expected);
+    assert.deepEqual(Array.from(changed.at), fields(table).map((f) => expected.indexOf(f)));
+    const text = (i: number) => {
+      const out = Buffer.alloc(changed.table.textLength(i));
+      changed.table.copyText(i, out, 0);
+      return out.toString('utf8');
+    };
+    assert.deepEqual(
+      expected.map((f, i) => [f, changed.table.isValid(i), text(i)]),
+      expected.map((f) => {
+        if (f === '["a" ]') return [f, false, ''];
+        const v = JSON.parse(f)[0] as string;
+        return [f, true, v === '' ? '' : `k="${v.replace(/\n/g, '\\n')}"`];
+      }),
+    );
+    assert.equal(changed.table.isAscii, false);
+    // The new set reads through the new table, this process's field included; twice (the second by the reply's order remembered).
+    for (let round = 0; round < 2; round++) {
+      const sums = await sumsByTable(reply, changed.table, localOf(new Map([[field('c'), 2]])), new Pacer());
+      assert.ok(sums instanceof Float64Array);
+      assert.deepEqual(Array.from(sums), expected.map((f) => (f === '["a" ]' ? 5 : f === field('c') ? 2 : 10 * (after.map(field).indexOf(f) + 1))));
+    }
+    // An ASCII table stays ASCII with ASCII fields added.
+    const ascii = await tableFromReply(pack([field('a'), '1']), ['k'], new Pacer());
+    const more = await tableWithChange(ascii!, { added: new Set([field('b')]), seen: new Uint8Array([1]) }, ['k'], new Pacer());
+    assert.deepEqual([fields(more!.table), more!.table.isAscii], [[field('a'), field('b')], true]);
   });
 });
 

@@ -176,7 +176,7 @@ describe('a dumped hash (rdb-hash.ts)', () => {
     const sorted = values.map((v) => JSON.stringify([v])).sort();
     assert.deepEqual(Array.from({ length: table.size }, (_, i) => table.field(i)), sorted);
     const sums = await sumsByTable(r, table, undefined, new Pacer());
-    assert.ok(sums);
+    assert.ok(sums instanceof Float64Array);
     assert.deepEqual(Array.from(sums), sorted.map((f) => {
       const i = values.indexOf(JSON.parse(f)[0]);
       return i % 2 ? i : i + 0.5;
