@@ -22,6 +22,12 @@ import { addLocalExemplars, addLocalCreated, addLocalCreatedByTable, feedOf, loc
 import type { CounterTable, CounterValues } from './counter-table.js';
 import { createdByTable, sumsByTable, tableFromReply, tableWithChange, type LocalFeed } from './counter-read.js';
 
+/** A counter table made for a family, and, when changed from another (its field i now at `at[i]`, -1: gone), from which. */
+interface MadeTable {
+  readonly table: CounterTable;
+  readonly moved: { readonly from: CounterTable; readonly at: Int32Array; readonly added: number } | undefined;
+}
+
 /** Reads made in a row before a collect that keeps finding them stale gives up (a loss per read: not expected). */
 const STALE_READS = 3;
 
@@ -50,8 +56,8 @@ export class RedisFamilyReader {
   readonly #gate: RestoreGate;
   /** Keeps float sums from going down by a rounding error (see RoundingFloor). */
   readonly #floor = new RoundingFloor();
-  /** Counter tables being built, by family and label names: a scrape that needs one waits for it. */
-  readonly #building = new Map<string, Promise<CounterTable | null>>();
+  /** Counter tables being built or changed, by family and label names: a scrape that needs one waits for it. */
+  readonly #building = new Map<string, Promise<MadeTable | null>>();
   /** The pacers of the builds running, which stop() expires. */
   readonly #buildPacers = new Set<Pacer>();
 
@@ -280,25 +286,30 @@ export class RedisFamilyReader {
   }
 
   /**
-   * A family's table built from the reply, and kept in `tables` at once. The build goes on past
-   * the scrape's deadline (sliced, with no deadline of its own; the scrape itself is answered at its
-   * deadline and this work stops after the build): the first scrape of a million series spends
-   * most of its time here, and a scrape that ran out of time would otherwise leave the next to
-   * start again, and the next, so that a machine too slow for one scrape could never serve any.
-   * One build per family at a time: a scrape that comes meanwhile waits for it.
+   * A family's table made by `make` (built from the reply, or changed from the one it had), and
+   * kept in `tables` at once. The work goes on past the scrape's deadline (sliced, with no deadline
+   * of its own; the scrape itself is answered at its deadline and this work stops after it): the
+   * first scrape of a million series spends most of its time building, and a scrape that ran out of
+   * time would otherwise leave the next to start again, and the next, so that a machine too slow
+   * for one scrape could never serve any. One at a time per family: a scrape that comes meanwhile
+   * waits for it.
    */
-  async #build(meta: FamilyMeta, clusterFlat: unknown, tables: Map<string, CounterTable>, pacer: Pacer): Promise<CounterTable | null> {
+  async #make(meta: FamilyMeta, tables: Map<string, CounterTable>, pacer: Pacer, isBuild: boolean, make: (own: Pacer) => Promise<MadeTable | null>): Promise<MadeTable | null> {
     const key = `${meta.name}|${meta.labelNames.join(',')}`;
-    let building = this.#building.get(key);
-    if (!building) {
+    let making = this.#building.get(key);
+    if (!making) {
       const started = performance.now();
-      this.#parts.logger.debug('collect.table_building', { family: meta.name });
-      const own = pacer.unbounded(() => new PromClientRedisError('ERR_PCR_SHUTDOWN', `collect: the collector was stopped (shutdown) while the table of ${meta.name} was being built`));
+      if (isBuild) this.#parts.logger.debug('collect.table_building', { family: meta.name });
+      const own = pacer.unbounded(() => new PromClientRedisError('ERR_PCR_SHUTDOWN', `collect: the collector was stopped (shutdown) while the table of ${meta.name} was being ${isBuild ? 'built' : 'changed'}`));
       this.#buildPacers.add(own);
-      building = tableFromReply(clusterFlat, meta.labelNames, own).then(
-        (table) => {
-          if (table) this.#parts.logger.debug('collect.table_built', { family: meta.name, series: table.size, ms: Math.round(performance.now() - started) });
-          return table;
+      making = make(own).then(
+        (made) => {
+          const ms = Math.round(performance.now() - started);
+          if (made?.moved) {
+            const kept = made.table.size - made.moved.added;
+            this.#parts.logger.debug('collect.table_changed', { family: meta.name, added: made.moved.added, gone: made.moved.from.size - kept, ms });
+          } else if (made) this.#parts.logger.debug('collect.table_built', { family: meta.name, series: made.table.size, ms });
+          return made;
         },
         (error: Error) => {
           const code = (error as Error & { code?: string }).code;
@@ -306,20 +317,20 @@ export class RedisFamilyReader {
           throw error;
         },
       );
-      this.#building.set(key, building);
-      void building
+      this.#building.set(key, making);
+      void making
         .finally(() => {
           this.#building.delete(key);
           this.#buildPacers.delete(own);
         })
         .catch(() => {});
     }
-    const table = await building;
+    const made = await making;
     // Kept before the deadline is checked: a scrape that timed out still goes on to here (its
-    // work stops at the check below), and one that waited for another's build keeps it too.
-    if (table) tables.set(meta.name, table);
+    // work stops at the check below), and one that waited for another's work keeps it too.
+    if (made) tables.set(meta.name, made.table);
     pacer.check();
-    return table;
+    return made;
   }
 
   /**
@@ -334,24 +345,30 @@ export class RedisFamilyReader {
     const known = tables.get(meta.name);
     const kept = known?.labelNames === meta.labelNames.join(',') ? known : undefined;
     let got = kept ? await sumsByTable(clusterFlat, kept, local?.sums, pacer) : null;
-    let table: CounterTable | null | undefined = kept;
-    let moved: { from: CounterTable; at: Int32Array } | undefined;
+    let table: CounterTable | undefined = kept;
+    let moved: MadeTable['moved'];
     if (got !== null && !(got instanceof Float64Array)) {
       // Series new or gone since the table was made: the table with them, or without.
-      const changed = await tableWithChange(kept!, got, meta.labelNames, pacer);
+      const change = got;
+      const made = await this.#make(meta, tables, pacer, false, async (own) => {
+        const changed = await tableWithChange(kept!, change, meta.labelNames, own);
+        return changed && { table: changed.table, moved: { from: kept!, at: changed.at, added: changed.table.size - changed.kept } };
+      });
       got = null;
-      if (changed) {
-        this.#parts.logger.debug('collect.table_changed', { family: meta.name, added: changed.table.size - changed.kept, gone: kept!.size - changed.kept });
-        tables.set(meta.name, changed.table);
-        table = changed.table;
-        moved = { from: kept!, at: changed.at };
+      if (made) {
+        table = made.table;
+        moved = made.moved;
         got = await sumsByTable(clusterFlat, table, local?.sums, pacer);
       }
     }
     if (!(got instanceof Float64Array)) {
       moved = undefined;
-      table = await this.#build(meta, clusterFlat, tables, pacer);
-      if (!table) return null;
+      const made = await this.#make(meta, tables, pacer, true, async (own) => {
+        const built = await tableFromReply(clusterFlat, meta.labelNames, own);
+        return built && { table: built, moved: undefined };
+      });
+      if (!made) return null;
+      table = made.table;
       got = await sumsByTable(clusterFlat, table, local?.sums, pacer);
       if (!(got instanceof Float64Array)) return null;
     }

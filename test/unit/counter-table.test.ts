@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Pacer } from '../../src/pacer.js';
 import { sortFields, sumsByTable, tableFromReply, tableWithChange, type LocalFeed, type TableChange } from '../../src/collect/counter-read.js';
 import { copyBytes } from '../../src/collect/counter-table.js';
+import { RoundingFloor } from '../../src/collect/rounding-floor.js';
 
 /** MessagePack of an array of strings or byte strings, as cmsgpack writes it. */
 function pack(strings: ReadonlyArray<string | Buffer>): Buffer {
@@ -102,8 +103,11 @@ describe('a counter table built from a packed reply', () => {
     assert.deepEqual(plain(await sumsByTable(pack([field('a'), '1']), table, undefined, new Pacer())), { added: [], seen: [1, 0] });
     assert.deepEqual(plain(await sumsByTable(pack([field('a'), '1']), table, localOf(new Map([[field('c'), 1]])), new Pacer())), { added: [field('c')], seen: [1, 0] });
     assert.deepEqual(plain(await sumsByTable(pack([field('c'), '1', field('d'), '1']), table, undefined, new Pacer())), { added: [field('c'), field('d')], seen: [0, 0] });
-    // More new fields than the table holds: none (the table is built again).
-    assert.equal(await sumsByTable(pack([field('c'), '1', field('d'), '1', field('e'), '1']), table, undefined, new Pacer()), null);
+    // More new fields than mostAddedTo() (64 for a small table), from Redis or from this process: none (the table is built again).
+    const many = Array.from({ length: 64 }, (_, i) => field(`n${i}`));
+    assert.equal(plain(await sumsByTable(pack(many.flatMap((f) => [f, '1'])), table, undefined, new Pacer()))?.constructor, Object);
+    assert.equal(await sumsByTable(pack([...many, field('n64')].flatMap((f) => [f, '1'])), table, undefined, new Pacer()), null);
+    assert.equal(await sumsByTable(pack(many.flatMap((f) => [f, '1'])), table, localOf(new Map([[field('n64'), 1]])), new Pacer()), null);
     assert.deepEqual(Array.from((await sumsByTable(pack([field('a'), '1']), table, localOf(new Map([[field('b'), 2]])), new Pacer())) as Float64Array), [1, 2]);
     // Local pairs summed first, then added to Redis's value; a pair marked `once` (a counter listed
     // twice) added the first time only, after the others.
@@ -189,6 +193,20 @@ describe('a counter table with a change made to it (tableWithChange)', () => {
     const ascii = await tableFromReply(pack([field('a'), '1']), ['k'], new Pacer());
     const more = await tableWithChange(ascii!, { added: new Set([field('b')]), seen: new Uint8Array([1]) }, ['k'], new Pacer());
     assert.deepEqual([fields(more!.table), more!.table.isAscii], [[field('a'), field('b')], true]);
+  });
+});
+
+describe('the rounding floor of a family whose table changed', () => {
+  it('serves a sum lower by a rounding error as before, by the field\'s new position; a real decrease and the new field as they are', async () => {
+    const table = await tableFromReply(pack([field('b'), '1', field('d'), '1']), ['k'], new Pacer());
+    const floor = new RoundingFloor();
+    await floor.applyTable('f', table!, new Float64Array([0.3, 1.7]), new Pacer());
+    // 'a' and 'c' new, before and between them: 'b' moves from 0 to 1, 'd' from 1 to 3.
+    const changed = await tableWithChange(table!, { added: new Set([field('a'), field('c')]), seen: new Uint8Array([1, 1]) }, ['k'], new Pacer());
+    assert.deepEqual(Array.from(changed!.at), [1, 3]);
+    const values = new Float64Array([5.5, 0.3 * (1 - 1e-12), 0.25, 1.2]);
+    await floor.applyTable('f', changed!.table, values, new Pacer(), { from: table!, at: changed!.at });
+    assert.deepEqual(Array.from(values), [5.5, 0.3, 0.25, 1.2]);
   });
 });
 
