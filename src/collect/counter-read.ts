@@ -126,6 +126,7 @@ export async function sumsByTable(packed: unknown, table: CounterTable, local: (
   const mostAdded = mostAddedTo(n);
   let count = 0;
   const order = table.sumsOrder;
+  order.begin();
   let j = 0;
   const read = await eachPair(packed, pacer, (fieldBuf, fieldStart, fieldEnd, valueBuf, valueStart, valueEnd) => {
     const i = table.findAt(order, j++, fieldBuf, fieldStart, fieldEnd);
@@ -223,6 +224,7 @@ export async function createdByTable(packed: unknown, table: CounterTable, bad: 
   const created = new Float64Array(table.size).fill(NaN);
   let bads = 0;
   const order = table.createdOrder;
+  order.begin();
   let j = 0;
   const read = await eachPair(packed, pacer, (fieldBuf, fieldStart, fieldEnd, valueBuf, valueStart, valueEnd) => {
     const at = j++;

@@ -149,6 +149,30 @@ describe('a counter table built from a packed reply', () => {
     // A reply with one pair more than the table: refused.
     assert.equal(await sumsByTable(pack([...swapped.flatMap((i) => [names[i]!, '1']), field('s0'), '1']), table, undefined, new Pacer()), null);
   });
+
+  it('reads a reply whose fields moved by one place or more (fields new in Redis) through a table changed with them', async () => {
+    const names = Array.from({ length: 40 }, (_, i) => field(`s${String(i).padStart(2, '0')}`));
+    const pairs = (fields: readonly string[]) => pack(fields.flatMap((f) => [f, String(fields.indexOf(f) + 1)]));
+    let table = (await tableFromReply(pairs(names), ['k'], new Pacer()))!;
+    // Each round puts new fields in: one, then two together, then one at the front and one near the end.
+    const rounds = [[[10, 'n1']], [[5, 'n2'], [6, 'n3']], [[0, 'n4'], [39, 'n5']]] as const;
+    let fields = [...names];
+    for (const round of rounds) {
+      for (const [at, name] of round) fields.splice(at, 0, field(name));
+      const reply = pairs(fields);
+      const change = await sumsByTable(reply, table, undefined, new Pacer());
+      assert.ok(change !== null && !(change instanceof Float64Array));
+      table = (await tableWithChange(table, change, ['k'], new Pacer()))!.table;
+      // Twice: the first through the places moved from the last table, the second through this read's.
+      for (let k = 0; k < 2; k++) {
+        const sums = await sumsByTable(reply, table, undefined, new Pacer());
+        assert.ok(sums instanceof Float64Array);
+        assert.deepEqual(Array.from(sums), Array.from({ length: table.size }, (_, i) => fields.indexOf(table.field(i)) + 1));
+      }
+    }
+    fields = fields.filter((f) => f !== field('s20'));
+    assert.deepEqual(plain(await sumsByTable(pairs(fields), table, undefined, new Pacer())), { added: [], seen: Array.from({ length: table.size }, (_, i) => (table.field(i) === field('s20') ? 0 : 1)) });
+  });
 });
 
 describe('a counter table with a change made to it (tableWithChange)', () => {
