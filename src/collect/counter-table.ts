@@ -104,11 +104,15 @@ export class CounterTable {
         if (isAscii && !a.text.every((b) => b < 0x80)) isAscii = false;
       }
     }
-    for (let i = 0; i < this.size; i++) {
-      if (keep[i] !== 1) continue;
-      n++;
-      keyBytes += oldKeyAt[i + 1]! - oldKeyAt[i]!;
-      textBytes += oldTextAt[i + 1]! - oldTextAt[i]!;
+    for (let i = 0; i < this.size; ) {
+      for (const end = Math.min(this.size, i + MOVES_PER_SLICE); i < end; i++) {
+        if (keep[i] !== 1) continue;
+        n++;
+        keyBytes += oldKeyAt[i + 1]! - oldKeyAt[i]!;
+        textBytes += oldTextAt[i + 1]! - oldTextAt[i]!;
+      }
+      const pause = pacer.due();
+      if (pause) await pause;
     }
     const keys = Buffer.allocUnsafe(keyBytes);
     const keyAt = new Int32Array(n + 1);
