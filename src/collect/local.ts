@@ -6,7 +6,7 @@ import { addSlotTo, fromBlob, newHdr, readSlot, slotTotal, type SlotCounts } fro
 import { nativeStateOf } from '../native/series.js';
 import { Pacer } from '../pacer.js';
 import type { Labels, SeriesSink } from './sink.js';
-import { quantileOf } from './quantile.js';
+import { quantilesOf } from './quantile.js';
 
 /**
  * Hands a metric object's own series to a sink, in the order they were made: what prom-client
@@ -41,7 +41,11 @@ export async function emitOwnSeries(series: SeriesStore, sink: SeriesSink, nowMs
       const observed = window !== undefined && slotTotal(window) > 0;
       if (def.pruneAgedBuckets && def.maxAgeSeconds && !observed) continue;
       const percentiles = def.percentiles ?? [];
-      const values = observed ? readSlot(window, (h) => percentiles.map((q) => quantileOf(h, q))) : percentiles.map(() => 0);
+      const values = observed ? readSlot(window, (h) => {
+        const out = new Array<number>(percentiles.length);
+        quantilesOf(h, percentiles, out);
+        return out;
+      }) : percentiles.map(() => 0);
       sink.summary(v.field, labels, percentiles, values, v.sumFlushed + v.sumDelta, v.countFlushed + v.countDelta);
     }
     const pause = pacer.step();

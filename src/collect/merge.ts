@@ -5,7 +5,7 @@ import { decodeHdrBlob } from './hdr-blob.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
 import { Pacer } from '../pacer.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
-import { quantileOf } from './quantile.js';
+import { quantilesOf } from './quantile.js';
 import type { SeriesSink } from './sink.js';
 import { isNativeSuffix, mergeNativeFields } from './native-merge.js';
 import { parseLabelField } from './labels.js';
@@ -257,7 +257,8 @@ export class FamilyMerger {
       const observed = h !== undefined && h.totalCount > 0;
       // As prom-client's pruneAgedBuckets: a series with nothing in its window is left out.
       if (pruneAgedBuckets && maxAgeSeconds > 0 && !observed) continue;
-      for (let i = 0; i < percentiles.length; i++) values[i] = observed ? quantileOf(h, percentiles[i]!) : 0;
+      if (observed) quantilesOf(h, percentiles, values);
+      else values.fill(0);
       const g = sums.get(key);
       sink.summary(key, labels, percentiles, values, g?.get('sum') ?? 0, g?.get('count') ?? 0, createdOf(s, key));
     }

@@ -277,7 +277,7 @@ export class RedisFamilyReader {
         processes.set(identity.id, local.fields);
         if (withCreated) addLocalCreated(r.local!, clockOffsetMs, created);
       }
-      this.#floor.apply(`${r.hash}|${r.typeMode}`, sums);
+      await this.#floor.apply(`${r.hash}|${r.typeMode}`, sums, pacer);
       snapshots.push({ meta, sums, processes, exemplars, created, local: r.local });
     }
     // Only a read of every family tells which ones are gone.

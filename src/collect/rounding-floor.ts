@@ -18,12 +18,17 @@ export class RoundingFloor {
   /** The same for families read through a CounterTable: by position, NaN for none. */
   #lastByTable = new Map<string, { table: CounterTable; last: Float64Array }>();
 
-  /** Applies the floor to one family's sums, in place, and remembers them for the next collect. */
-  apply(family: string, sums: Map<string, number>): void {
+  /**
+   * Applies the floor to one family's sums, in place, and remembers them for the next collect;
+   * paced (the sums and counts of 100,000 summary series held the loop ~35 ms in one call).
+   */
+  async apply(family: string, sums: Map<string, number>, pacer: Pacer): Promise<void> {
     this.#fromTable(family);
     const before = this.#last.get(family);
     let kept: Map<string, number> | undefined;
     for (const [field, x] of sums) {
+      const pause = pacer.step();
+      if (pause) await pause;
       if (Number.isInteger(x)) continue;
       let value = x;
       const last = before?.get(field);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { MAX_SPARSE, addSlotTo, encodeSlot, newHdr, readSlot, recordHdr, recordSparse, slotTotal, fromBlob, sparseSlotFor, type LiveCounts, type SlotCounts } from '../../src/store/hdr-slot.js';
-import { quantileOf } from '../../src/collect/quantile.js';
+import { quantileOf, quantilesOf } from '../../src/collect/quantile.js';
 import { decodeHdrBlob } from '../../src/collect/hdr-blob.js';
 import { sparseEntries, sparseSize } from '../../src/store/sparse-counts.js';
 import { Summary, RedisStorageManager } from '../../src/index.js';
@@ -50,8 +50,43 @@ function assertSame(slot: SlotCounts, plain: HdrHistogram, what: string): void {
   assert.equal(slotTotal(slot), plain.totalCount, `${what}: total`);
   assert.equal(encodeSlot(slot), hdr.encodeIntoCompressedBase64(plain), `${what}: blob`);
   assert.deepEqual(readSlot(slot, (h) => PERCENTILES.map((q) => quantileOf(h, q))), PERCENTILES.map((q) => quantileOf(plain, q)), `${what}: quantiles`);
+  assert.deepEqual(readSlot(slot, (h) => allAtOnce(h, PERCENTILES)), PERCENTILES.map((q) => quantileOf(plain, q)), `${what}: quantiles in one walk`);
   assert.deepEqual(readSlot(slot, countsOf), countsOf(plain), `${what}: counts`);
 }
+
+/** quantilesOf() as an array. */
+function allAtOnce(h: HdrHistogram, qs: readonly number[]): number[] {
+  const out = new Array<number>(qs.length);
+  quantilesOf(h, qs, out);
+  return out;
+}
+
+describe('quantilesOf: every quantile in one walk of the counts', () => {
+  it('gives what the library gives one quantile at a time: zeros, merged histograms, empty ones, quantiles in any order', () => {
+    const random = seeded(5);
+    const orders = [PERCENTILES, [...PERCENTILES].reverse(), [0.5, 0.5, 0.99, 0], [1], [0], [0.999, 0.001]];
+    for (let round = 0; round < 300; round++) {
+      const h = newHdr();
+      const kind = round % 5;
+      const n = kind === 0 ? 0 : Math.floor(random() * 2000) + 1;
+      for (let k = 0; k < n; k++) {
+        // Zeros (index 0, below minNonZeroValue), small counts, and a wide range.
+        const v = kind === 1 && random() < 0.3 ? 0 : Math.floor(random() ** 3 * 2 ** (10 + (round % 30)));
+        h.recordValue(v);
+      }
+      // Half of them merged from two (the library's add keeps minNonZeroValue).
+      let read = h;
+      if (round % 2 === 1) {
+        read = newHdr();
+        const other = newHdr();
+        for (let k = 0; k < 50; k++) other.recordValue(Math.floor(random() * 1e6));
+        read.add(other);
+        read.add(h);
+      }
+      for (const qs of orders) assert.deepEqual(allAtOnce(read, qs), qs.map((q) => quantileOf(read, q)), `round ${round}, ${qs.join(',')}`);
+    }
+  });
+});
 
 describe('summary slots: sparse counts, dense past MAX_SPARSE distinct indexes', () => {
   it('one observation stays sparse: one index, count 1, the blob and quantiles of a histogram', () => {
@@ -122,6 +157,7 @@ describe('summary slots: sparse counts, dense past MAX_SPARSE distinct indexes',
     assert.equal(viaSlots.totalCount, 3_005);
     assert.deepEqual(countsOf(viaSlots), countsOf(viaAdd));
     assert.deepEqual(PERCENTILES.map((q) => quantileOf(viaSlots, q)), PERCENTILES.map((q) => quantileOf(viaAdd, q)));
+    assert.deepEqual(allAtOnce(viaSlots, PERCENTILES), PERCENTILES.map((q) => quantileOf(viaAdd, q)));
   });
 
   it('reading a sparse slot leaves the shared scratch histogram empty for the next one', () => {

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RestoreGate, type RegistryView } from '../../src/collect/restore-gate.js';
 import { RoundingFloor } from '../../src/collect/rounding-floor.js';
+import { Pacer } from '../../src/pacer.js';
 
 const LIVE_TIMEOUT = 600;
 
@@ -154,41 +155,41 @@ describe('RestoreGate: a writer whose beat is late', () => {
 });
 
 describe('RoundingFloor', () => {
-  it('serves a float sum lower by a rounding error as before, and lets a real decrease and every integer through', () => {
+  it('serves a float sum lower by a rounding error as before, and lets a real decrease and every integer through', async () => {
     const floor = new RoundingFloor();
-    const read = (entries: Array<[string, number]>) => {
+    const read = async (entries: Array<[string, number]>) => {
       const sums = new Map(entries);
-      floor.apply('f|histogram', sums);
+      await floor.apply('f|histogram', sums, new Pacer());
       return [...sums];
     };
-    assert.deepEqual(read([['[]#sum', 0.14813568099999994], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
+    assert.deepEqual(await read([['[]#sum', 0.14813568099999994], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
     // The same sum added in another order (one collect saw a process's unflushed part, the next Redis's long double).
-    assert.deepEqual(read([['[]#sum', 0.1481356809999999], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
-    assert.deepEqual(read([['[]#sum', 0.25], ['[]#count', 41]]), [['[]#sum', 0.25], ['[]#count', 41]]);
+    assert.deepEqual(await read([['[]#sum', 0.1481356809999999], ['[]#count', 40]]), [['[]#sum', 0.14813568099999994], ['[]#count', 40]]);
+    assert.deepEqual(await read([['[]#sum', 0.25], ['[]#count', 41]]), [['[]#sum', 0.25], ['[]#count', 41]]);
     // A writer's part lost for real: the lower value is served.
-    assert.deepEqual(read([['[]#sum', 0.125], ['[]#count', 39]]), [['[]#sum', 0.125], ['[]#count', 39]]);
-    assert.deepEqual(read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
+    assert.deepEqual(await read([['[]#sum', 0.125], ['[]#count', 39]]), [['[]#sum', 0.125], ['[]#count', 39]]);
+    assert.deepEqual(await read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
   });
 
-  it('forgets a family that a read of every family no longer covered, and keeps those it covered, served or skipped', () => {
+  it('forgets a family that a read of every family no longer covered, and keeps those it covered, served or skipped', async () => {
     const floor = new RoundingFloor();
-    floor.apply('a|counter', new Map([['[]', 0.3]]));
-    floor.apply('b|counter', new Map([['[]', 0.7]]));
-    floor.apply('c|counter', new Map([['[]', 0.9]]));
+    await floor.apply('a|counter', new Map([['[]', 0.3]]), new Pacer());
+    await floor.apply('b|counter', new Map([['[]', 0.7]]), new Pacer());
+    await floor.apply('c|counter', new Map([['[]', 0.9]]), new Pacer());
     floor.prune(new Set(['a|counter', 'b|counter', 'c|counter']));
     assert.equal(floor.size, 3);
     // Family b is gone from Redis; c is in the read but skipped (a bad meta hash): only a applied.
-    floor.apply('a|counter', new Map([['[]', 0.30000000000000004]]));
+    await floor.apply('a|counter', new Map([['[]', 0.30000000000000004]]), new Pacer());
     floor.prune(new Set(['a|counter', 'c|counter']));
     assert.equal(floor.size, 2);
     // a is still floored (its last value stays); b, back again, starts afresh (a lower value goes
     // through); c, served again, keeps its floor.
     const a = new Map([['[]', 0.3]]);
-    floor.apply('a|counter', a);
+    await floor.apply('a|counter', a, new Pacer());
     const b = new Map([['[]', 0.6999999999999999]]);
-    floor.apply('b|counter', b);
+    await floor.apply('b|counter', b, new Pacer());
     const c = new Map([['[]', 0.8999999999999999]]);
-    floor.apply('c|counter', c);
+    await floor.apply('c|counter', c, new Pacer());
     assert.deepEqual([a.get('[]'), b.get('[]'), c.get('[]')], [0.30000000000000004, 0.6999999999999999, 0.9]);
   });
 });
