@@ -213,10 +213,10 @@ export async function render(families: readonly MetricObjectWithValues[], conten
   return writer.finish();
 }
 
-/** pieces.join(sep) as a balanced rope of V8 cons strings: no copy of the pieces. */
 /** Blocks of 1,000 lines past which finish() joins them as a rope (a few ms of copying a flat string). */
 const ROPE_BLOCKS = 16;
 
+/** pieces.join(sep) as a balanced rope of V8 cons strings: no copy of the pieces. */
 export function rope(pieces: readonly string[], sep: string, from = 0, to = pieces.length): string {
   if (to - from <= 1) return to > from ? pieces[from]! : '';
   const mid = (from + to) >>> 1;

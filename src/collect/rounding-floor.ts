@@ -38,6 +38,17 @@ export class RoundingFloor {
       }
       (kept ??= new Map()).set(field, value);
     }
+    // Another collect of the family may have served its sums while this one walked (the walk
+    // pauses): floored against those too, in one pass that only this case pays.
+    const now = this.#last.get(family);
+    if (now !== undefined && now !== before) {
+      for (const [field, x] of sums) {
+        const last = now.get(field);
+        if (last === undefined || Number.isInteger(x) || !(x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING)) continue;
+        sums.set(field, last);
+        kept!.set(field, last);
+      }
+    }
     if (kept) this.#last.set(family, kept);
     else this.#last.delete(family);
   }
@@ -63,7 +74,8 @@ export class RoundingFloor {
    * values). `moved`: the table was made from `from`, its field i now at `at[i]` (-1: gone).
    */
   async applyTable(family: string, table: CounterTable, values: Float64Array, pacer: Pacer, moved?: { from: CounterTable; at: Int32Array }): Promise<void> {
-    let before = this.#lastByTable.get(family);
+    const entry = this.#lastByTable.get(family);
+    let before = entry;
     const byField = this.#last.get(family);
     if (byField || (before && before.table !== table)) {
       // The family was read the other way, or through another table: its floor moves over, by
@@ -103,6 +115,17 @@ export class RoundingFloor {
       (kept ??= new Float64Array(values.length).fill(NaN))[i] = value;
       const pause = pacer.step();
       if (pause) await pause;
+    }
+    // As apply(): another collect through the same table may have served meanwhile.
+    const now = this.#lastByTable.get(family);
+    if (now !== undefined && now !== entry && now.table === table) {
+      for (let i = 0; i < values.length; i++) {
+        const x = values[i]!;
+        const last = now.last[i]!;
+        if (Number.isInteger(x) || !(x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING)) continue;
+        values[i] = last;
+        kept![i] = last;
+      }
     }
     if (kept) this.#lastByTable.set(family, { table, last: kept });
     else this.#lastByTable.delete(family);

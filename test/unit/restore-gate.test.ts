@@ -171,6 +171,23 @@ describe('RoundingFloor', () => {
     assert.deepEqual(await read([['[]#sum', 0.12499999999999999]]), [['[]#sum', 0.125]]);
   });
 
+  it('two collects of a family at once: the one that ends last is floored against what the other served', async () => {
+    const floor = new RoundingFloor();
+    const fields = Array.from({ length: 300 }, (_, i) => `["${i}"]#sum`);
+    await floor.apply('f|summary', new Map(fields.map((f) => [f, 0.25])), new Pacer());
+    // B walks a slice per value (it pauses at once); A, meanwhile, serves a sum higher by a rounding error.
+    const b = new Map(fields.map((f) => [f, 0.3]));
+    const slow = floor.apply('f|summary', b, new Pacer(0, 1));
+    const a = new Map(fields.map((f) => [f, 0.30000000000000004]));
+    await floor.apply('f|summary', a, new Pacer());
+    await slow;
+    assert.deepEqual([new Set(a.values()), new Set(b.values())], [new Set([0.30000000000000004]), new Set([0.30000000000000004])]);
+    // And the floor stays: a next read of 0.3 is served as before.
+    const c = new Map(fields.map((f) => [f, 0.3]));
+    await floor.apply('f|summary', c, new Pacer());
+    assert.deepEqual(new Set(c.values()), new Set([0.30000000000000004]));
+  });
+
   it('forgets a family that a read of every family no longer covered, and keeps those it covered, served or skipped', async () => {
     const floor = new RoundingFloor();
     await floor.apply('a|counter', new Map([['[]', 0.3]]), new Pacer());
