@@ -281,7 +281,8 @@ export class RedisMultiProcessCollector {
     const limit = timeoutMs < config.collectTimeoutMs ? `the scrape's timeout less a margin (${timeoutMs} ms)` : `collectTimeoutMs (${config.collectTimeoutMs} ms)`;
     // Past the deadline without a connection (the first one still not made), the reason is that.
     const expired = () => (client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within ${limit}`));
-    const pacer = new Pacer(config.sliceMs, 128, performance.now() + timeoutMs, expired);
+    const deadline = performance.now() + timeoutMs;
+    const pacer = new Pacer(config.sliceMs, 128, deadline, expired);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       // libuv's timer may fire a little before performance.now() reaches the pacer's deadline: the
@@ -297,6 +298,9 @@ export class RedisMultiProcessCollector {
       return await Promise.race([running, timeout]);
     } catch (error) {
       stats.collectFailures++;
+      // A round trip waits for Redis until the collect's own deadline: when its timer fires first
+      // (the two are due together), the collect's reason is given, which names what bounded it.
+      if (error instanceof TimeoutError && performance.now() >= deadline - 5 && client?.isConnected() !== false) throw expired();
       throw error;
     } finally {
       clearTimeout(timer);

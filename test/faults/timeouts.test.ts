@@ -54,11 +54,8 @@ describe('timeouts', () => {
       // The HTTP integration turns the rejection into a 503 that says why, with no samples.
       const response = await fetch(`${http.url}/metrics`);
       assert.equal(response.status, 503);
-      // (Whichever of the collect's deadline and its round trip's timeout fires first names itself.)
-      assert.match(
-        await response.text(),
-        /^# Redis data is missing: collect: (not done within collectTimeoutMs \(400 ms\)|Redis did not answer within \d+ ms)\n# No totals are served rather than this process's local figures\.\n$/,
-      );
+      // (The collect's deadline names itself, whichever of its timer and its round trip's fires first.)
+      assert.equal(await response.text(), "# Redis data is missing: collect: not done within collectTimeoutMs (400 ms)\n# No totals are served rather than this process's local figures.\n");
       for (const manager of [scraper, writer]) {
         const started = Date.now();
         const error = await manager.getCollector().metrics().then(() => undefined, (e: unknown) => e);
