@@ -13,7 +13,7 @@ import { shapeArgs, type SeriesShape } from './lib/series.js';
 import { median } from './lib/stats.js';
 
 const PROCESSES = 8;
-const SIZES: ReadonlyArray<{ n: number; rounds: number }> = [{ n: 10_000, rounds: 15 }, { n: 100_000, rounds: 9 }];
+const SIZES: ReadonlyArray<{ n: number; rounds: number; kind?: 'summary' }> = [{ n: 10_000, rounds: 15 }, { n: 100_000, rounds: 9 }, { n: 2_000, rounds: 7, kind: 'summary' }];
 
 interface Scraped {
   readonly ms: number;
@@ -38,19 +38,19 @@ function scrapeOnce(child: ChildProcess): Promise<Scraped> {
 }
 
 const label = (n: number) => `${n / 1000}k`;
-export const FLOOR_LABEL = (n: number) => `prom-client register.metrics(), ${label(n)} counter series, in-process`;
-export const SCRAPE_LABEL = (n: number) => `subject metrics(), ${label(n)} counter series from ${PROCESSES} processes`;
+export const FLOOR_LABEL = (n: number, kind = 'counter') => `prom-client register.metrics(), ${label(n)} ${kind} series, in-process`;
+export const SCRAPE_LABEL = (n: number, kind = 'counter') => `subject metrics(), ${label(n)} ${kind} series from ${PROCESSES} processes`;
 
 async function run(context: SectionContext) {
   const rows: Row[] = [];
   const notes: string[] = [];
   if (context.subject.subject === null) return { rows, notes: [`Not measured: ${context.subject.status}.`] };
-  for (const { n, rounds } of SIZES) {
-    const shape: SeriesShape = { counters: n, histograms: 0 };
+  for (const { n, rounds, kind = 'counter' } of SIZES) {
+    const shape: SeriesShape = kind === 'summary' ? { counters: 0, histograms: 0, summaries: n } : { counters: n, histograms: 0 };
     await withRedis(async (server) => {
       const started: ChildProcess[] = [];
       try {
-        const prefix = `perf-floor-${n}`;
+        const prefix = `perf-floor-${kind}-${n}`;
         // One OS process standing for 8 (8 managers, 8 identities), each writing all N series
         // through the real flush path; then a reader that wrote nothing serves the scrapes.
         started.push(await forkReady(script('scrape-subject.js'), ['writer', server.url, prefix, ...shapeArgs(shape), String(PROCESSES)], 300_000));
@@ -82,13 +82,13 @@ async function run(context: SectionContext) {
         const promUs = median(prom.map((x) => x.cpuUs));
         const cpuUnit = { unit: 'ms CPU per scrape', better: 'lower' as const };
         rows.push(
-          { ...cpuUnit, figure: { label: `${SCRAPE_LABEL(n)}, reader + redis-server CPU`, value: (readerUs + redisUs) / 1000 }, baseline: { label: FLOOR_LABEL(n), value: promUs / 1000 } },
-          { ...cpuUnit, figure: { label: `${SCRAPE_LABEL(n)}, reader CPU`, value: readerUs / 1000 }, baseline: { label: FLOOR_LABEL(n), value: promUs / 1000 } },
-          { ...cpuUnit, figure: { label: `${SCRAPE_LABEL(n)}, redis-server CPU`, value: redisUs / 1000 }, baseline: { label: FLOOR_LABEL(n), value: promUs / 1000 } },
-          { unit: 'ms per scrape', better: 'lower', figure: { label: SCRAPE_LABEL(n), value: median(subject.map((x) => x.ms)) }, baseline: { label: FLOOR_LABEL(n), value: median(prom.map((x) => x.ms)) } },
+          { ...cpuUnit, figure: { label: `${SCRAPE_LABEL(n, kind)}, reader + redis-server CPU`, value: (readerUs + redisUs) / 1000 }, baseline: { label: FLOOR_LABEL(n, kind), value: promUs / 1000 } },
+          { ...cpuUnit, figure: { label: `${SCRAPE_LABEL(n, kind)}, reader CPU`, value: readerUs / 1000 }, baseline: { label: FLOOR_LABEL(n, kind), value: promUs / 1000 } },
+          { ...cpuUnit, figure: { label: `${SCRAPE_LABEL(n, kind)}, redis-server CPU`, value: redisUs / 1000 }, baseline: { label: FLOOR_LABEL(n, kind), value: promUs / 1000 } },
+          { unit: 'ms per scrape', better: 'lower', figure: { label: SCRAPE_LABEL(n, kind), value: median(subject.map((x) => x.ms)) }, baseline: { label: FLOOR_LABEL(n, kind), value: median(prom.map((x) => x.ms)) } },
         );
-        context.log(`N = ${formatNumber(n)}: subject ${formatNumber(readerUs / 1000)} + redis ${formatNumber(redisUs / 1000)} ms CPU, prom-client ${formatNumber(promUs / 1000)} ms CPU; ${s.lines} lines`);
-        notes.push(`N = ${formatNumber(n)}: ${formatNumber(s.lines)} exposition lines (${formatNumber(s.bytes)} bytes) on both sides; ${rounds} alternating rounds after a warm-up scrape each.`);
+        context.log(`N = ${formatNumber(n)} ${kind}: subject ${formatNumber(readerUs / 1000)} + redis ${formatNumber(redisUs / 1000)} ms CPU, prom-client ${formatNumber(promUs / 1000)} ms CPU; ${s.lines} lines`);
+        notes.push(`N = ${formatNumber(n)} ${kind} series: ${formatNumber(s.lines)} exposition lines (${formatNumber(s.bytes)} bytes) on both sides; ${rounds} alternating rounds after a warm-up scrape each.`);
       } finally {
         await Promise.all(started.map((child) => stopForked(child)));
       }
@@ -97,6 +97,7 @@ async function run(context: SectionContext) {
   notes.push(
     `The subject: one OS process stands for ${PROCESSES} (${PROCESSES} storage managers, each its own identity, each writing all N counter series, one label \`id\`, and flushing once through the real flush path); Redis sums them, so the scrape reads N fields. A separate reader process (its own manager, no metrics) times \`collector.metrics()\`. The floor: a process holding the same N series in prom-client's own Registry times \`register.metrics()\`. Both serve at once and their scrapes alternate; figures are medians (redis-server's CPU, counted by /proc in 10 ms ticks, is summed over the rounds and divided).`,
     '*reader + redis-server CPU* is what a scrape costs the machine; the Redis read, decode and merge may cost at most half the render (≤ 1.5×).',
+    `Summary series (a reference row, no target): ${PROCESSES} processes each observe 3 values in each of N series, so a scrape merges ${PROCESSES} HDR histograms a series (each process's blob decoded, added, then the quantiles read); prom-client renders its own N t-digests. The subject's quantiles are HDR's (3 significant digits), prom-client's t-digest's: the same lines, other values.`,
   );
   return { rows, notes };
 }

@@ -1,5 +1,5 @@
 // The subject's side of scrape, as separate OS processes.
-//   writer <url> <prefix> <counters> <histograms> [simulated]
+//   writer <url> <prefix> <counters> <histograms>[+<summaries>] [simulated]
 //       registers the series, flushes, says ready over IPC, stays alive until told to stop.
 //       With `simulated` = K > 0, one process stands for K processes: K managers, each with its
 //       own identity ({ host, pid, nonce }) and its own metrics kept out of the global registry.
@@ -11,7 +11,7 @@
 //       (cpuUs: this process's process.cpuUsage() over the scrape).
 import { randomBytes } from 'node:crypto';
 import { printResult } from './lib/proc.js';
-import { COUNTER_NAME, fill, HISTOGRAM_NAME, parseShape } from './lib/series.js';
+import { COUNTER_NAME, fill, HISTOGRAM_NAME, parseShape, SUMMARY_NAME } from './lib/series.js';
 import { median } from './lib/stats.js';
 import { loadSubject, openManager, type SubjectManager, type SubjectModule } from './subject.js';
 
@@ -30,7 +30,8 @@ async function writer(subject: SubjectModule, args: readonly string[]): Promise<
     const counter = new subject.Counter({ name: COUNTER_NAME, help: 'requests', labelNames: ['id'], storage, ...registers });
     // Native buckets too (the default classic ones kept): the reader merges them at every scrape.
     const histogram = new subject.Histogram({ name: HISTOGRAM_NAME, help: 'duration', labelNames: ['id'], nativeHistogramBucketFactor: 1.1, storage, ...registers });
-    fill(shape, counter, histogram);
+    const summary = (shape.summaries ?? 0) > 0 ? new subject.Summary({ name: SUMMARY_NAME, help: 'size', labelNames: ['id'], storage, ...registers }) : undefined;
+    fill(shape, counter, histogram, summary);
     await storage.flush();
     managers.push(storage);
   }

@@ -38,6 +38,86 @@ function countsLength(highest: number): number {
 
 /** The histogram of a blob, or why it was refused. */
 export function decodeHdrBlob(text: string, maxBytes: number): HdrHistogram | BadHdrKind {
+  const raw = checkedBlob(text, maxBytes);
+  if (typeof raw === 'string') return raw;
+  try {
+    return (hdr.JsHistogram as unknown as { decode(data: Uint8Array): HdrHistogram }).decode(raw);
+  } catch {
+    return 'hdr';
+  }
+}
+
+/**
+ * Adds a blob's counts to `into` (a histogram of newHdr()'s layout, autoResize): what
+ * `into.add(decodeHdrBlob(text))` adds, without the histogram in between: its counts array
+ * allocated and zeroed, filled, walked once for its minimum and maximum and once more by add()
+ * (~80 us a blob; a scrape of 2,000 summary series written by 8 processes decoded 16,000). The
+ * counts are the decoded histogram's (unsigned 32-bit, as its counts array stores them; only those
+ * above 0 are added, as add() does). Nothing is added to `into` when the blob is refused.
+ */
+export function addHdrBlob(text: string, maxBytes: number, into: HdrHistogram): BadHdrKind | null {
+  const raw = checkedBlob(text, maxBytes);
+  if (typeof raw === 'string') return raw;
+  const end = HEADER_BYTES + raw.readInt32BE(4);
+  // The highest and lowest index with a count above 0 first (the highest is recorded through the
+  // library, which grows `into` to hold it), then the others straight at their index.
+  let top = -1;
+  let topCount = 0;
+  let low = -1;
+  forEachCount(raw, HEADER_BYTES, end, (index, count) => {
+    top = index;
+    topCount = count;
+    if (low < 0 && index > 0) low = index;
+  });
+  if (top < 0) return null;
+  const js = into as unknown as BlobTarget;
+  into.recordValueWithCount(js.valueFromIndex(top), topCount);
+  forEachCount(raw, HEADER_BYTES, end, (index, count) => {
+    if (index === top) return;
+    js.addToCountAtIndex(index, count);
+    js.addToTotalCount(count);
+  });
+  if (low > 0) js.updateMinAndMax(js.valueFromIndex(low));
+  return null;
+}
+
+/** The parts of the library's JsHistogram addHdrBlob writes through (not in its typings). */
+interface BlobTarget {
+  valueFromIndex(index: number): number;
+  addToCountAtIndex(index: number, count: number): void;
+  addToTotalCount(count: number): void;
+  updateMinAndMax(value: number): void;
+}
+
+/**
+ * Calls `fn` with each index whose count, as a Uint32Array stores it, is above 0, in order
+ * (the payload was checked by countsFit: it fits and ends where it should).
+ */
+function forEachCount(buf: Buffer, start: number, end: number, fn: (index: number, count: number) => void): void {
+  let at = start;
+  let index = 0;
+  while (at < end) {
+    let value = 0;
+    let scale = 1;
+    let byte = 0x80;
+    const odd = buf[at]! & 1;
+    for (let i = 0; i < 9 && byte & 0x80; i++) {
+      byte = buf[at++]!;
+      value += (byte & 0x7f) * scale;
+      scale *= 128;
+    }
+    if (odd) index += (value + 1) / 2;
+    else {
+      // As the library's 32-bit counts array (a Uint32Array) stores it.
+      const count = (value / 2) >>> 0;
+      if (count > 0) fn(index, count);
+      index++;
+    }
+  }
+}
+
+/** The inflated V2 encoding of a blob checked against what our writers produce, or why it was refused. */
+function checkedBlob(text: string, maxBytes: number): Buffer | BadHdrKind {
   // Deflate never grows data by more than a few bytes per 16 KB block: a longer text cannot inflate within the limit.
   if (text.length > Math.ceil(((maxBytes * 1.01 + 64) * 4) / 3)) return 'hdr-too-big';
   const data = Buffer.from(text, 'base64');
@@ -57,11 +137,7 @@ export function decodeHdrBlob(text: string, maxBytes: number): HdrHistogram | Ba
   const highest = Number(raw.readBigInt64BE(24));
   if (!(highest >= 2)) return 'hdr';
   if (!countsFit(raw, HEADER_BYTES, HEADER_BYTES + payload, Math.min(countsLength(highest), MAX_COUNTS))) return 'hdr';
-  try {
-    return (hdr.JsHistogram as unknown as { decode(data: Uint8Array): HdrHistogram }).decode(raw);
-  } catch {
-    return 'hdr';
-  }
+  return raw;
 }
 
 /**

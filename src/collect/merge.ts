@@ -1,7 +1,7 @@
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
 import { addSlotTo, newHdr, type SlotCounts } from '../store/hdr-slot.js';
 import type { BadDataSink } from './bad-data.js';
-import { decodeHdrBlob } from './hdr-blob.js';
+import { addHdrBlob } from './hdr-blob.js';
 import type { FamilySnapshot, ProcessFields } from './snapshot.js';
 import { Pacer } from '../pacer.js';
 import { byCodeUnits, sortPaced } from './paced-sort.js';
@@ -234,15 +234,15 @@ export class FamilyMerger {
           const slot = Number(slotText);
           if (!(slot >= oldest && slot <= newest)) continue;
           // This process's own slots come as live counts (added as they are) or as the blob a flush
-          // kept of a slot the clock has left; a blob, ours or from Redis, is checked and decoded.
-          const h = typeof data === 'string' ? this.#decode(data) : data;
+          // kept of a slot the clock has left; a blob, ours or from Redis, is checked and its counts
+          // added (addHdrBlob: nothing added when it is refused).
+          const m = merged.get(key) ?? newHdr();
+          const bad = typeof data === 'string' ? addHdrBlob(data, this.limits.maxHdrBytes, m) : (addSlotTo(m, data), null);
+          if (bad === null) merged.set(key, m);
+          else this.stats.bad(bad);
           // A blob is a unit of work of up to maxHdrBytes: the deadline and the slice are checked after each.
           const pause = this.pacer.due();
           if (pause) await pause;
-          if (!h) continue;
-          let m = merged.get(key);
-          if (!m) merged.set(key, (m = newHdr()));
-          addSlotTo(m, h);
         }
       }
     }
@@ -262,13 +262,6 @@ export class FamilyMerger {
       const g = sums.get(key);
       sink.summary(key, labels, percentiles, values, g?.get('sum') ?? 0, g?.get('count') ?? 0, createdOf(s, key));
     }
-  }
-
-  #decode(data: string): HdrHistogram | null {
-    const h = decodeHdrBlob(data, this.limits.maxHdrBytes);
-    if (typeof h !== 'string') return h;
-    this.stats.bad(h);
-    return null;
   }
 
   async #gauge(s: FamilySnapshot, live: ReadonlySet<string>, sink: SeriesSink): Promise<void> {

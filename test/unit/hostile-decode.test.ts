@@ -10,7 +10,7 @@ import { SelfStats } from '../../src/stats.js';
 import { familyHash } from '../../src/store/family.js';
 import { newHdr } from '../../src/store/hdr-slot.js';
 import { parseMeta } from '../../src/collect/meta.js';
-import { decodeHdrBlob } from '../../src/collect/hdr-blob.js';
+import { addHdrBlob, decodeHdrBlob } from '../../src/collect/hdr-blob.js';
 import { processIds } from '../../src/collect/decode.js';
 import { FamilyMerger } from '../../src/collect/merge.js';
 import { ExpositionWriter } from '../../src/collect/render.js';
@@ -120,6 +120,45 @@ describe('HDR blobs read from Redis', () => {
     ['not base64 of a blob', () => 'garbage'],
   ];
   for (const [what, blob] of cases) it(`${what}: \`hdr\``, () => assert.equal(decodeHdrBlob(blob(), 524_288), 'hdr'));
+
+  it('addHdrBlob adds what add() of the decoded histogram adds (counts, total, quantiles), and nothing of a refused blob', () => {
+    type Js = { countsArrayLength: number; getCountAtIndex(i: number): number; setCountAtIndex(i: number, c: number): void; minNonZeroValue: number };
+    const counts = (h: unknown) => {
+      const js = h as Js;
+      const out: Array<[number, number]> = [];
+      for (let i = 0; i < js.countsArrayLength; i++) if (js.getCountAtIndex(i) !== 0) out.push([i, js.getCountAtIndex(i)]);
+      return out;
+    };
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 200; round++) {
+      // Into a histogram already holding values (narrow, so that the blob's grow it) or an empty one.
+      const viaAdd = newHdr();
+      const viaBlob = newHdr();
+      if (round % 3 !== 0) for (const v of [5, 17, 300]) [viaAdd, viaBlob].forEach((h) => h.recordValue(v));
+      for (let part = 0; part < 3; part++) {
+        const h = newHdr();
+        const n = round % 7 === 0 ? 0 : Math.floor(random() * 300) + 1;
+        for (let k = 0; k < n; k++) h.recordValue(random() < 0.1 ? 0 : Math.floor(random() ** 4 * 2 ** (8 + ((round * 3 + part) % 44))));
+        // Now and then a count past 2^31 (a 32-bit counts array keeps it).
+        if (round % 11 === 5 && n > 0) (h as unknown as Js).setCountAtIndex(1, 2 ** 31 + 5);
+        const blob = hdr.encodeIntoCompressedBase64(h);
+        const decoded = decodeHdrBlob(blob, 524_288);
+        assert.ok(typeof decoded !== 'string');
+        viaAdd.add(decoded);
+        assert.equal(addHdrBlob(blob, 524_288, viaBlob), null);
+      }
+      assert.deepEqual([viaBlob.totalCount, counts(viaBlob)], [viaAdd.totalCount, counts(viaAdd)], `round ${round}`);
+      assert.ok((viaBlob as unknown as Js).minNonZeroValue <= (viaAdd as unknown as Js).minNonZeroValue || viaAdd.totalCount === 0, `round ${round}: min`);
+      assert.deepEqual([0.01, 0.5, 0.99, 1].map((q) => viaBlob.getValueAtPercentile(q * 100)), [0.01, 0.5, 0.99, 1].map((q) => viaAdd.getValueAtPercentile(q * 100)));
+    }
+    const into = newHdr();
+    into.recordValue(42);
+    const before = counts(into);
+    for (const [, blob] of cases) assert.equal(addHdrBlob(blob(), 524_288, into), 'hdr');
+    assert.equal(addHdrBlob(compressed(Buffer.concat([hdrHeader(64 << 20), Buffer.alloc(64 << 20)])), 1 << 20, into), 'hdr-too-big');
+    assert.deepEqual([into.totalCount, counts(into)], [1, before]);
+  });
 });
 
 describe('registry members and fields read from Redis', () => {
