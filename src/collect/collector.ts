@@ -281,8 +281,7 @@ export class RedisMultiProcessCollector {
     const limit = timeoutMs < config.collectTimeoutMs ? `the scrape's timeout less a margin (${timeoutMs} ms)` : `collectTimeoutMs (${config.collectTimeoutMs} ms)`;
     // Past the deadline without a connection (the first one still not made), the reason is that.
     const expired = () => (client && !client.isConnected() ? client.notConnected('collect') : new TimeoutError(`collect: not done within ${limit}`));
-    const deadline = performance.now() + timeoutMs;
-    const pacer = new Pacer(config.sliceMs, 128, deadline, expired);
+    const pacer = new Pacer(config.sliceMs, 128, performance.now() + timeoutMs, expired);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       // libuv's timer may fire a little before performance.now() reaches the pacer's deadline: the
@@ -298,9 +297,10 @@ export class RedisMultiProcessCollector {
       return await Promise.race([running, timeout]);
     } catch (error) {
       stats.collectFailures++;
-      // A round trip waits for Redis until the collect's own deadline: when its timer fires first
-      // (the two are due together), the collect's reason is given, which names what bounded it.
-      if (error instanceof TimeoutError && performance.now() >= deadline - 5 && client?.isConnected() !== false) throw expired();
+      // Every round trip waits for Redis until the collect's own deadline (redis-read.ts): when its
+      // timer fires first (the two are due together; a timer may fire early by the work of its
+      // tick), the collect's reason is given, which names what bounded it.
+      if (error instanceof TimeoutError) throw expired();
       throw error;
     } finally {
       clearTimeout(timer);

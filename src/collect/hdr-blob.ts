@@ -158,7 +158,9 @@ function countsFit(buf: Buffer, start: number, end: number, length: number): boo
       value += (byte & 0x7f) * scale;
       scale *= 128;
     }
-    // Odd: a run of (value + 1) / 2 zero counts (the parity is the first byte's: value may be past 2^53); even: one count.
+    // Odd: a run of (value + 1) / 2 zero counts (the parity is the first byte's: value may be past 2^53); even: one count,
+    // which the library refuses past 2^53 - 1 (its setCountAtIndex throws): refused here, for decodeHdrBlob and addHdrBlob alike.
+    if (!odd && value / 2 > Number.MAX_SAFE_INTEGER) return false;
     filled += odd ? (value + 1) / 2 : 1;
     if (filled > length) return false;
   }

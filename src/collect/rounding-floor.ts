@@ -48,6 +48,8 @@ export class RoundingFloor {
         sums.set(field, last);
         kept!.set(field, last);
       }
+      // And what it served of fields this one did not read (a series new since this one's read).
+      for (const [field, last] of now) if (!sums.has(field)) (kept ??= new Map()).set(field, last);
     }
     if (kept) this.#last.set(family, kept);
     else this.#last.delete(family);
@@ -118,7 +120,9 @@ export class RoundingFloor {
     }
     // As apply(): another collect through the same table may have served meanwhile.
     const now = this.#lastByTable.get(family);
-    if (now !== undefined && now !== entry && now.table === table) {
+    // Served meanwhile through a newer table (made while this collect walked): that floor stays.
+    if (now !== undefined && now !== entry && now.table !== table) return;
+    if (now !== undefined && now !== entry) {
       for (let i = 0; i < values.length; i++) {
         const x = values[i]!;
         const last = now.last[i]!;

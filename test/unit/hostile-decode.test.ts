@@ -116,6 +116,7 @@ describe('HDR blobs read from Redis', () => {
     ['more counts than its range holds (a run of 2^20 zeros in 32,768)', () => compressed(Buffer.concat([hdrHeader(3), Buffer.from([0xff, 0xff, 0x7f])]))],
     ['a payload longer than the blob', () => compressed(Buffer.concat([hdrHeader(100), Buffer.from([2])]))],
     ['a word cut short', () => compressed(Buffer.concat([hdrHeader(1), Buffer.from([0x82])]))],
+    ['a count past 2^53 - 1 (2^53 + 2048: the library throws)', () => compressed(Buffer.concat([hdrHeader(8), Buffer.from([0x80, 0xa0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20])]))],
     ['a truncated blob', () => hdr.encodeIntoCompressedBase64(newHdr()).slice(0, 20)],
     ['not base64 of a blob', () => 'garbage'],
   ];

@@ -178,12 +178,13 @@ describe('RoundingFloor', () => {
     // B walks a slice per value (it pauses at once); A, meanwhile, serves a sum higher by a rounding error.
     const b = new Map(fields.map((f) => [f, 0.3]));
     const slow = floor.apply('f|summary', b, new Pacer(0, 1));
-    const a = new Map(fields.map((f) => [f, 0.30000000000000004]));
+    // A's read also holds a series new since B's.
+    const a = new Map([...fields, '["new"]#sum'].map((f) => [f, 0.30000000000000004]));
     await floor.apply('f|summary', a, new Pacer());
     await slow;
     assert.deepEqual([new Set(a.values()), new Set(b.values())], [new Set([0.30000000000000004]), new Set([0.30000000000000004])]);
-    // And the floor stays: a next read of 0.3 is served as before.
-    const c = new Map(fields.map((f) => [f, 0.3]));
+    // And the floor stays, the new series' too: a next read of 0.3 is served as before.
+    const c = new Map([...fields, '["new"]#sum'].map((f) => [f, 0.3]));
     await floor.apply('f|summary', c, new Pacer());
     assert.deepEqual(new Set(c.values()), new Set([0.30000000000000004]));
   });
