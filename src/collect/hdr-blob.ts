@@ -94,26 +94,38 @@ interface BlobTarget {
  * (the payload was checked by countsFit: it fits and ends where it should).
  */
 function forEachCount(buf: Buffer, start: number, end: number, fn: (index: number, count: number) => void): void {
-  let at = start;
   let index = 0;
-  while (at < end) {
-    let value = 0;
-    let scale = 1;
-    let byte = 0x80;
-    const odd = buf[at]! & 1;
-    for (let i = 0; i < 9 && byte & 0x80; i++) {
-      byte = buf[at++]!;
-      value += (byte & 0x7f) * scale;
-      scale *= 128;
-    }
-    if (odd) index += (value + 1) / 2;
+  for (let at = start; at < end && (at = readWord(buf, at, end)) >= 0; ) {
+    if (word.odd) index += (word.value + 1) / 2;
     else {
       // As the library's 32-bit counts array (a Uint32Array) stores it.
-      const count = (value / 2) >>> 0;
+      const count = (word.value / 2) >>> 0;
       if (count > 0) fn(index, count);
       index++;
     }
   }
+}
+
+/** The last word readWord() read: its value, and whether its first byte is odd (a run of zero counts). */
+const word = { value: 0, odd: 0 };
+
+/**
+ * Reads the ZigZag LEB128 word at `at` (at most 9 bytes, as hdr-histogram-js' ZigZagEncoding reads
+ * it) into `word`; returns where the next one starts, or -1 when it runs past `end`.
+ */
+function readWord(buf: Buffer, at: number, end: number): number {
+  let value = 0;
+  let scale = 1;
+  let byte = 0x80;
+  word.odd = (buf[at] ?? 0) & 1;
+  for (let i = 0; i < 9 && byte & 0x80; i++) {
+    if (at >= end) return -1;
+    byte = buf[at++]!;
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+  }
+  word.value = value;
+  return at;
 }
 
 /** The inflated V2 encoding of a blob checked against what our writers produce, or why it was refused. */
@@ -148,20 +160,12 @@ function countsFit(buf: Buffer, start: number, end: number, length: number): boo
   let at = start;
   let filled = 0;
   while (at < end) {
-    let value = 0;
-    let scale = 1;
-    let byte = 0x80;
-    const odd = (buf[at] ?? 0) & 1;
-    for (let i = 0; i < 9 && byte & 0x80; i++) {
-      if (at >= end) return false;
-      byte = buf[at++]!;
-      value += (byte & 0x7f) * scale;
-      scale *= 128;
-    }
+    at = readWord(buf, at, end);
+    if (at < 0) return false;
     // Odd: a run of (value + 1) / 2 zero counts (the parity is the first byte's: value may be past 2^53); even: one count,
     // which the library refuses past 2^53 - 1 (its setCountAtIndex throws): refused here, for decodeHdrBlob and addHdrBlob alike.
-    if (!odd && value / 2 > Number.MAX_SAFE_INTEGER) return false;
-    filled += odd ? (value + 1) / 2 : 1;
+    if (!word.odd && word.value / 2 > Number.MAX_SAFE_INTEGER) return false;
+    filled += word.odd ? (word.value + 1) / 2 : 1;
     if (filled > length) return false;
   }
   return at === end;
