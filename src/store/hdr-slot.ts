@@ -1,6 +1,7 @@
+import { deflateSync } from 'node:zlib';
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import { sparseForEach, sparseIncrement, sparseMaxKey, sparseWith, type SparseCounts } from './sparse-counts.js';
+import { sparseEntries, sparseForEach, sparseIncrement, sparseMaxKey, sparseWith, type SparseCounts } from './sparse-counts.js';
 
 /** Observations are stored as integers: value × HDR_SCALE (micro-units, so 3 significant digits hold from 0.001). */
 export const HDR_SCALE = 1e6;
@@ -238,5 +239,66 @@ function freshHighest(top: number): number {
 /** The slot as the blob a flush sends (hdr-histogram-js' compressed V2 encoding, base64). */
 export function encodeSlot(c: SlotCounts): string {
   if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return encodeSparse(c);
   return readSlot(c, (h) => hdr.encodeIntoCompressedBase64(h));
 }
+
+/**
+ * encodeIntoCompressedBase64 of readSlot()'s histogram of a sparse slot, byte for byte, written
+ * from its few counts: the library fills the scratch histogram, then walks every count up to the
+ * largest (~6,000 for 0.07 s) to write the few that are not 0, ~23 us a slot in a flush of summary
+ * series (profiled). The V2 encoding: a 40-byte header (the scratch's layout, and the highest
+ * trackable value readSlot gives it), then ZigZag LEB128 words, a count, or minus a run of zeros
+ * (a single zero is written as a count of 0), up to the largest index with a count; deflated with
+ * the library's (zlib's default) options, behind the compressed cookie and length.
+ */
+function encodeSparse(c: SparseCounts): string {
+  const entries = sparseEntries(c);
+  const top = entries.length > 0 ? entries[entries.length - 1]![0] : 0;
+  const words: number[] = [];
+  let next = 0;
+  const zeros = (n: number): void => {
+    if (n > 1) words.push(2 * n - 1);
+    else if (n === 1) words.push(0);
+  };
+  for (const [index, count] of entries) {
+    zeros(index - next);
+    words.push(2 * count);
+    next = index + 1;
+  }
+  // Up to the largest index with a count (index 0 alone when there is none: maxValue 0).
+  zeros(top + 1 - next);
+  const bytes: number[] = [];
+  for (const w of words) {
+    for (let k = 0, scale = 1; ; k++, scale *= 128) {
+      if (k === 8) {
+        bytes.push(Math.floor(w / scale) & 0xff);
+        break;
+      }
+      if (w < scale * 128) {
+        bytes.push(Math.floor(w / scale));
+        break;
+      }
+      bytes.push((Math.floor(w / scale) & 0x7f) | 0x80);
+    }
+  }
+  const raw = Buffer.alloc(40 + bytes.length);
+  raw.writeInt32BE(V2_ENCODING_COOKIE, 0);
+  raw.writeInt32BE(bytes.length, 4);
+  raw.writeInt32BE(1, 8);
+  raw.writeInt32BE(HDR_SIGNIFICANT_DIGITS, 12);
+  raw.writeBigInt64BE(1n, 16);
+  raw.writeBigInt64BE(BigInt(freshHighest(top)), 24);
+  raw.writeBigInt64BE(1n, 32);
+  raw.set(bytes, 40);
+  const deflated = deflateSync(raw);
+  const out = Buffer.alloc(8 + deflated.length);
+  out.writeInt32BE(V2_COMPRESSED_COOKIE, 0);
+  out.writeInt32BE(deflated.length, 4);
+  deflated.copy(out, 8);
+  return out.toString('base64');
+}
+
+/** hdr-histogram-js' V2 cookies, with the word-size bits it writes (`| 0x10`). */
+const V2_ENCODING_COOKIE = 0x1c849313;
+const V2_COMPRESSED_COOKIE = 0x1c849314;

@@ -88,6 +88,18 @@ describe('quantilesOf: every quantile in one walk of the counts', () => {
   });
 });
 
+describe('the blob of a sparse slot, written from its counts', () => {
+  it('is the library\'s encoding byte for byte: empty, a zero, single zeros and runs between counts, wide values', () => {
+    const cases = [[], [5], [5, 7], [5, 6], [0], [0, 1], [0, 0, 3], [2 ** 40], [1, 2 ** 45, 17, 17], [1000, 1001, 1003], [2 ** 53 - 1, 1]];
+    for (const values of cases) {
+      const { slot, plain } = feed(values);
+      assert.ok(Array.isArray(slot), `${values.join(',')}: sparse`);
+      assert.equal(encodeSlot(slot), readSlot(slot, (h) => hdr.encodeIntoCompressedBase64(h)), values.join(','));
+      assert.equal(encodeSlot(slot), hdr.encodeIntoCompressedBase64(plain), values.join(','));
+    }
+  });
+});
+
 describe('summary slots: sparse counts, dense past MAX_SPARSE distinct indexes', () => {
   it('one observation stays sparse: one index, count 1, the blob and quantiles of a histogram', () => {
     const { slot, plain } = feed([40_000]);
