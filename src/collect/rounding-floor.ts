@@ -32,7 +32,7 @@ export class RoundingFloor {
       if (Number.isInteger(x)) continue;
       let value = x;
       const last = before?.get(field);
-      if (last !== undefined && x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING) {
+      if (last !== undefined && isRoundingBelow(x, last)) {
         value = last;
         sums.set(field, last);
       }
@@ -44,7 +44,7 @@ export class RoundingFloor {
     if (now !== undefined && now !== before) {
       for (const [field, x] of sums) {
         const last = now.get(field);
-        if (last === undefined || Number.isInteger(x) || !(x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING)) continue;
+        if (last === undefined || Number.isInteger(x) || !isRoundingBelow(x, last)) continue;
         sums.set(field, last);
         kept!.set(field, last);
       }
@@ -110,7 +110,7 @@ export class RoundingFloor {
       }
       let value = x;
       const last = before ? before.last[i]! : NaN;
-      if (x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING) {
+      if (isRoundingBelow(x, last)) {
         value = last;
         values[i] = last;
       }
@@ -126,7 +126,7 @@ export class RoundingFloor {
       for (let i = 0; i < values.length; i++) {
         const x = values[i]!;
         const last = now.last[i]!;
-        if (Number.isInteger(x) || !(x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING)) continue;
+        if (Number.isInteger(x) || !isRoundingBelow(x, last)) continue;
         values[i] = last;
         kept![i] = last;
       }
@@ -144,6 +144,11 @@ export class RoundingFloor {
     for (let i = 0; i < before.table.size; i++) if (!Number.isNaN(before.last[i]!)) kept.set(before.table.field(i), before.last[i]!);
     if (kept.size > 0) this.#last.set(family, kept);
   }
+}
+
+/** `x` lower than `last` (served before) by no more than a rounding error: served as `last` (NaN: never). */
+function isRoundingBelow(x: number, last: number): boolean {
+  return x < last && last - x <= Math.abs(last) * RELATIVE_ROUNDING;
 }
 
 function put(last: Float64Array, i: number, x: number): void {
