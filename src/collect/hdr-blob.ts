@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import hdr from 'hdr-histogram-js';
 import type { Histogram as HdrHistogram } from 'hdr-histogram-js';
-import { HDR_SIGNIFICANT_DIGITS } from '../store/hdr-slot.js';
+import { HDR_SIGNIFICANT_DIGITS, V2_COMPRESSED_COOKIE, V2_ENCODING_COOKIE, type JsInternals } from '../store/hdr-slot.js';
 
 // A summary's HDR blob as a process hash holds it: base64 of `cookie, length, deflate(V2 encoding)`.
 // hdr-histogram-js' decodeFromCompressedBase64 trusts all of it: it inflates without bound (a 1.4 MB
@@ -14,9 +14,6 @@ import { HDR_SIGNIFICANT_DIGITS } from '../store/hdr-slot.js';
 /** Why a blob was refused: `hdr` (not one we write), `hdr-too-big` (inflates past the limit). */
 export type BadHdrKind = 'hdr' | 'hdr-too-big';
 
-const V2_COMPRESSED_COOKIE = 0x1c849304;
-/** The V2 encoding cookie with the word-size bits we write (`| 0x10`, LEB128 ZigZag words). */
-const V2_COOKIE = 0x1c849313;
 const HEADER_BYTES = 40;
 /** Counts array length of a histogram of ours (unit 1, 3 digits) at its widest: hdr-histogram-js stops adding buckets past 2^53. */
 const MAX_COUNTS = countsLength(Number.MAX_SAFE_INTEGER);
@@ -70,7 +67,7 @@ export function addHdrBlob(text: string, maxBytes: number, into: HdrHistogram): 
     if (low < 0 && index > 0) low = index;
   });
   if (top < 0) return null;
-  const js = into as unknown as BlobTarget;
+  const js = into as unknown as JsInternals;
   into.recordValueWithCount(js.valueFromIndex(top), topCount);
   forEachCount(raw, HEADER_BYTES, end, (index, count) => {
     if (index === top) return;
@@ -79,14 +76,6 @@ export function addHdrBlob(text: string, maxBytes: number, into: HdrHistogram): 
   });
   if (low > 0) js.updateMinAndMax(js.valueFromIndex(low));
   return null;
-}
-
-/** The parts of the library's JsHistogram addHdrBlob writes through (not in its typings). */
-interface BlobTarget {
-  valueFromIndex(index: number): number;
-  addToCountAtIndex(index: number, count: number): void;
-  addToTotalCount(count: number): void;
-  updateMinAndMax(value: number): void;
 }
 
 /**
@@ -133,7 +122,7 @@ function checkedBlob(text: string, maxBytes: number): Buffer | BadHdrKind {
   // Deflate never grows data by more than a few bytes per 16 KB block: a longer text cannot inflate within the limit.
   if (text.length > Math.ceil(((maxBytes * 1.01 + 64) * 4) / 3)) return 'hdr-too-big';
   const data = Buffer.from(text, 'base64');
-  if (data.length < 8 || (data.readInt32BE(0) & ~0xf0) !== V2_COMPRESSED_COOKIE) return 'hdr';
+  if (data.length < 8 || (data.readInt32BE(0) & ~0xf0) !== (V2_COMPRESSED_COOKIE & ~0xf0)) return 'hdr';
   const length = data.readInt32BE(4);
   if (length < 0 || 8 + length > data.length) return 'hdr';
   let raw: Buffer;
@@ -142,7 +131,7 @@ function checkedBlob(text: string, maxBytes: number): Buffer | BadHdrKind {
   } catch (error) {
     return (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? 'hdr-too-big' : 'hdr';
   }
-  if (raw.length < HEADER_BYTES || raw.readInt32BE(0) !== V2_COOKIE) return 'hdr';
+  if (raw.length < HEADER_BYTES || raw.readInt32BE(0) !== V2_ENCODING_COOKIE) return 'hdr';
   const payload = raw.readInt32BE(4);
   if (payload < 0 || HEADER_BYTES + payload > raw.length) return 'hdr';
   if (raw.readInt32BE(12) !== HDR_SIGNIFICANT_DIGITS || raw.readBigInt64BE(16) !== 1n) return 'hdr';

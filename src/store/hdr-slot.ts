@@ -56,14 +56,15 @@ const FAST_LAYOUT = ((): number => {
   return magnitude;
 })();
 
-/** Members of hdr-histogram-js' JsHistogram this module uses that its typings leave out. */
-interface JsInternals {
+/** Members of hdr-histogram-js' JsHistogram that its typings leave out (used here and by the collector's blob and quantile readers). */
+export interface JsInternals {
   countsArrayLength: number;
   highestTrackableValue: number;
   maxValue: number;
   minNonZeroValue: number;
   countsArrayIndex(v: number): number;
   valueFromIndex(index: number): number;
+  lowestEquivalentValue(v: number): number;
   highestEquivalentValue(v: number): number;
   getBucketsNeededToCoverValue(v: number): number;
   getLengthForNumberOfBuckets(n: number): number;
@@ -299,6 +300,6 @@ function encodeSparse(c: SparseCounts): string {
   return out.toString('base64');
 }
 
-/** hdr-histogram-js' V2 cookies, with the word-size bits it writes (`| 0x10`). */
-const V2_ENCODING_COOKIE = 0x1c849313;
-const V2_COMPRESSED_COOKIE = 0x1c849314;
+/** hdr-histogram-js' V2 cookies, with the word-size bits it writes (`| 0x10`, LEB128 ZigZag words). */
+export const V2_ENCODING_COOKIE = 0x1c849313;
+export const V2_COMPRESSED_COOKIE = 0x1c849314;
